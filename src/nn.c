@@ -1,0 +1,1186 @@
+/* nn.c — headshot's neural-network runtime. Read nn.h first: it explains the model.
+ *
+ * Sections, in the order a network meets them:
+ *   1. half floats and int8 quantisation
+ *   2. the weight container: parsing and validating .hsw files, embedded blobs
+ *   3. layers: dequantising and packing weights for the kernels
+ *   4. machine: CPU feature detection, kernel sets, the thread pool
+ *   5. contexts and the memory planner
+ *   6. ops: shapes, reference arithmetic and dispatch to the optimised kernels
+ */
+#include "nn.h"
+#include "nn_kernels.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void nn__seterr(char *err, const char *fmt, ...) {
+    if (!err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, NN_ERR, fmt, ap);
+    va_end(ap);
+}
+
+static void *nn__alloc_aligned(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, NN_ALIGN, n + NN_ALIGN) != 0) return NULL;
+    return p;
+}
+
+static double nn__now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ====================================================== 1. half floats, quantisation === */
+
+float nn_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
+    if (exp == 0) {                        /* zero or subnormal: man * 2^-24 */
+        float f = ldexpf((float)man, -24);
+        return sign ? -f : f;
+    }
+    if (exp == 31) bits = sign | 0x7f800000u | (man << 13);               /* inf, nan */
+    else bits = sign | ((exp + 112) << 23) | (man << 13);                  /* rebias 15->127 */
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t nn_float_to_half(float f) {        /* round to nearest even */
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);              /* overflow -> inf */
+    if (ax < 0x38800000u) {                                                 /* subnormal half */
+        float a;
+        memcpy(&a, &ax, 4);
+        return (uint16_t)(sign | (uint32_t)lrintf(a * 16777216.0f));       /* a / 2^-24 */
+    }
+    uint32_t r = ax + 0xc8000fffu + ((ax >> 13) & 1);                       /* rebias + round */
+    return (uint16_t)(sign | (r >> 13));
+}
+
+float nn_quantize_row(const float *x, int n, int8_t *q) {
+    float m = 0;
+    for (int i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
+    float scale = m / 127.0f;
+    for (int i = 0; i < n; i++) {
+        float v = scale > 0 ? roundf(x[i] / scale) : 0;
+        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return scale;
+}
+
+/* ======================================================== 2. the weight container === */
+
+#define NN__MAGIC "HSNN"
+#define NN__VERSION 1
+#define NN__HEADER 64
+#define NN__ENTRY 96
+
+struct nn_model {
+    char network[17];        /* name from the header */
+    int count;               /* tensors */
+    nn_wtensor *tensors;     /* [count] */
+    void *owned;             /* file contents when read from disk, else NULL */
+    size_t size;             /* container bytes */
+    char err[NN_ERR];        /* first error of the nn_layer_* calls */
+};
+
+static uint32_t nn__u32(const unsigned char *p) {
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t nn__u64(const unsigned char *p) { return nn__u32(p) | (uint64_t)nn__u32(p + 4) << 32; }
+
+static uint64_t nn__checksum(const unsigned char *p, size_t n) {  /* FNV-1a 64 over LE words */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i + 8 <= n; i += 8) h = (h ^ nn__u64(p + i)) * 0x100000001b3ull;
+    return h;
+}
+
+static const size_t nn__dtype_size[] = {4, 2, 1};
+
+int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *what, char err[NN_ERR]) {
+    const unsigned char *b = bytes;
+    *out = NULL;
+    if (size < NN__HEADER || memcmp(b, NN__MAGIC, 4) != 0)
+        return nn__seterr(err, "%s: not a headshot weight file (bad magic)", what), -1;
+    if (nn__u32(b + 4) != NN__VERSION)
+        return nn__seterr(err, "%s: weight format version %u, this build reads %d", what, nn__u32(b + 4), NN__VERSION), -1;
+    uint32_t count = nn__u32(b + 8), entry = nn__u32(b + 12);
+    uint64_t table = nn__u64(b + 16), poff = nn__u64(b + 24), psize = nn__u64(b + 32), sum = nn__u64(b + 40);
+    if (size % 64 || entry != NN__ENTRY || table != NN__HEADER || poff % 64 || psize % 64 ||
+        count > 100000 || poff < table + (uint64_t)count * entry || poff > size || psize != size - poff)
+        return nn__seterr(err, "%s: truncated or inconsistent weight file", what), -1;
+    if (nn__checksum(b + NN__HEADER, size - NN__HEADER) != sum)
+        return nn__seterr(err, "%s: weight file checksum mismatch (corrupted)", what), -1;
+
+    nn_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->tensors = calloc(count ? count : 1, sizeof *m->tensors))) {
+        free(m);
+        return nn__seterr(err, "%s: out of memory", what), -1;
+    }
+    memcpy(m->network, b + 48, 16);
+    m->count = (int)count;
+    m->size = size;
+    for (uint32_t i = 0; i < count; i++) {
+        const unsigned char *e = b + table + (size_t)i * entry;
+        nn_wtensor *t = &m->tensors[i];
+        memcpy(t->name, e, 48);
+        int dtype = e[48], ndim = e[49];
+        uint64_t off = nn__u64(e + 72), nbytes = nn__u64(e + 80), soff = nn__u64(e + 88), n = 1;
+        const char *bad = NULL;
+        if (t->name[47] || !t->name[0]) bad = "bad name";
+        else if (dtype > NN_I8 || ndim < 1 || ndim > 4) bad = "bad dtype or rank";
+        for (int d = 0; !bad && d < 4; d++) {
+            uint32_t s = nn__u32(e + 52 + 4 * d);
+            if (s == 0 || s > (1u << 24) || (d >= ndim && s != 1)) bad = "bad shape";
+            t->shape[d] = (int)s;
+            n *= s;
+        }
+        if (!bad && (n * nn__dtype_size[dtype] != nbytes || off % 64 || off > psize || nbytes > psize - off))
+            bad = "data out of bounds";
+        if (!bad && dtype == NN_I8 && (soff % 64 || soff > psize || (uint64_t)t->shape[0] * 4 > psize - soff))
+            bad = "scales out of bounds";
+        for (uint32_t j = 0; !bad && j < i; j++)
+            if (!strcmp(m->tensors[j].name, t->name)) bad = "duplicate name";
+        if (bad) {
+            nn__seterr(err, "%s: tensor %u: %s", what, i, bad);
+            nn_model_close(m);
+            return -1;
+        }
+        t->dtype = (nn_dtype)dtype;
+        t->ndim = ndim;
+        t->data = b + poff + off;
+        t->scales = dtype == NN_I8 ? (const float *)(const void *)(b + poff + soff) : NULL;
+    }
+    *out = m;
+    return 0;
+}
+
+/* Symbols generated by the Makefile (build/embed.S): {name, begin, size} rows, then zeros. */
+extern const nn_blob nn_embedded_table[];
+
+const nn_blob *nn_embedded(int i) {
+    for (int k = 0; k <= i; k++)
+        if (!nn_embedded_table[k].name) return NULL;
+    return &nn_embedded_table[i];
+}
+
+int nn_model_open(nn_model **m, const char *name, const char *dir, char err[NN_ERR]) {
+    *m = NULL;
+    if (!dir) {
+        for (int i = 0; nn_embedded(i); i++)
+            if (!strcmp(nn_embedded(i)->name, name))
+                return nn_model_parse(m, nn_embedded(i)->begin, nn_embedded(i)->size, name, err);
+        return nn__seterr(err, "network '%s' is not embedded in this build", name), -1;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.hsw", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return nn__seterr(err, "%s: %s", path, strerror(errno)), -1;
+    long n = (fseek(f, 0, SEEK_END) == 0) ? ftell(f) : -1;
+    void *buf = n > 0 ? nn__alloc_aligned((size_t)n) : NULL;
+    int ok = buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)n, f) == (size_t)n;
+    fclose(f);
+    if (!ok) {
+        free(buf);
+        return nn__seterr(err, "%s: cannot read weight file", path), -1;
+    }
+    if (nn_model_parse(m, buf, (size_t)n, path, err) != 0) {
+        free(buf);
+        return -1;
+    }
+    (*m)->owned = buf;
+    return 0;
+}
+
+void nn_model_close(nn_model *m) {
+    if (!m) return;
+    free(m->owned);
+    free(m->tensors);
+    free(m);
+}
+
+const nn_wtensor *nn_model_find(const nn_model *m, const char *name) {
+    for (int i = 0; i < m->count; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}
+int nn_model_count(const nn_model *m) { return m->count; }
+const nn_wtensor *nn_model_at(const nn_model *m, int i) { return i >= 0 && i < m->count ? &m->tensors[i] : NULL; }
+const char *nn_model_error(const nn_model *m) { return m->err[0] ? m->err : NULL; }
+size_t nn_model_bytes(const nn_model *m) { return m->size; }
+
+/* ========================================================================= 3. layers === */
+
+static void nn__model_fail(nn_model *m, const char *fmt, ...) {
+    if (m->err[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = snprintf(m->err, NN_ERR, "%s: ", m->network);
+    vsnprintf(m->err + k, NN_ERR - k, fmt, ap);
+    va_end(ap);
+}
+
+/* All of tensor NAME as fp32 (dequantised); checks the element count. Caller frees. */
+static float *nn__dequant(nn_model *m, const char *name, const int *shape, int ndim) {
+    const nn_wtensor *t = nn_model_find(m, name);
+    if (!t) return nn__model_fail(m, "missing tensor %s", name), NULL;
+    for (int d = 0; d < 4; d++)
+        if (t->shape[d] != (d < ndim ? shape[d] : 1)) {
+            nn__model_fail(m, "%s has shape [%d,%d,%d,%d], the network expects [%d,%d,%d,%d]", name,
+                           t->shape[0], t->shape[1], t->shape[2], t->shape[3], shape[0],
+                           ndim > 1 ? shape[1] : 1, ndim > 2 ? shape[2] : 1, ndim > 3 ? shape[3] : 1);
+            return NULL;
+        }
+    size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3], row = n / t->shape[0];
+    float *x = nn__alloc_aligned(n * sizeof(float));
+    if (!x) return nn__model_fail(m, "out of memory"), NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (t->dtype == NN_F32) memcpy(&x[i], (const float *)t->data + i, 4);
+        else if (t->dtype == NN_F16) x[i] = nn_half_to_float(((const uint16_t *)t->data)[i]);
+        else x[i] = ((const int8_t *)t->data)[i] * t->scales[i / row];
+    }
+    return x;
+}
+
+const float *nn_vector(nn_model *m, const char *name, int n) {
+    /* Vectors are stored as f32 (docs/WEIGHTS.md) so they can be used in place, unconverted. */
+    const nn_wtensor *t = nn_model_find(m, name);
+    if (!t) return nn__model_fail(m, "missing tensor %s", name), NULL;
+    if (t->dtype != NN_F32 || t->ndim != 1 || t->shape[0] != n)
+        return nn__model_fail(m, "%s must be an f32 vector of %d values", name, n), NULL;
+    return t->data;
+}
+
+static void nn__layer_init(nn_model *m, nn_layer *l, const char *name, nn_layer_kind kind,
+                           int kh, int kw, int cin, int cout) {
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->kind = kind;
+    l->kh = kh, l->kw = kw, l->cin = cin, l->cout = cout;
+    char wname[64], bname[64];
+    snprintf(wname, sizeof wname, "%s.w", name);
+    snprintf(bname, sizeof bname, "%s.b", name);
+    int shape[4] = {cout, kh, kw, kind == NN_DWCONV ? 1 : cin};
+    l->weights = nn__dequant(m, wname, shape, 4);
+    l->bias = nn__alloc_aligned(cout * sizeof(float));
+    if (!l->weights || !l->bias) return;
+    memset(l->bias, 0, cout * sizeof(float));
+    if (nn_model_find(m, bname)) {
+        int bshape[1] = {cout};
+        float *b = nn__dequant(m, bname, bshape, 1);
+        if (b) memcpy(l->bias, b, cout * sizeof(float));
+        free(b);
+    }
+}
+
+static size_t nn__round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+/* Panels of NN_NR output channels: bias[16], then w[tap][cin][16] (see nn_kernels.h). */
+static void nn__pack_conv(nn_layer *l) {
+    int taps = l->kh * l->kw, panels = (l->cout + NN_NR - 1) / NN_NR;
+    size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
+    l->packed = nn__alloc_aligned(panels * panel * sizeof(float));
+    if (!l->packed) return;
+    memset(l->packed, 0, panels * panel * sizeof(float));
+    for (int o = 0; o < l->cout; o++) {
+        float *p = l->packed + (o / NN_NR) * panel;
+        int j = o % NN_NR;
+        p[j] = l->bias[o];
+        for (int t = 0; t < taps; t++)
+            for (int k = 0; k < l->cin; k++)
+                p[NN_NR + ((size_t)t * l->cin + k) * NN_NR + j] = l->weights[((size_t)o * taps + t) * l->cin + k];
+    }
+}
+
+void nn_layer_conv(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int cin, int cout) {
+    nn__layer_init(m, l, name, NN_CONV, kh, kw, cin, cout);
+    if (l->weights && l->bias) nn__pack_conv(l);
+    if (!l->packed) nn__model_fail(m, "layer %s not loaded", name);
+}
+
+void nn_layer_deconv(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int cin, int cout) {
+    nn__layer_init(m, l, name, NN_DECONV, kh, kw, cin, cout);   /* reference kernel only */
+    if (!l->weights) nn__model_fail(m, "layer %s not loaded", name);
+}
+
+/* Channels padded to a multiple of 16: bias[cp], then w[tap][cp] (see nn_kernels.h). */
+static void nn__pack_dwconv(nn_layer *l) {
+    int taps = l->kh * l->kw;
+    size_t cp = nn__round_up(l->cout, NN_NR);
+    l->packed = nn__alloc_aligned((1 + taps) * cp * sizeof(float));
+    if (!l->packed) return;
+    memset(l->packed, 0, (1 + taps) * cp * sizeof(float));
+    for (int c = 0; c < l->cout; c++) {
+        l->packed[c] = l->bias[c];
+        for (int t = 0; t < taps; t++) l->packed[(1 + t) * cp + c] = l->weights[c * taps + t];
+    }
+}
+
+void nn_layer_dwconv(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int channels) {
+    nn__layer_init(m, l, name, NN_DWCONV, kh, kw, channels, channels);
+    if (l->weights && l->bias) nn__pack_dwconv(l);
+    if (!l->packed) nn__model_fail(m, "layer %s not loaded", name);
+}
+
+int nn_layer_random(nn_layer *l, nn_layer_kind kind, int kh, int kw, int cin, int cout, uint32_t seed) {
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "random");
+    l->kind = kind, l->kh = kh, l->kw = kw, l->cin = cin, l->cout = cout;
+    size_t n = (size_t)cout * kh * kw * (kind == NN_DWCONV ? 1 : cin);
+    l->weights = nn__alloc_aligned(n * sizeof(float));
+    l->bias = nn__alloc_aligned(cout * sizeof(float));
+    if (!l->weights || !l->bias) return nn_layer_free(l), -1;
+    for (size_t i = 0; i < n + cout; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        float v = (seed >> 8) / 16777216.0f - 0.5f;
+        if (i < n) l->weights[i] = v;
+        else l->bias[i - n] = v;
+    }
+    if (kind == NN_CONV) nn__pack_conv(l);
+    if (kind == NN_DWCONV) nn__pack_dwconv(l);
+    return kind != NN_DECONV && !l->packed ? (nn_layer_free(l), -1) : 0;
+}
+
+void nn_layer_free(nn_layer *l) {
+    free(l->packed);
+    free(l->bias);
+    free(l->weights);
+    memset(l, 0, sizeof *l);
+}
+
+/* ========================================================================= 4. machine === */
+
+/* --- CPU features. AVX2 needs the CPU bits *and* the OS saving the YMM registers (XCR0). */
+#if defined(__x86_64__)
+#include <cpuid.h>
+static int nn__cpu_has_avx2_fma(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!fma || !osxsave || !avx) return 0;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    if ((xlo & 6) != 6) return 0;                       /* XMM and YMM state enabled */
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1;                                /* AVX2 */
+}
+#endif
+
+static const nn_kernel_set *nn__best_kernels(void) {
+#if defined(__x86_64__)
+    if (nn__cpu_has_avx2_fma()) return &nn_kernels_avx2;
+#elif defined(__aarch64__)
+    return &nn_kernels_neon;                            /* NEON is mandatory on aarch64 */
+#endif
+    return &nn_kernels_portable;
+}
+
+static const nn_kernel_set *nn__kernels;   /* NULL: reference loops */
+static int nn__isa_chosen;
+
+/* HEADSHOT_ISA=reference|portable|avx2|neon forces a kernel set (tests of every path); an
+ * unavailable one falls back to the best, so the variable can never cause SIGILL. */
+static void nn__isa_init(void) {
+    if (nn__isa_chosen) return;
+    const char *env = getenv("HEADSHOT_ISA");
+    char err[NN_ERR];
+    if (!env || nn_set_isa(env, err) != 0) nn__kernels = nn__best_kernels();
+    nn__isa_chosen = 1;
+}
+
+int nn_set_isa(const char *name, char err[NN_ERR]) {
+    const nn_kernel_set *best = nn__best_kernels();
+    if (!strcmp(name, "auto")) nn__kernels = best;
+    else if (!strcmp(name, "reference")) nn__kernels = NULL;
+    else if (!strcmp(name, "portable")) nn__kernels = &nn_kernels_portable;
+    else if (!strcmp(name, best->name)) nn__kernels = best;
+    else return nn__seterr(err, "kernel set '%s' is not available on this CPU (best: %s)", name, best->name), -1;
+    nn__isa_chosen = 1;
+    return 0;
+}
+const char *nn_isa(void) {
+    nn__isa_init();
+    return nn__kernels ? nn__kernels->name : "reference";
+}
+const char *nn_isa_best(void) { return nn__best_kernels()->name; }
+
+/* --- Thread pool. Workers spin briefly between ops (a network runs dozens of small ops in a
+ * row, and waking a sleeping thread costs more than many of them), then sleep. */
+#define NN__MAX_THREADS 64
+
+typedef void (*nn__task_fn)(void *arg, int i);
+
+static struct {
+    int started;                 /* worker threads created (thread 0 is the caller) */
+    int active;                  /* threads taking part in jobs, caller included */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    atomic_uint gen;             /* bumped for every job */
+    atomic_int next, finished;   /* next task to take; workers done with this job */
+    int ntasks;                  /* of the current job */
+    nn__task_fn fn;
+    void *arg;
+} nn__pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static inline void nn__cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static void nn__take_tasks(void) {
+    for (int i; (i = atomic_fetch_add(&nn__pool.next, 1)) < nn__pool.ntasks;) nn__pool.fn(nn__pool.arg, i);
+}
+
+static void *nn__worker(void *arg) {
+    int me = (int)(intptr_t)arg;
+    unsigned seen = 0;
+    for (;;) {
+        for (int spin = 0; atomic_load(&nn__pool.gen) == seen; spin++) {
+            if (spin < 100000) { nn__cpu_relax(); continue; }
+            pthread_mutex_lock(&nn__pool.mu);
+            while (atomic_load(&nn__pool.gen) == seen) pthread_cond_wait(&nn__pool.wake, &nn__pool.mu);
+            pthread_mutex_unlock(&nn__pool.mu);
+        }
+        seen = atomic_load(&nn__pool.gen);
+        if (me >= nn__pool.active) continue;
+        nn__take_tasks();
+        atomic_fetch_add(&nn__pool.finished, 1);
+    }
+    return NULL;
+}
+
+/* Sets the threads used from the next op on (n < 1: online cores). Not thread-safe: call it
+ * between runs, from the thread that runs the networks. */
+void nn_set_threads(int n) {
+    if (n < 1) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores < 1 ? 1 : (int)cores;
+    }
+    if (n > NN__MAX_THREADS) n = NN__MAX_THREADS;
+    while (nn__pool.started + 1 < n) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, nn__worker, (void *)(intptr_t)(nn__pool.started + 1)) != 0) break;
+        pthread_detach(t);
+        nn__pool.started++;
+    }
+    nn__pool.active = nn__pool.started + 1 < n ? nn__pool.started + 1 : n;
+}
+
+int nn_threads(void) {
+    if (!nn__pool.active) nn_set_threads(0);
+    return nn__pool.active;
+}
+
+/* Runs fn(arg, 0..n-1), spread over the pool; returns when all are done. */
+static void nn__parallel(int n, nn__task_fn fn, void *arg) {
+    if (n <= 1 || nn_threads() == 1) {
+        for (int i = 0; i < n; i++) fn(arg, i);
+        return;
+    }
+    nn__pool.fn = fn, nn__pool.arg = arg, nn__pool.ntasks = n;
+    atomic_store(&nn__pool.finished, 0);
+    atomic_store(&nn__pool.next, 0);
+    pthread_mutex_lock(&nn__pool.mu);
+    atomic_fetch_add(&nn__pool.gen, 1);
+    pthread_cond_broadcast(&nn__pool.wake);
+    pthread_mutex_unlock(&nn__pool.mu);
+    nn__take_tasks();
+    while (atomic_load(&nn__pool.finished) < nn__pool.active - 1) nn__cpu_relax();
+}
+
+/* ============================================================ 5. contexts, planner === */
+
+typedef struct {
+    size_t bytes;            /* rounded up, padding included */
+    int born, dies;          /* op counter at nn_new / nn_free (INT32_MAX: never freed) */
+    size_t offset;           /* in the arena, assigned by the planner */
+} nn__alloc;
+
+struct nn_ctx {
+    char name[32];
+    int planning;            /* 1 during the planning pass */
+    int in_h, in_w, in_c;    /* the input shape the plan is for (0: no plan) */
+    nn__alloc *allocs;       /* [nallocs] every nn_new of one run, in call order */
+    int nallocs, cap;
+    int next_alloc;          /* nn_new calls so far in the current pass */
+    int clock;               /* advances at every nn_new / nn_free */
+    unsigned char *arena;    /* NN_ALIGN-aligned, arena_bytes */
+    size_t arena_bytes;
+    float *zeros;            /* zero row for padding taps, >= max_row floats */
+    size_t max_row;
+    nn_stats stats;          /* of the plan */
+    int trace;
+    double t0;               /* trace: start of the current op */
+    char err[NN_ERR];        /* sticky error of the current pass */
+};
+
+nn_ctx *nn_ctx_new(const char *name, char err[NN_ERR]) {
+    nn_ctx *c = calloc(1, sizeof *c);
+    if (!c) return nn__seterr(err, "out of memory"), NULL;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    return c;
+}
+
+void nn_ctx_free(nn_ctx *c) {
+    if (!c) return;
+    free(c->allocs);
+    free(c->arena);
+    free(c->zeros);
+    free(c);
+}
+
+nn_stats nn_ctx_stats(const nn_ctx *c) { return c->stats; }
+void nn_ctx_trace(nn_ctx *c, int on) { c->trace = on; }
+int nn_planning(const nn_ctx *c) { return c->planning; }
+
+void nn_fail(nn_ctx *c, const char *fmt, ...) {
+    if (c->err[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, NN_ERR, fmt, ap);
+    va_end(ap);
+}
+
+nn_tensor nn_new(nn_ctx *c, int h, int w, int ch) {
+    nn_tensor t = {h, w, ch, NULL, -1};
+    if (c->err[0]) return t;
+    if (h <= 0 || w <= 0 || ch <= 0 || (double)h * w * ch > 1e9) {
+        nn_fail(c, "%s: bad tensor shape %dx%dx%d", c->name, h, w, ch);
+        return t;
+    }
+    size_t bytes = nn__round_up((size_t)h * w * ch * sizeof(float), NN_ALIGN) + NN_ALIGN;
+    if (c->planning) {
+        if (c->nallocs == c->cap) {
+            int cap = c->cap ? 2 * c->cap : 256;
+            nn__alloc *a = realloc(c->allocs, cap * sizeof *a);
+            if (!a) return nn_fail(c, "out of memory"), t;
+            c->allocs = a, c->cap = cap;
+        }
+        c->allocs[c->nallocs] = (nn__alloc){bytes, c->clock++, INT32_MAX, 0};
+        t.id = c->nallocs++;
+        return t;
+    }
+    if (c->next_alloc >= c->nallocs || c->allocs[c->next_alloc].bytes != bytes) {
+        nn_fail(c, "%s: run differs from its plan (allocation %d)", c->name, c->next_alloc);
+        return t;
+    }
+    t.id = c->next_alloc++;
+    t.data = (float *)(c->arena + c->allocs[t.id].offset);
+    return t;
+}
+
+void nn_free(nn_ctx *c, nn_tensor t) {
+    if (c->planning && t.id >= 0 && t.id < c->nallocs) c->allocs[t.id].dies = c->clock++;
+}
+
+/* Greedy by size (as TensorFlow Lite's planner): biggest buffers first, each at the lowest
+ * offset where it overlaps no already-placed buffer that is alive at the same time. */
+static int nn__by_size(const void *a, const void *b) {
+    const nn__alloc *x = *(nn__alloc *const *)a, *y = *(nn__alloc *const *)b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : x->born - y->born;
+}
+
+static size_t nn__plan_offsets(nn__alloc *a, int n) {
+    nn__alloc **order = malloc((n ? n : 1) * sizeof *order);
+    if (!order) return 0;
+    for (int i = 0; i < n; i++) order[i] = &a[i];
+    qsort(order, n, sizeof *order, nn__by_size);
+    size_t peak = 0;
+    for (int i = 0; i < n; i++) {
+        nn__alloc *x = order[i];
+        size_t off = 0;
+        for (int moved = 1; moved;) {            /* bump past every conflict until none left */
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                nn__alloc *y = order[j];
+                int alive_together = x->born < y->dies && y->born < x->dies;
+                if (alive_together && off < y->offset + y->bytes && y->offset < off + x->bytes)
+                    off = y->offset + y->bytes, moved = 1;
+            }
+        }
+        x->offset = off;
+        if (off + x->bytes > peak) peak = off + x->bytes;
+    }
+    free(order);
+    return peak;
+}
+
+static void nn__copy_input(nn_tensor t, const float *in) {
+    if (t.data) memcpy(t.data, in, nn_numel(t) * sizeof(float));
+}
+
+int nn_run(nn_ctx *c, nn_forward_fn f, const void *net, const float *in, int h, int w, int ch,
+           nn_tensor *out, char err[NN_ERR]) {
+    nn__isa_init();
+    if (c->in_h != h || c->in_w != w || c->in_c != ch) {        /* plan for this shape */
+        c->planning = 1;
+        c->nallocs = 0, c->clock = 0, c->err[0] = 0, c->max_row = 0;
+        memset(&c->stats, 0, sizeof c->stats);
+        nn_tensor x = nn_new(c, h, w, ch);
+        nn_tensor tmp[NN_MAX_OUTPUTS];
+        f(c, net, x, tmp);
+        c->planning = 0;
+        if (c->err[0]) {
+            c->in_h = 0;
+            return nn__seterr(err, "%s", c->err), -1;
+        }
+        size_t peak = nn__plan_offsets(c->allocs, c->nallocs);
+        free(c->arena);
+        free(c->zeros);
+        c->arena = nn__alloc_aligned(peak);
+        c->zeros = nn__alloc_aligned((c->max_row + NN_ALIGN) * sizeof(float));
+        if (!c->arena || !c->zeros) {
+            c->in_h = 0;
+            return nn__seterr(err, "%s: out of memory for %zu bytes of activations", c->name, peak), -1;
+        }
+        memset(c->zeros, 0, (c->max_row + NN_ALIGN) * sizeof(float));
+        c->stats.arena_bytes = peak;
+        c->in_h = h, c->in_w = w, c->in_c = ch;
+    }
+    c->next_alloc = 0, c->clock = 0, c->err[0] = 0;
+    c->stats.ops = 0, c->stats.macs = 0;
+    nn_tensor x = nn_new(c, h, w, ch);
+    nn__copy_input(x, in);
+    c->t0 = nn__now();
+    int n = f(c, net, x, out);
+    if (c->err[0]) return nn__seterr(err, "%s", c->err), -1;
+    return n;
+}
+
+/* ============================================================================ 6. ops === */
+
+/* Every op begins with nn__op_begin (sticky error check, stats) and ends with nn__op_end
+ * (trace line). During planning, ops stop after allocating their result. */
+static int nn__op_begin(nn_ctx *c, uint64_t macs) {
+    if (c->err[0]) return 0;
+    c->stats.ops++;
+    c->stats.macs += macs;
+    if (c->trace && !c->planning) c->t0 = nn__now();
+    return !c->planning;
+}
+
+static void nn__op_end(nn_ctx *c, const char *op, const char *name, nn_tensor x, nn_tensor y, uint64_t macs) {
+    if (!c->trace || c->planning || c->err[0]) return;
+    double ms = (nn__now() - c->t0) * 1e3;
+    fprintf(stderr, "%-10s %-12s %-24s %4dx%-4dx%-4d -> %4dx%-4dx%-4d %9.3f MMAC %8.3f ms\n", c->name, op,
+            name ? name : "", x.h, x.w, x.c, y.h, y.w, y.c, macs / 1e6, ms);
+}
+
+static int nn__same_shape(nn_tensor a, nn_tensor b) { return a.h == b.h && a.w == b.w && a.c == b.c; }
+
+/* --- activations, scalar: the definition every kernel must match. */
+static float nn__act1(float v, const nn_act *a, int ch) {
+    switch (a->kind) {
+    case NN_LINEAR: return v;
+    case NN_RELU: return v > 0 ? v : 0;
+    case NN_RELU6: return v < 0 ? 0 : v > 6 ? 6 : v;
+    case NN_LEAKY: return v >= 0 ? v : v * a->leak;
+    case NN_PRELU: return v >= 0 ? v : v * a->slope[ch];
+    case NN_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case NN_TANH: return tanhf(v);
+    case NN_HARDSWISH: return v * (v <= -3 ? 0 : v >= 3 ? 1 : (v + 3) / 6);
+    }
+    return v;
+}
+
+/* Activation over whole rows: the kind is switched once, so the common ones vectorise. */
+static void nn__act_rows(float *y, size_t pixels, int ch, const nn_act *a) {
+    size_t n = pixels * ch;
+    switch (a->kind) {
+    case NN_LINEAR: return;
+    case NN_RELU: for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0; return;
+    case NN_RELU6: for (size_t i = 0; i < n; i++) y[i] = y[i] < 0 ? 0 : y[i] > 6 ? 6 : y[i]; return;
+    case NN_HARDSWISH:
+        for (size_t i = 0; i < n; i++) y[i] = y[i] * (y[i] <= -3 ? 0 : y[i] >= 3 ? 1 : (y[i] + 3) / 6);
+        return;
+    case NN_LEAKY: for (size_t i = 0; i < n; i++) y[i] = y[i] < 0 ? y[i] * a->leak : y[i]; return;
+    case NN_PRELU:
+        for (size_t p = 0; p < pixels; p++, y += ch)
+            for (int k = 0; k < ch; k++) y[k] = y[k] < 0 ? y[k] * a->slope[k] : y[k];
+        return;
+    default:
+        for (size_t p = 0; p < pixels; p++)
+            for (int k = 0; k < ch; k++) y[p * ch + k] = nn__act1(y[p * ch + k], a, k);
+    }
+}
+
+/* Memory-bound ops split their pixels into this many chunks when they are big enough to
+ * be worth waking the pool. */
+#define NN__ROW_CHUNK 4096
+static int nn__row_tasks(size_t pixels, int ch) {
+    if (pixels * ch < 65536) return 1;
+    return (int)((pixels + NN__ROW_CHUNK - 1) / NN__ROW_CHUNK);
+}
+
+/* The part of an activation the GEMM epilogue does; the rest (sigmoid, tanh, hardswish)
+ * is applied to the tile afterwards. */
+static nn_epilogue nn__epilogue(const nn_act *a) {
+    nn_epilogue e = {-FLT_MAX, FLT_MAX, 0, 0, NULL, NULL};
+    if (a->kind == NN_RELU) e.min = 0;
+    if (a->kind == NN_RELU6) e.min = 0, e.max = 6;
+    if (a->kind == NN_LEAKY) e.leaky = 1, e.leak = a->leak;
+    if (a->kind == NN_PRELU) e.leaky = 1, e.prelu = a->slope;
+    return e;
+}
+static int nn__act_in_epilogue(const nn_act *a) { return a->kind <= NN_PRELU; }
+
+/* --- padding arithmetic (TensorFlow's). */
+static int nn__out_size(int in, int k, int stride, nn_padding pad, int *before) {
+    if (pad == NN_SAME) {
+        int out = (in + stride - 1) / stride, total = (out - 1) * stride + k - in;
+        *before = total > 0 ? total / 2 : 0;
+        return out;
+    }
+    *before = 0;
+    return in >= k ? (in - k) / stride + 1 : 0;
+}
+
+/* --- convolution. */
+typedef struct {
+    nn_ctx *c;
+    const nn_layer *l;
+    nn_tensor x, y;
+    int stride, pt, pl;      /* stride, padding top and left */
+    const float **ind;       /* [oh*ow*taps] indirection buffer */
+    const float *residual;   /* oh*ow*cout added before the activation, or NULL */
+    nn_act act;
+    int rows_per_task;
+} nn__conv_job;
+
+static void nn__conv_indirection(nn__conv_job *j, int p0, int p1) {
+    const nn_layer *l = j->l;
+    int taps = l->kh * l->kw;
+    for (int p = p0; p < p1; p++) {
+        int oy = p / j->y.w, ox = p % j->y.w;
+        for (int ky = 0; ky < l->kh; ky++)
+            for (int kx = 0; kx < l->kw; kx++) {
+                int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
+                int in = iy >= 0 && iy < j->x.h && ix >= 0 && ix < j->x.w;
+                j->ind[(size_t)p * taps + ky * l->kw + kx] =
+                    in ? j->x.data + ((size_t)iy * j->x.w + ix) * j->x.c : j->c->zeros;
+            }
+    }
+}
+
+static void nn__conv_task(void *arg, int task) {
+    nn__conv_job *j = arg;
+    const nn_layer *l = j->l;
+    const nn_kernel_set *k = nn__kernels;
+    int taps = l->kh * l->kw, M = j->y.h * j->y.w;
+    int p0 = task * j->rows_per_task, p1 = p0 + j->rows_per_task < M ? p0 + j->rows_per_task : M;
+    nn__conv_indirection(j, p0, p1);
+    size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
+    nn_epilogue e = nn__epilogue(&j->act);
+    for (int n0 = 0; n0 < l->cout; n0 += NN_NR) {
+        int nc = l->cout - n0 < NN_NR ? l->cout - n0 : NN_NR;
+        e.prelu = j->act.kind == NN_PRELU ? j->act.slope + n0 : NULL;
+        for (int p = p0; p < p1; p += k->mr) {
+            int mr = p1 - p < k->mr ? p1 - p : k->mr;
+            e.residual = j->residual ? j->residual + (size_t)p * l->cout + n0 : NULL;
+            k->igemm(mr, nc, taps, l->cin, j->ind + (size_t)p * taps, l->packed + (n0 / NN_NR) * panel,
+                     j->y.data + (size_t)p * l->cout + n0, l->cout, &e);
+        }
+    }
+    if (!nn__act_in_epilogue(&j->act))
+        nn__act_rows(j->y.data + (size_t)p0 * l->cout, p1 - p0, l->cout, &j->act);
+}
+
+/* The reference: a direct loop nest over NHWC, no packing. The oracle of every kernel. */
+static void nn__conv_reference(nn__conv_job *j) {
+    const nn_layer *l = j->l;
+    nn_tensor x = j->x, y = j->y;
+    for (int oy = 0; oy < y.h; oy++)
+        for (int ox = 0; ox < y.w; ox++)
+            for (int o = 0; o < l->cout; o++) {
+                float s = l->bias[o];
+                for (int ky = 0; ky < l->kh; ky++)
+                    for (int kx = 0; kx < l->kw; kx++) {
+                        int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
+                        if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                        const float *in = x.data + ((size_t)iy * x.w + ix) * x.c;
+                        const float *w = l->weights + (((size_t)o * l->kh + ky) * l->kw + kx) * l->cin;
+                        for (int k = 0; k < l->cin; k++) s += in[k] * w[k];
+                    }
+                size_t at = ((size_t)oy * y.w + ox) * y.c + o;
+                y.data[at] = nn__act1(j->residual ? s + j->residual[at] : s, &j->act, o);
+            }
+}
+
+static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad,
+                          const nn_tensor *residual, nn_act act, const char *opname) {
+    nn_tensor y = {0, 0, 0, NULL, -1};
+    if (c->err[0]) return y;
+    if (l->kind != NN_CONV || x.c != l->cin || !l->packed) {
+        nn_fail(c, "%s %s: input has %d channels, layer wants %d", opname, l->name, x.c, l->cin);
+        return y;
+    }
+    int pt, pl, oh = nn__out_size(x.h, l->kh, stride, pad, &pt), ow = nn__out_size(x.w, l->kw, stride, pad, &pl);
+    if (residual && (residual->h != oh || residual->w != ow || residual->c != l->cout))
+        nn_fail(c, "%s %s: residual %dx%dx%d does not match the output %dx%dx%d", opname, l->name, residual->h,
+                residual->w, residual->c, oh, ow, l->cout);
+    y = nn_new(c, oh, ow, l->cout);
+    int M = oh * ow, taps = l->kh * l->kw;
+    nn_tensor ind = nn_new(c, M, taps, sizeof(void *) / sizeof(float));
+    nn_free(c, ind);
+    if ((size_t)x.c > c->max_row) c->max_row = x.c;
+    uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
+    if (!nn__op_begin(c, macs)) return y;
+    nn__conv_job j = {c, l, x, y, stride, pt, pl, (const float **)(void *)ind.data, residual ? residual->data : NULL, act, 0};
+    if (!nn__kernels) {
+        nn__conv_reference(&j);
+    } else {
+        /* Split output pixels into tasks of whole micro-tiles, a few tasks per thread. */
+        int mr = nn__kernels->mr, tiles = (M + mr - 1) / mr, per = 1;
+        int want = nn_threads() * 4;
+        if (macs > 200000 && tiles > want) per = (tiles + want - 1) / want;
+        else if (macs <= 200000) per = tiles;
+        j.rows_per_task = per * mr;
+        nn__parallel((M + j.rows_per_task - 1) / j.rows_per_task, nn__conv_task, &j);
+    }
+    nn__op_end(c, opname, l->name, x, y, macs);
+    return y;
+}
+
+nn_tensor nn_conv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad, nn_act act) {
+    return nn__conv(c, x, l, stride, pad, NULL, act, "conv");
+}
+
+nn_tensor nn_conv2d_add(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad, nn_tensor r, nn_act act) {
+    return nn__conv(c, x, l, stride, pad, &r, act, "conv+add");
+}
+
+nn_tensor nn_dense(nn_ctx *c, nn_tensor x, const nn_layer *l, nn_act act) {
+    nn_tensor flat = x;
+    flat.h = flat.w = 1, flat.c = x.h * x.w * x.c;
+    return nn__conv(c, flat, l, 1, NN_VALID, NULL, act, "dense");
+}
+
+/* --- depthwise convolution. */
+typedef struct {
+    nn_ctx *c;
+    const nn_layer *l;
+    nn_tensor x, y;
+    int stride, pt, pl;
+    nn_act act;
+} nn__dw_job;
+
+static void nn__dw_row(void *arg, int oy) {
+    nn__dw_job *j = arg;
+    const nn_layer *l = j->l;
+    const float *rows[16];   /* kh <= 16, checked by nn_dwconv2d */
+    for (int ky = 0; ky < l->kh; ky++) {
+        int iy = oy * j->stride - j->pt + ky;
+        rows[ky] = iy >= 0 && iy < j->x.h ? j->x.data + (size_t)iy * j->x.w * j->x.c : NULL;
+    }
+    nn_dwrow d = {j->y.w, j->x.w, l->cout, (int)nn__round_up(l->cout, NN_NR), l->kh, l->kw, j->stride, j->pl};
+    nn_epilogue e = nn__epilogue(&j->act);
+    float *out = j->y.data + (size_t)oy * j->y.w * j->y.c;
+    nn__kernels->dwconv(&d, rows, l->packed, out, &e);
+    if (!nn__act_in_epilogue(&j->act)) nn__act_rows(out, j->y.w, j->y.c, &j->act);
+}
+
+static void nn__dw_reference(nn__dw_job *j) {
+    const nn_layer *l = j->l;
+    nn_tensor x = j->x, y = j->y;
+    for (int oy = 0; oy < y.h; oy++)
+        for (int ox = 0; ox < y.w; ox++)
+            for (int ch = 0; ch < y.c; ch++) {
+                float s = l->bias[ch];
+                for (int ky = 0; ky < l->kh; ky++)
+                    for (int kx = 0; kx < l->kw; kx++) {
+                        int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
+                        if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                        s += x.data[((size_t)iy * x.w + ix) * x.c + ch] * l->weights[(ch * l->kh + ky) * l->kw + kx];
+                    }
+                y.data[((size_t)oy * y.w + ox) * y.c + ch] = nn__act1(s, &j->act, ch);
+            }
+}
+
+nn_tensor nn_dwconv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad, nn_act act) {
+    nn_tensor y = {0, 0, 0, NULL, -1};
+    if (c->err[0]) return y;
+    if (l->kind != NN_DWCONV || x.c != l->cin || !l->packed || l->kh > 16) {
+        nn_fail(c, "dwconv %s: input has %d channels, layer wants %d", l->name, x.c, l->cin);
+        return y;
+    }
+    int pt, pl, oh = nn__out_size(x.h, l->kh, stride, pad, &pt), ow = nn__out_size(x.w, l->kw, stride, pad, &pl);
+    y = nn_new(c, oh, ow, l->cout);
+    uint64_t macs = (uint64_t)oh * ow * l->cout * l->kh * l->kw;
+    if (!nn__op_begin(c, macs)) return y;
+    nn__dw_job j = {c, l, x, y, stride, pt, pl, act};
+    if (!nn__kernels) nn__dw_reference(&j);
+    else if (macs < 100000) for (int r = 0; r < oh; r++) nn__dw_row(&j, r);
+    else nn__parallel(oh, nn__dw_row, &j);
+    nn__op_end(c, "dwconv", l->name, x, y, macs);
+    return y;
+}
+
+/* --- transposed convolution (TF Conv2DBackpropInput), gather form: each output pixel sums
+ * the input pixels whose stride grid lands on it, so the loop is race-free and exact. */
+nn_tensor nn_deconv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad, nn_act act) {
+    nn_tensor y = {0, 0, 0, NULL, -1};
+    if (c->err[0]) return y;
+    if (l->kind != NN_DECONV || x.c != l->cin || !l->weights) {
+        nn_fail(c, "deconv %s: input has %d channels, layer wants %d", l->name, x.c, l->cin);
+        return y;
+    }
+    int oh = pad == NN_SAME ? x.h * stride : (x.h - 1) * stride + l->kh;
+    int ow = pad == NN_SAME ? x.w * stride : (x.w - 1) * stride + l->kw;
+    int pt = 0, pl = 0;
+    if (pad == NN_SAME) {    /* padding of the forward conv that maps y back onto x */
+        int th = (x.h - 1) * stride + l->kh - oh, tw = (x.w - 1) * stride + l->kw - ow;
+        pt = th > 0 ? th / 2 : 0, pl = tw > 0 ? tw / 2 : 0;
+    }
+    y = nn_new(c, oh, ow, l->cout);
+    uint64_t macs = (uint64_t)x.h * x.w * l->kh * l->kw * l->cin * l->cout;
+    if (!nn__op_begin(c, macs)) return y;
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+            for (int o = 0; o < l->cout; o++) {
+                float s = l->bias[o];
+                for (int ky = 0; ky < l->kh; ky++) {
+                    int ty = oy + pt - ky;
+                    if (ty < 0 || ty % stride || ty / stride >= x.h) continue;
+                    for (int kx = 0; kx < l->kw; kx++) {
+                        int tx = ox + pl - kx;
+                        if (tx < 0 || tx % stride || tx / stride >= x.w) continue;
+                        const float *in = x.data + ((size_t)(ty / stride) * x.w + tx / stride) * x.c;
+                        const float *w = l->weights + (((size_t)o * l->kh + ky) * l->kw + kx) * l->cin;
+                        for (int k = 0; k < l->cin; k++) s += in[k] * w[k];
+                    }
+                }
+                y.data[((size_t)oy * ow + ox) * l->cout + o] = nn__act1(s, &act, o);
+            }
+    nn__op_end(c, "deconv", l->name, x, y, macs);
+    return y;
+}
+
+/* --- elementwise. */
+typedef struct {
+    nn_tensor a, b, y;
+    int mul;                 /* 1: a * b, 0: a + b */
+    nn_act act;
+} nn__binary_job;
+
+static void nn__binary_rows(void *arg, int task) {
+    const nn__binary_job *j = arg;
+    size_t pixels = (size_t)j->a.h * j->a.w, p0 = (size_t)task * NN__ROW_CHUNK;
+    size_t p1 = p0 + NN__ROW_CHUNK < pixels ? p0 + NN__ROW_CHUNK : pixels;
+    int ch = j->a.c;
+    if (nn__row_tasks(pixels, ch) == 1) p0 = 0, p1 = pixels;
+    const float *a = j->a.data + p0 * ch;
+    float *y = j->y.data + p0 * ch;
+    size_t n = (p1 - p0) * ch;
+    if (nn__same_shape(j->a, j->b)) {
+        const float *b = j->b.data + p0 * ch;
+        if (j->mul) for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+        else for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    } else {                 /* per channel or scalar */
+        int bc = j->b.c;
+        for (size_t p = 0; p < p1 - p0; p++)
+            for (int k = 0; k < ch; k++) {
+                float bv = j->b.data[bc == 1 ? 0 : k];
+                y[p * ch + k] = j->mul ? a[p * ch + k] * bv : a[p * ch + k] + bv;
+            }
+    }
+    nn__act_rows(y, p1 - p0, ch, &j->act);
+}
+
+static nn_tensor nn__binary(nn_ctx *c, nn_tensor a, nn_tensor b, int mul, nn_act act) {
+    int per_channel = b.h == 1 && b.w == 1 && b.c == a.c, scalar = b.h == 1 && b.w == 1 && b.c == 1;
+    if (!c->err[0] && !nn__same_shape(a, b) && !per_channel && !scalar)
+        nn_fail(c, "%s: shapes %dx%dx%d and %dx%dx%d do not broadcast", mul ? "mul" : "add", a.h, a.w, a.c, b.h, b.w, b.c);
+    nn_tensor y = nn_new(c, a.h, a.w, a.c);
+    if (!nn__op_begin(c, 0)) return y;
+    nn__binary_job j = {a, b, y, mul, act};
+    nn__parallel(nn__row_tasks((size_t)a.h * a.w, a.c), nn__binary_rows, &j);
+    nn__op_end(c, mul ? "mul" : "add", NULL, a, y, 0);
+    return y;
+}
+
+nn_tensor nn_add(nn_ctx *c, nn_tensor a, nn_tensor b, nn_act act) { return nn__binary(c, a, b, 0, act); }
+nn_tensor nn_mul(nn_ctx *c, nn_tensor a, nn_tensor b) { return nn__binary(c, a, b, 1, nn_linear); }
+
+nn_tensor nn_affine(nn_ctx *c, nn_tensor x, const float *scale, const float *shift, nn_act act) {
+    nn_tensor y = nn_new(c, x.h, x.w, x.c);
+    if (!nn__op_begin(c, 0)) return y;
+    size_t n = nn_numel(x);
+    for (size_t i = 0; i < n; i++) {
+        int ch = (int)(i % x.c);
+        float v = x.data[i] * (scale ? scale[ch] : 1.0f) + (shift ? shift[ch] : 0.0f);
+        y.data[i] = nn__act1(v, &act, ch);
+    }
+    nn__op_end(c, "affine", NULL, x, y, 0);
+    return y;
+}
+
+nn_tensor nn_activate(nn_ctx *c, nn_tensor x, nn_act act) { return nn_affine(c, x, NULL, NULL, act); }
+
+nn_tensor nn_softmax(nn_ctx *c, nn_tensor x) {
+    nn_tensor y = nn_new(c, x.h, x.w, x.c);
+    if (!nn__op_begin(c, 0)) return y;
+    for (size_t p = 0; p < (size_t)x.h * x.w; p++) {
+        const float *in = x.data + p * x.c;
+        float *out = y.data + p * x.c, m = -FLT_MAX, s = 0;
+        for (int k = 0; k < x.c; k++) m = fmaxf(m, in[k]);
+        for (int k = 0; k < x.c; k++) s += out[k] = expf(in[k] - m);
+        for (int k = 0; k < x.c; k++) out[k] /= s;
+    }
+    nn__op_end(c, "softmax", NULL, x, y, 0);
+    return y;
+}
+
+/* --- layout. */
+typedef struct { nn_tensor a, b, y; } nn__concat_job;
+
+static void nn__concat_rows(void *arg, int task) {
+    const nn__concat_job *j = arg;
+    size_t pixels = (size_t)j->a.h * j->a.w, p0 = (size_t)task * NN__ROW_CHUNK, p1 = p0 + NN__ROW_CHUNK;
+    if (nn__row_tasks(pixels, j->y.c) == 1) p0 = 0, p1 = pixels;
+    if (p1 > pixels) p1 = pixels;
+    for (size_t p = p0; p < p1; p++) {
+        memcpy(j->y.data + p * j->y.c, j->a.data + p * j->a.c, j->a.c * sizeof(float));
+        memcpy(j->y.data + p * j->y.c + j->a.c, j->b.data + p * j->b.c, j->b.c * sizeof(float));
+    }
+}
+
+nn_tensor nn_concat(nn_ctx *c, nn_tensor a, nn_tensor b) {
+    if (!c->err[0] && (a.h != b.h || a.w != b.w)) nn_fail(c, "concat: %dx%d and %dx%d differ", a.h, a.w, b.h, b.w);
+    nn_tensor y = nn_new(c, a.h, a.w, a.c + b.c);
+    if (!nn__op_begin(c, 0)) return y;
+    nn__concat_job j = {a, b, y};
+    nn__parallel(nn__row_tasks((size_t)a.h * a.w, y.c), nn__concat_rows, &j);
+    nn__op_end(c, "concat", NULL, a, y, 0);
+    return y;
+}
+
+nn_tensor nn_pad(nn_ctx *c, nn_tensor x, int top, int left, int bottom, int right, int cbefore, int cafter) {
+    nn_tensor y = nn_new(c, x.h + top + bottom, x.w + left + right, x.c + cbefore + cafter);
+    if (!nn__op_begin(c, 0)) return y;
+    memset(y.data, 0, nn_numel(y) * sizeof(float));
+    for (int iy = 0; iy < x.h; iy++)
+        for (int ix = 0; ix < x.w; ix++)
+            memcpy(y.data + ((size_t)(iy + top) * y.w + ix + left) * y.c + cbefore,
+                   x.data + ((size_t)iy * x.w + ix) * x.c, x.c * sizeof(float));
+    nn__op_end(c, "pad", NULL, x, y, 0);
+    return y;
+}
+
+/* --- pooling. */
+static nn_tensor nn__pooling(nn_ctx *c, nn_tensor x, int k, int stride, nn_padding pad, int is_max) {
+    int pt, pl, oh = nn__out_size(x.h, k, stride, pad, &pt), ow = nn__out_size(x.w, k, stride, pad, &pl);
+    nn_tensor y = nn_new(c, oh, ow, x.c);
+    if (!nn__op_begin(c, 0)) return y;
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            float *out = y.data + ((size_t)oy * ow + ox) * x.c;
+            int n = 0;
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    int iy = oy * stride - pt + ky, ix = ox * stride - pl + kx;
+                    if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                    const float *in = x.data + ((size_t)iy * x.w + ix) * x.c;
+                    if (n++ == 0) memcpy(out, in, x.c * sizeof(float));   /* the first tap in the image */
+                    else if (is_max) for (int ch = 0; ch < x.c; ch++) out[ch] = in[ch] > out[ch] ? in[ch] : out[ch];
+                    else for (int ch = 0; ch < x.c; ch++) out[ch] += in[ch];
+                }
+            if (!is_max && n > 1)
+                for (int ch = 0; ch < x.c; ch++) out[ch] /= n;
+        }
+    nn__op_end(c, is_max ? "maxpool" : "avgpool", NULL, x, y, 0);
+    return y;
+}
+
+nn_tensor nn_maxpool(nn_ctx *c, nn_tensor x, int k, int stride, nn_padding pad) { return nn__pooling(c, x, k, stride, pad, 1); }
+nn_tensor nn_avgpool(nn_ctx *c, nn_tensor x, int k, int stride, nn_padding pad) { return nn__pooling(c, x, k, stride, pad, 0); }
+
+nn_tensor nn_global_avgpool(nn_ctx *c, nn_tensor x) {
+    nn_tensor y = nn_new(c, 1, 1, x.c);
+    if (!nn__op_begin(c, 0)) return y;
+    for (int ch = 0; ch < x.c; ch++) y.data[ch] = 0;
+    for (size_t p = 0; p < (size_t)x.h * x.w; p++)
+        for (int ch = 0; ch < x.c; ch++) y.data[ch] += x.data[p * x.c + ch];
+    for (int ch = 0; ch < x.c; ch++) y.data[ch] /= (float)x.h * x.w;
+    nn__op_end(c, "gavgpool", NULL, x, y, 0);
+    return y;
+}
+
+/* --- resampling. */
+static float nn__src_coord(int o, int in, int out, int align, int half_pixel) {
+    if (align && out > 1) return o * (float)(in - 1) / (out - 1);
+    float scale = (float)in / out;
+    return half_pixel ? (o + 0.5f) * scale - 0.5f : o * scale;
+}
+
+nn_tensor nn_resize_bilinear(nn_ctx *c, nn_tensor x, int h, int w, int align, int half_pixel) {
+    nn_tensor y = nn_new(c, h, w, x.c);
+    if (!nn__op_begin(c, 0)) return y;
+    for (int oy = 0; oy < h; oy++) {
+        float sy = nn__src_coord(oy, x.h, h, align, half_pixel);
+        if (sy < 0) sy = 0;
+        int y0 = (int)sy, y1 = y0 + 1 < x.h ? y0 + 1 : x.h - 1;
+        float fy = sy - y0;
+        for (int ox = 0; ox < w; ox++) {
+            float sx = nn__src_coord(ox, x.w, w, align, half_pixel);
+            if (sx < 0) sx = 0;
+            int x0 = (int)sx, x1 = x0 + 1 < x.w ? x0 + 1 : x.w - 1;
+            float fx = sx - x0;
+            const float *a = x.data + ((size_t)y0 * x.w + x0) * x.c, *b = x.data + ((size_t)y0 * x.w + x1) * x.c;
+            const float *d = x.data + ((size_t)y1 * x.w + x0) * x.c, *e = x.data + ((size_t)y1 * x.w + x1) * x.c;
+            float *out = y.data + ((size_t)oy * w + ox) * x.c;
+            for (int ch = 0; ch < x.c; ch++) {
+                float top = a[ch] + (b[ch] - a[ch]) * fx, bot = d[ch] + (e[ch] - d[ch]) * fx;
+                out[ch] = top + (bot - top) * fy;
+            }
+        }
+    }
+    nn__op_end(c, "resize_bl", NULL, x, y, 0);
+    return y;
+}
+
+nn_tensor nn_resize_nearest(nn_ctx *c, nn_tensor x, int h, int w) {
+    nn_tensor y = nn_new(c, h, w, x.c);
+    if (!nn__op_begin(c, 0)) return y;
+    for (int oy = 0; oy < h; oy++)
+        for (int ox = 0; ox < w; ox++) {
+            int iy = (int)((int64_t)oy * x.h / h), ix = (int)((int64_t)ox * x.w / w);
+            memcpy(y.data + ((size_t)oy * w + ox) * x.c, x.data + ((size_t)iy * x.w + ix) * x.c, x.c * sizeof(float));
+        }
+    nn__op_end(c, "resize_nn", NULL, x, y, 0);
+    return y;
+}
+
+nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block) {
+    int oc = x.c / (block * block);
+    if (!c->err[0] && oc * block * block != x.c) nn_fail(c, "depth_to_space: %d channels, block %d", x.c, block);
+    nn_tensor y = nn_new(c, x.h * block, x.w * block, oc);
+    if (!nn__op_begin(c, 0)) return y;
+    for (int iy = 0; iy < x.h; iy++)
+        for (int ix = 0; ix < x.w; ix++)
+            for (int by = 0; by < block; by++)
+                for (int bx = 0; bx < block; bx++)
+                    memcpy(y.data + ((size_t)(iy * block + by) * y.w + ix * block + bx) * oc,
+                           x.data + ((size_t)iy * x.w + ix) * x.c + (by * block + bx) * oc, oc * sizeof(float));
+    nn__op_end(c, "d2s", NULL, x, y, 0);
+    return y;
+}

@@ -1,0 +1,68 @@
+/* nn_kernels.h — the interface between nn.c and its optimised kernels (private to the runtime).
+ *
+ * Only the compute-bound ops have several kernels: convolution (and dense, a 1x1 convolution)
+ * as an indirect GEMM, and depthwise convolution. Each kernel set implements the same two
+ * functions on the same packed layouts; nn.c picks one set at run time (nn_set_isa).
+ *
+ * Indirect GEMM (XNNPACK's "igemm"): the input of a convolution is never copied into an
+ * im2col matrix. Instead an indirection buffer holds, for each output pixel and each kernel
+ * tap, a pointer to the cin input values under that tap (or to a row of zeros in the padding).
+ * The micro-kernel computes an MR x 16 tile of the output: MR output pixels times one panel of
+ * 16 output channels.
+ *
+ * Packed conv weights, per panel of 16 output channels (channels past cout are zero):
+ *     bias[16], then for tap t, input channel k: w[t][k][0..15]
+ * so the kernel streams the panel from start to end exactly once per tile.
+ *
+ * Packed depthwise weights, channels padded to a multiple of 16 (cp):
+ *     bias[cp], then w[tap][cp]
+ * Depthwise convolution has too little arithmetic per pointer for an indirection buffer to
+ * pay off: its kernel walks input rows directly.
+ */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+#include <stddef.h>
+
+#define NN_NR 16   /* output channels per panel */
+
+typedef struct {
+    float min, max;          /* clamp after the affine part: relu = [0, inf), relu6 = [0, 6] */
+    float leak;              /* slope for x < 0 when prelu == NULL and leaky != 0 */
+    int leaky;               /* 1: x < 0 -> x * (prelu ? prelu[j] : leak) */
+    const float *prelu;      /* per-channel slopes, already offset to the panel, >= 16 readable */
+    const float *residual;   /* igemm only: added before the activation; tile-offset, ldc apart */
+} nn_epilogue;
+
+/* C[r][0..nc) = epilogue(bias + sum_t sum_k A_r,t[k] * W[t][k][j] (+ residual[r][j])) for r < mr.
+ * a[r * taps + t] points at cin floats of row r under tap t; w points at the panel (bias
+ * first). Rows mr..MR-1 are not touched; c rows are ldc floats apart. */
+typedef void (*nn_igemm_fn)(int mr, int nc, int taps, int cin, const float *const *a,
+                            const float *w, float *c, size_t ldc, const nn_epilogue *e);
+
+/* One output row of a depthwise convolution. rows[ky] is the input row under kernel row ky
+ * (iw pixels of c channels) or NULL where it falls in the padding; output pixel x reads input
+ * columns x * stride - pl + kx, skipping those outside [0, iw). Packed weights w: bias first,
+ * then one cp-float row per tap. */
+typedef struct {
+    int ow, iw, c, cp;       /* output width, input width, channels, padded channels */
+    int kh, kw, stride, pl;  /* kernel, stride, left padding */
+} nn_dwrow;
+typedef void (*nn_dwconv_fn)(const nn_dwrow *d, const float *const *rows, const float *w,
+                             float *out, const nn_epilogue *e);
+
+typedef struct {
+    const char *name;        /* "portable", "avx2", "neon" */
+    int mr;                  /* rows per igemm tile */
+    nn_igemm_fn igemm;
+    nn_dwconv_fn dwconv;
+} nn_kernel_set;
+
+extern const nn_kernel_set nn_kernels_portable;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const nn_kernel_set nn_kernels_avx2;
+#endif
+#if defined(__aarch64__)
+extern const nn_kernel_set nn_kernels_neon;
+#endif
+
+#endif

@@ -1,0 +1,46 @@
+#!/bin/sh
+# The whole test suite, three times over the same checks:
+#   native     - the kernels this CPU picks (AVX2 on x86-64 with AVX2)
+#   portable   - HEADSHOT_ISA=portable: what a CPU without AVX2 runs
+#   arm64      - the static aarch64 build under qemu-user (NEON kernels), when
+#                gcc-aarch64-linux-gnu and qemu-user are installed
+# HEADSHOT_TEST_PASSES limits the passes (e.g. "native" for the sanitizer build).
+# Ends with the total "N passed, N failed" line; exits 1 on any failure.
+build=${1:-build}
+bin=${2:-./headshot}
+passes=${HEADSHOT_TEST_PASSES:-native portable arm64}
+total_p=0; total_f=0; status=0
+count() {   # $1: log, $2: label. Adds its closing line to the totals.
+  last=$(tail -n 1 "$1")
+  p=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+  f=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+  [ -n "$p" ] || { p=0; f=1; echo "not ok - $2: the suite did not finish"; }
+  total_p=$((total_p + p)); total_f=$((total_f + f))
+}
+for pass in $passes; do
+  log="$build/test-$pass.log"
+  case $pass in
+    native)
+      sh tests/run.sh "$build" "$bin" > "$log" 2>&1 || status=1
+      sed '$d' "$log" ;;
+    portable)
+      HEADSHOT_ISA=portable sh tests/run.sh "$build" "$bin" > "$log" 2>&1 || status=1
+      grep '^not ok' "$log" | sed 's/^not ok - /not ok - [portable] /'
+      echo "# portable kernels: $(tail -n 1 "$log")" ;;
+    arm64)
+      if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+        echo "# arm64 pass skipped: install gcc-aarch64-linux-gnu and qemu-user to run it"; continue
+      fi
+      if ! make -s arm64-tests > "$log" 2>&1; then
+        echo "not ok - [arm64] cross build failed"; tail -n 20 "$log"; total_f=$((total_f + 1)); status=1; continue
+      fi
+      printf '#!/bin/sh\nexec qemu-aarch64 build-arm64/headshot "$@"\n' > build-arm64/headshot-qemu
+      chmod +x build-arm64/headshot-qemu
+      RUN=qemu-aarch64 sh tests/run.sh build-arm64 build-arm64/headshot-qemu > "$log" 2>&1 || status=1
+      grep '^not ok' "$log" | sed 's/^not ok - /not ok - [arm64] /'
+      echo "# arm64 under qemu (NEON kernels): $(tail -n 1 "$log")" ;;
+  esac
+  count "$log" "$pass"
+done
+echo "$total_p passed, $total_f failed"
+[ "$total_f" -eq 0 ] && [ $status -eq 0 ]

@@ -1,0 +1,96 @@
+#!/bin/sh
+# cli_test.sh — the headshot command line end to end: exit codes, one-line errors, safe output.
+# Usage: sh tests/cli_test.sh ./headshot   (from the repository root; prints ok / not ok lines)
+bin=${1:-./headshot}
+case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+cp samples/hopper.jpg "$tmp/in.jpg"
+
+# run ARGS...: runs the binary, keeping stdout, stderr and the exit status ($rc).
+run() { "$bin" "$@" >"$tmp/stdout" 2>"$tmp/stderr"; rc=$?; }
+lines() { wc -l <"$1" | tr -d ' '; }
+hex() { od -An -tx1 -j "${2:-0}" -N "$3" "$1" | tr -d ' \n'; }
+temps() { ls -A "$1" | grep -c '\.tmp$'; }
+say() { if [ "$1" = 0 ]; then echo "ok - $2"; else echo "not ok - $2"; fi; }
+
+# expect WHAT RC [STDERR_LINES]: the last run ended with RC and that many lines on stderr.
+expect() {
+  n=$(lines "$tmp/stderr")
+  if [ "$rc" -eq "$2" ] && { [ -z "$3" ] || [ "$n" -eq "$3" ]; }; then
+    echo "ok - $1 (exit $rc; stderr: $(head -n 1 "$tmp/stderr"))"
+  else
+    echo "not ok - $1: exit $rc (want $2), $n stderr lines (want ${3:-any})"
+    sed 's/^/    /' "$tmp/stderr"
+  fi
+}
+
+# ------------------------------------------------------------------ information
+run --help
+grep -q '^Usage: headshot' "$tmp/stdout" && grep -q '^Exit status' "$tmp/stdout"
+say $? "--help prints usage and exit codes"; expect "--help" 0 0
+run --version
+[ "$(head -n 1 "$tmp/stdout")" = "headshot 0.1.0" ] && [ "$(lines "$tmp/stdout")" -eq 2 ]
+say $? "--version prints 'headshot 0.1.0' and a build line: $(tail -n 1 "$tmp/stdout")"; expect "--version" 0 0
+
+# ------------------------------------------------------------------ usage errors (2)
+run --frobnicate "$tmp/in.jpg" -o "$tmp/x.jpg";       expect "unknown option" 2 1
+run bench;                                             expect "unknown command 'bench'" 2 1
+run "$tmp/in.jpg";                                     expect "no -o" 2 1
+run "$tmp/in.jpg" -o "$tmp/x.gif";                     expect "output extension .gif" 2 1
+run "$tmp/in.jpg" -o "$tmp/x.jpg" --quality 0;         expect "--quality 0" 2 1
+run "$tmp/in.jpg" -o "$tmp/x.jpg" --quality=abc;       expect "--quality=abc" 2 1
+run "$tmp/in.jpg" -o "$tmp/x.png" --format jpeg;       expect "--format contradicting the name" 2 1
+run "$tmp/in.jpg" "$tmp/in.jpg" -o "$tmp/x.jpg";       expect "two inputs" 2 1
+[ ! -e "$tmp/x.jpg" ] && [ ! -e "$tmp/x.png" ]; say $? "usage errors write nothing"
+
+# ------------------------------------------------------------------ input errors (3, 4, 5)
+run "$tmp/missing.jpg" -o "$tmp/x.jpg";                expect "missing input" 3 1
+grep -q "missing.jpg" "$tmp/stderr"; say $? "the error names the missing file"
+printf 'hello, this is not a photo\n' >"$tmp/text.jpg"
+run "$tmp/text.jpg" -o "$tmp/x.jpg";                   expect "text file named .jpg" 4 1
+printf 'RIFF\044\000\000\000WEBPVP8 ' >"$tmp/photo.jpg"
+run "$tmp/photo.jpg" -o "$tmp/x.jpg";                  expect "WebP named .jpg" 4 1
+grep -q "unsupported format: WebP" "$tmp/stderr"; say $? "WebP is named in the error"
+run "$tmp/in.jpg" -o "$tmp/x.jpg" --max-pixels 262143; expect "512x512 input over --max-pixels 262143" 5 1
+
+# ------------------------------------------------------------------ never over the input
+sum=$(cksum <"$tmp/in.jpg")
+run "$tmp/in.jpg" -o "$tmp/in.jpg";                    expect "output = input refused" 2 1
+ln -s in.jpg "$tmp/link.jpg"
+run "$tmp/in.jpg" -o "$tmp/link.jpg";                  expect "output = symlink to the input refused" 2 1
+ln "$tmp/in.jpg" "$tmp/hard.jpg"
+run "$tmp/hard.jpg" -o "$tmp/in.jpg";                  expect "output = hard link of the input refused" 2 1
+[ "$(cksum <"$tmp/in.jpg")" = "$sum" ]; say $? "input unchanged after the refusals"
+rm -f "$tmp/link.jpg" "$tmp/hard.jpg"
+
+# ------------------------------------------------------------------ atomic output
+printf 'previous result\n' >"$tmp/out.jpg"
+old=$(cksum <"$tmp/out.jpg")
+run "$tmp/text.jpg" -o "$tmp/out.jpg";                 expect "failed run" 4 1
+[ "$(cksum <"$tmp/out.jpg")" = "$old" ] && [ "$(temps "$tmp")" -eq 0 ]
+say $? "a failed run leaves the old output byte-identical and no temporary file"
+run "$tmp/in.jpg" -o "$tmp/out.jpg";                   expect "successful run" 0 1
+[ "$(hex "$tmp/out.jpg" 0 3)" = "ffd8ff" ] && [ "$(cksum <"$tmp/out.jpg")" != "$old" ] && [ "$(temps "$tmp")" -eq 0 ]
+say $? "a successful run replaces the output with a JPEG, no temporary file left"
+[ "$(cksum <"$tmp/in.jpg")" = "$sum" ]; say $? "input unchanged after the runs (cksum)"
+run -q "$tmp/in.jpg" -o "$tmp/OUT.PNG";                expect "-q is silent" 0 0
+[ "$(hex "$tmp/OUT.PNG" 0 4)" = "89504e47" ]; say $? ".PNG (upper case) gives a PNG"
+mkdir "$tmp/dir.jpg"
+run "$tmp/in.jpg" -o "$tmp/dir.jpg";                   expect "output is a directory" 8 1
+run "$tmp/in.jpg" -o "$tmp/nodir/x.jpg";               expect "output in a missing directory" 8 1
+
+# ------------------------------------------------------------------ standard output
+"$bin" "$tmp/in.jpg" -o - >"$tmp/stdout.jpg" 2>"$tmp/stderr"; rc=$?
+expect "-o - to a file" 0
+[ "$(hex "$tmp/stdout.jpg" 0 3)" = "ffd8ff" ] && [ "$(tail -c 2 "$tmp/stdout.jpg" | od -An -tx1 | tr -d ' \n')" = "ffd9" ]
+say $? "-o - writes a whole JPEG (FF D8 ... FF D9, $(wc -c <"$tmp/stdout.jpg" | tr -d ' ') bytes)"
+"$bin" -q "$tmp/in.jpg" -o - --format png | "$bin" -q /dev/stdin -o "$tmp/piped.jpg" 2>"$tmp/stderr"; rc=$?
+expect "PNG through a pipe decodes" 0 0
+
+# ------------------------------------------------------------------ longest side 1024
+run tests/data/wide-2000x10.png -o "$tmp/wide.png";    expect "2000x10 input" 0 1
+set -- $(od -An -tu1 -j 16 -N 8 "$tmp/wide.png")
+w=$(( ($1 << 24) + ($2 << 16) + ($3 << 8) + $4 )); h=$(( ($5 << 24) + ($6 << 16) + ($7 << 8) + $8 ))
+[ "$w" -eq 1024 ] && [ "$h" -eq 5 ]; say $? "2000x10 comes out 1024x5 (got ${w}x${h})"
+exit 0

@@ -1,0 +1,307 @@
+/* test_nn.c — the runtime against itself: every optimised kernel against the reference loops
+ * (ncnn style), on random shapes chosen to hit the awkward cases; bit-identity across thread
+ * counts; fp16 and int8 round trips; the container loader on corrupted files; the planner. */
+#include "test.h"
+#include "nn.h"
+#include <stdint.h>
+
+/* ------------------------------------------------------------ a container writer for tests */
+
+typedef struct { const char *name; int dtype, ndim, shape[4]; const float *data; } spec;
+
+static uint64_t fnv_words(const unsigned char *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t w = 0;
+        for (int k = 7; k >= 0; k--) w = w << 8 | p[i + k];
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    return h;
+}
+static void put32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = v >> (8 * i); }
+static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = v >> (8 * i); }
+static size_t up64(size_t x) { return (x + 63) / 64 * 64; }
+
+/* Builds a valid .hsw in memory (f32 / f16 / i8 as asked); returns its size. */
+static size_t build(unsigned char **out, const spec *t, int n) {
+    size_t table = 64, poff = up64(table + 96 * (size_t)n), psize = 0;
+    size_t off[16], soff[16];
+    for (int i = 0; i < n; i++) {
+        size_t cnt = 1, es = t[i].dtype == 0 ? 4 : t[i].dtype == 1 ? 2 : 1;
+        for (int d = 0; d < 4; d++) cnt *= t[i].shape[d];
+        off[i] = psize, psize = up64(psize + cnt * es);
+        soff[i] = 0;
+        if (t[i].dtype == 2) soff[i] = psize, psize = up64(psize + 4 * (size_t)t[i].shape[0]);
+    }
+    size_t size = poff + psize;
+    unsigned char *b = aligned_alloc(64, size);
+    memset(b, 0, size);
+    memcpy(b, "HSNN", 4);
+    put32(b + 4, 1), put32(b + 8, n), put32(b + 12, 96);
+    put64(b + 16, table), put64(b + 24, poff), put64(b + 32, psize);
+    memcpy(b + 48, "test", 4);
+    for (int i = 0; i < n; i++) {
+        unsigned char *e = b + table + 96 * i;
+        strcpy((char *)e, t[i].name);
+        e[48] = t[i].dtype, e[49] = t[i].ndim;
+        size_t cnt = 1;
+        for (int d = 0; d < 4; d++) put32(e + 52 + 4 * d, t[i].shape[d]), cnt *= t[i].shape[d];
+        size_t es = t[i].dtype == 0 ? 4 : t[i].dtype == 1 ? 2 : 1;
+        put64(e + 72, off[i]), put64(e + 80, cnt * es), put64(e + 88, soff[i]);
+        unsigned char *d = b + poff + off[i];
+        size_t row = cnt / t[i].shape[0];
+        for (size_t k = 0; k < cnt; k++) {
+            if (t[i].dtype == 0) memcpy(d + 4 * k, &t[i].data[k], 4);
+            if (t[i].dtype == 1) { uint16_t h = nn_float_to_half(t[i].data[k]); memcpy(d + 2 * k, &h, 2); }
+        }
+        if (t[i].dtype == 2)
+            for (int r = 0; r < t[i].shape[0]; r++) {
+                float s = nn_quantize_row(t[i].data + r * row, (int)row, (int8_t *)d + r * row);
+                memcpy(b + poff + soff[i] + 4 * r, &s, 4);
+            }
+    }
+    put64(b + 40, fnv_words(b + 64, size - 64));
+    *out = b;
+    return size;
+}
+
+static uint32_t rng = 12345;
+static float frand(void) { rng = rng * 1664525u + 1013904223u; return (rng >> 8) / 8388608.0f - 1.0f; }
+static int irand(int n) { rng = rng * 1664525u + 1013904223u; return (int)((rng >> 8) % n); }
+
+/* ------------------------------------------------------------ networks made of one op */
+
+typedef struct { nn_layer l; int op, stride; nn_padding pad; nn_act act; } one_op;
+
+static int fwd_one(nn_ctx *c, const void *net, nn_tensor x, nn_tensor *out) {
+    const one_op *o = net;
+    if (o->op == 0) out[0] = nn_conv2d(c, x, &o->l, o->stride, o->pad, o->act);
+    else if (o->op == 1) out[0] = nn_dwconv2d(c, x, &o->l, o->stride, o->pad, o->act);
+    else if (o->op == 2) out[0] = nn_dense(c, x, &o->l, o->act);
+    else {                   /* conv + residual: the residual is the input seen through a 1x1 max pool */
+        nn_tensor r = nn_conv2d(c, x, &o->l, o->stride, o->pad, nn_linear);
+        nn_tensor s = nn_maxpool(c, r, 1, 1, NN_VALID);
+        out[0] = nn_conv2d_add(c, x, &o->l, o->stride, o->pad, s, o->act);
+    }
+    return 1;
+}
+
+static float maxdiff(const float *a, const float *b, size_t n, float *maxabs) {
+    float d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i])), m = fmaxf(m, fabsf(a[i]));
+    if (maxabs) *maxabs = m;
+    return d;
+}
+
+static const char *act_name[] = {"linear", "relu", "relu6", "leaky", "prelu", "sigmoid", "tanh", "hardswish"};
+
+/* One random conv/dwconv/dense case, run with every kernel set and thread count. */
+static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, int *cases) {
+    int kh = op == 2 ? 1 : 1 + 2 * irand(3), kw = op == 2 ? 1 : (irand(4) ? kh : 1 + 2 * irand(2));
+    int h = 1 + irand(13), w = 1 + irand(13), cin = trial % 7 == 0 ? 3 : 1 + irand(40);   /* 3: first layers */
+    int cout = op == 1 ? cin : 1 + irand(40);
+    if (op == 2) cin = h * w * cin, h = w = 1;
+    int stride = op == 2 ? 1 : 1 + irand(2);
+    nn_padding pad = irand(2) ? NN_SAME : NN_VALID;
+    if (pad == NN_VALID && (h < kh || w < kw)) pad = NN_SAME;
+    size_t nw = (size_t)cout * kh * kw * (op == 1 ? 1 : cin);
+    float *wt = malloc(nw * 4), *bias = malloc(cout * 4), *slope = malloc(cout * 4 + 64);
+    for (size_t i = 0; i < nw; i++) wt[i] = frand();
+    for (int i = 0; i < cout; i++) bias[i] = frand(), slope[i] = frand() * 0.5f;
+    spec sp[2] = {{"l.w", trial % 3 == 0 ? 2 : 0, 4, {cout, kh, kw, op == 1 ? 1 : cin}, wt},
+                  {"l.b", 0, 1, {cout, 1, 1, 1}, bias}};
+    unsigned char *buf;
+    size_t size = build(&buf, sp, 2);
+    nn_model *m;
+    char err[NN_ERR];
+    if (nn_model_parse(&m, buf, size, "case", err)) { CHECK(0, "parse: %s", err); return; }
+    one_op o = {.op = op, .stride = stride, .pad = pad, .act = nn_linear};
+    if (op == 1) nn_layer_dwconv(m, &o.l, "l", kh, kw, cin);
+    else nn_layer_conv(m, &o.l, "l", kh, kw, cin, cout);
+    nn_act_kind ak = (nn_act_kind)(trial % 8);
+    o.act = (nn_act){ak, 0.1f, ak == NN_PRELU ? slope : NULL};
+    int ih = h, iw = w, ic = cin;
+    size_t nin = (size_t)ih * iw * ic;
+    float *in = malloc(nin * 4);
+    for (size_t i = 0; i < nin; i++) in[i] = frand();
+
+    const char *isas[] = {"reference", "portable", nn_isa_best()};
+    float *ref = NULL, *first = NULL;
+    size_t nout = 0;
+    for (int s = 0; s < 3; s++) {
+        if (s == 2 && !strcmp(isas[2], "portable")) break;
+        nn_set_isa(isas[s], err);
+        for (int threads = 1; threads <= 2; threads++) {
+            if (s == 0 && threads == 2) continue;
+            nn_set_threads(threads);
+            nn_ctx *c = nn_ctx_new("case", err);
+            nn_tensor out[NN_MAX_OUTPUTS];
+            if (nn_run(c, fwd_one, &o, in, ih, iw, ic, out, err) != 1) { CHECK(0, "run: %s", err); nn_ctx_free(c); continue; }
+            nout = nn_numel(out[0]);
+            if (!ref) { ref = malloc(nout * 4); memcpy(ref, out[0].data, nout * 4); }
+            else if (threads == 1) {
+                free(first); first = malloc(nout * 4); memcpy(first, out[0].data, nout * 4);
+                float mabs, d = maxdiff(out[0].data, ref, nout, &mabs);
+                float rel = d / (mabs > 1 ? mabs : 1);
+                if (rel > *worst_rel) *worst_rel = rel;
+                if (rel > 1e-5f)
+                    CHECK(0, "%s op%d %dx%dx%d k%dx%d s%d %s cout %d act %s: rel diff %g", isas[s], op, h, w, cin, kh, kw,
+                          stride, pad == NN_SAME ? "same" : "valid", cout, act_name[ak], rel);
+            } else if (memcmp(first, out[0].data, nout * 4)) (*ident_fail)++;
+            nn_ctx_free(c);
+        }
+    }
+    (*cases)++;
+    nn_set_isa("auto", err);
+    free(ref), free(first), free(in), free(wt), free(bias), free(slope), free(buf);
+    nn_layer_free(&o.l);
+    nn_model_close(m);
+}
+
+static void test_kernels(void) {
+    const char *names[] = {"conv2d", "depthwise", "dense", "conv2d+residual"};
+    for (int op = 0; op < 4; op++) {
+        float worst = 0;
+        int ident = 0, cases = 0;
+        for (int trial = 0; trial < 60; trial++) kernel_case(op, trial, &worst, &ident, &cases);
+        CHECK(worst <= 1e-5f, "%s: portable and %s kernels match the reference on %d random shapes, worst rel diff %.2g (tol 1e-5)",
+              names[op], nn_isa_best(), cases, worst);
+        CHECK(ident == 0, "%s: 1 and 2 threads bit-identical on %d shapes (%d differ)", names[op], cases, ident);
+    }
+}
+
+/* ------------------------------------------------------------ numbers */
+
+static void test_half(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) continue;   /* NaN */
+        if (nn_float_to_half(nn_half_to_float((uint16_t)h)) != h) bad++;
+    }
+    CHECK(bad == 0, "fp16: all 63488 non-NaN halves round-trip exactly (%d fail)", bad);
+    CHECK(nn_float_to_half(1.0f + 1.0f / 2048) == 0x3c00 && nn_float_to_half(1.0f + 3.0f / 2048) == 0x3c02,
+          "fp16: ties round to even");
+    CHECK(nn_float_to_half(70000.0f) == 0x7c00 && nn_half_to_float(0x0001) == ldexpf(1, -24), "fp16: overflow and subnormals");
+}
+
+static void test_quant(void) {
+    float x[257], worst = 0, scale;
+    int8_t q[257];
+    for (int i = 0; i < 257; i++) x[i] = frand() * 3;
+    scale = nn_quantize_row(x, 257, q);
+    int inrange = 1;
+    for (int i = 0; i < 257; i++) worst = fmaxf(worst, fabsf(q[i] * scale - x[i])), inrange &= q[i] >= -127;
+    CHECK(worst <= scale / 2 + 1e-7f && inrange, "int8: round trip error %.3g <= scale/2 = %.3g, values in [-127,127]", worst, scale / 2);
+    float z[4] = {0};
+    CHECK(nn_quantize_row(z, 4, q) == 0 && q[0] == 0, "int8: a zero row has scale 0");
+}
+
+/* ------------------------------------------------------------ container */
+
+static void test_container(void) {
+    float w[2 * 3] = {1, 2, 3, 4, 5, 6}, b[2] = {0.5f, -0.5f};
+    spec sp[2] = {{"x.w", 2, 4, {2, 1, 1, 3}, w}, {"x.b", 0, 1, {2, 1, 1, 1}, b}};
+    unsigned char *buf;
+    size_t size = build(&buf, sp, 2);
+    nn_model *m;
+    char err[NN_ERR] = "";
+    CHECK(nn_model_parse(&m, buf, size, "good", err) == 0, "container: a valid file parses (%s)", err);
+    if (m) {
+        const nn_wtensor *t = nn_model_find(m, "x.w");
+        CHECK(t && t->dtype == NN_I8 && t->shape[0] == 2 && t->shape[3] == 3 && ((size_t)t->data % 64) == 0,
+              "container: tensor table and 64-byte alignment");
+        nn_layer l;
+        nn_layer_conv(m, &l, "x", 1, 1, 4, 2);
+        CHECK(nn_model_error(m) && strstr(nn_model_error(m), "shape"), "container: shape mismatch is reported: %s", nn_model_error(m));
+        nn_layer_free(&l);
+        nn_model_close(m);
+    }
+    struct { const char *what; size_t at; unsigned char val; size_t cut; const char *expect; } bad[] = {
+        {"bad magic", 0, 'X', 0, "magic"},
+        {"future version", 4, 9, 0, "version"},
+        {"flipped payload byte", size - 70, 0xff, 0, "checksum"},
+        {"truncated", 0, 0, 64, "truncated"},
+        {"empty", 0, 0, size, "magic"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned char *c = malloc(size);
+        memcpy(c, buf, size);
+        if (!bad[i].cut) c[bad[i].at] ^= bad[i].val;
+        int rc = nn_model_parse(&m, c, size - bad[i].cut, "bad", err);
+        CHECK(rc == -1 && strstr(err, bad[i].expect), "container: %s refused: %s", bad[i].what, err);
+        free(c);
+    }
+    /* A tensor pointing outside the payload, with a valid checksum: bounds, not checksum. */
+    unsigned char *c = malloc(size);
+    memcpy(c, buf, size);
+    put64(c + 64 + 72, 1u << 20);
+    put64(c + 40, fnv_words(c + 64, size - 64));
+    CHECK(nn_model_parse(&m, c, size, "bad", err) == -1 && strstr(err, "bounds"), "container: out-of-bounds tensor refused: %s", err);
+    free(c);
+    free(buf);
+    CHECK(nn_model_open(&m, "no-such-net", NULL, err) == -1 && strstr(err, "not embedded"), "container: unknown network: %s", err);
+    CHECK(nn_model_open(&m, "x", "/nonexistent", err) == -1 && strstr(err, "/nonexistent/x.hsw"), "container: missing file: %s", err);
+}
+
+/* ------------------------------------------------------------ planner */
+
+typedef struct { nn_layer a, b; } chain;
+static int fwd_chain(nn_ctx *c, const void *net, nn_tensor x, nn_tensor *out) {
+    const chain *n = net;
+    for (int i = 0; i < 6; i++) {   /* a residual chain: buffers must be reused, never clobbered */
+        nn_tensor y = nn_conv2d(c, x, &n->a, 1, NN_SAME, nn_relu);
+        nn_tensor z = nn_add(c, y, x, nn_linear);
+        nn_free(c, y);
+        if (i) nn_free(c, x);
+        x = z;
+    }
+    out[0] = nn_global_avgpool(c, x);
+    nn_free(c, x);
+    return 1;
+}
+
+static void test_planner(void) {
+    float w[8 * 8 * 9], zero[8] = {0};
+    for (int i = 0; i < 8 * 8 * 9; i++) w[i] = frand() * 0.1f;
+    spec sp[2] = {{"a.w", 0, 4, {8, 3, 3, 8}, w}, {"a.b", 0, 1, {8, 1, 1, 1}, zero}};
+    unsigned char *buf;
+    size_t size = build(&buf, sp, 2);
+    nn_model *m;
+    char err[NN_ERR];
+    nn_model_parse(&m, buf, size, "chain", err);
+    chain n;
+    nn_layer_conv(m, &n.a, "a", 3, 3, 8, 8);
+    float in[32 * 32 * 8];
+    for (int i = 0; i < 32 * 32 * 8; i++) in[i] = frand();
+    float res[2][8];
+    for (int isa = 0; isa < 2; isa++) {
+        nn_set_isa(isa ? "auto" : "reference", err);
+        nn_ctx *c = nn_ctx_new("chain", err);
+        nn_tensor out[NN_MAX_OUTPUTS];
+        nn_run(c, fwd_chain, &n, in, 32, 32, 8, out, err);
+        memcpy(res[isa], out[0].data, sizeof res[isa]);
+        nn_stats st = nn_ctx_stats(c);
+        size_t one = 32 * 32 * 8 * 4, ind = 32 * 32 * 9 * sizeof(void *);
+        size_t live = 3 * one + ind;   /* most bytes alive at once: input, x, y, indirection */
+        if (isa) CHECK(st.arena_bytes <= live * 5 / 4 && st.macs == 6ull * 32 * 32 * 8 * 8 * 9,
+                       "planner: 19 buffers (%zu KB unplanned) in a %zu KB arena, within 1.25x of the %zu KB alive at once; %llu MACs",
+                       (13 * one + 6 * ind) / 1024, st.arena_bytes / 1024, live / 1024, (unsigned long long)st.macs);
+        nn_run(c, fwd_chain, &n, in, 32, 32, 8, out, err);   /* second run reuses the plan */
+        CHECK(!memcmp(res[isa], out[0].data, sizeof res[isa]), "planner: a second run on the same plan gives the same result");
+        nn_ctx_free(c);
+    }
+    CHECK(maxdiff(res[0], res[1], 8, NULL) < 1e-4f, "planner: residual chain equals the reference (diff %.2g)", maxdiff(res[0], res[1], 8, NULL));
+    nn_set_isa("auto", err);
+    nn_layer_free(&n.a);
+    nn_model_close(m);
+    free(buf);
+}
+
+int main(void) {
+    test_half();
+    test_quant();
+    test_container();
+    test_planner();
+    test_kernels();
+    return test_done();
+}
