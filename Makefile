@@ -65,10 +65,11 @@ test: $(BIN) $(TESTS)
 	@sh tests/all.sh $(BUILD) ./$(BIN)
 
 # Tests again under AddressSanitizer + UndefinedBehaviorSanitizer, in a separate build dir.
+# The sanitizer flags ride on CC (compile and link): a CFLAGS given on the command line would
+# replace the project flags above (-std=c11 -Isrc -Ithird_party/stb ...) instead of adding.
 asan:
-	$(MAKE) BUILD=build-asan CC=clang \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" BIN=build-asan/headshot HEADSHOT_TEST_PASSES=native test
+	$(MAKE) BUILD=build-asan BIN=build-asan/headshot HEADSHOT_TEST_PASSES=native \
+	  CC="clang -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 bench: headshot
 	./headshot bench

@@ -144,3 +144,36 @@ int bench_main(int threads, int runs, int json, const char *weights_dir) {
     }
     return rc;
 }
+
+/* ------------------------------------------------------------ `headshot models` */
+
+int models_main(const char *weights_dir) {
+    char err[NN_ERR];
+    int rc = 0;
+    size_t total = 0;
+    printf("%-18s %-34s %-13s %9s %10s  %s\n", "network", "source", "licence", "size KB", "MMAC", "what it does");
+    for (int i = 0; hs_networks[i]; i++) {
+        const hs_network *n = hs_networks[i];
+        nn_model *m;
+        if (nn_model_open(&m, n->weights, weights_dir, err) != 0) {
+            fprintf(stderr, "headshot: %s\n", err);
+            rc = 1;
+            continue;
+        }
+        size_t bytes = nn_model_bytes(m);
+        nn_model_close(m);
+        void *net = n->load(weights_dir, err);
+        nn_stats st = {0};
+        nn_ctx *c = net ? nn_ctx_new(n->name, err) : NULL;
+        float *in = c ? calloc((size_t)n->h * n->w * n->c, sizeof *in) : NULL;
+        nn_tensor out[NN_MAX_OUTPUTS];
+        if (in && nn_run(c, n->forward, net, in, n->h, n->w, n->c, out, err) >= 0) st = nn_ctx_stats(c);
+        free(in);
+        nn_ctx_free(c);
+        if (net) n->free(net);
+        printf("%-18s %-34s %-13s %9.0f %10.1f  %s\n", n->name, n->source, n->licence, bytes / 1024.0, st.macs / 1e6, n->what);
+        total += bytes;
+    }
+    printf("\nweights: %.2f MB in all; sources, versions and licences in weights/SOURCES.md\n", total / 1048576.0);
+    return rc;
+}

@@ -3,4 +3,6 @@
 #define BENCH_H
 /* Times every embedded network; prints a table, or JSON when json != 0. Returns 0 if all ran. */
 int bench_main(int threads, int runs, int json, const char *weights_dir);
+/* Lists the embedded networks: source package, licence, size, MACs. */
+int models_main(const char *weights_dir);
 #endif

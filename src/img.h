@@ -4,7 +4,7 @@
  *   JPEG and PNG, recognised from the bytes, never from the file name (a PNG called x.jpg
  *   loads). Other formats are named and refused ("unsupported format: WebP (convert to JPEG
  *   or PNG)"): WebP, HEIC/HEIF, AVIF, TIFF (and TIFF-based camera raw), JPEG XL, JPEG 2000,
- *   GIF, BMP, PSD, QOI, PNM. GIF and BMP could be decoded by stb_image, but every accepted
+ *   GIF, BMP, PSD, QOI, PNM, Canon CR3. GIF and BMP could be decoded by stb_image, but every accepted
  *   format needs its own truncation check and tests, and cameras and phones do not produce
  *   them. Empty, random and truncated files are refused with a reason.
  *   The pixel limit is checked against the dimensions in the header before anything large

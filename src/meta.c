@@ -200,6 +200,7 @@ static void meta__text(meta_buf *b, const char *str, int json) {
         }
         s++;
         if (json && (c == '"' || c == '\\')) meta__put(b, "\\%c", c);
+        else if (json && (c == '\n' || c == '\t' || c == '\r')) meta__put(b, "\\%c", c == '\n' ? 'n' : c == '\t' ? 't' : 'r');
         else if (json && c < 0x20) meta__put(b, "\\u%04x", c);
         else if (!json && c == '&') meta__put(b, "&amp;");
         else if (!json && c == '<') meta__put(b, "&lt;");
@@ -232,8 +233,10 @@ char *meta_xmp(const meta_history *h, size_t *n) {
     meta__elem(&b, 3, "Iptc4xmpExt:DigitalSourceType", meta_source_type(h));
     meta__elem(&b, 3, "xmp:CreatorTool", h->tool);
 
-    /* The edits, in order: steps that changed pixels. */
-    meta__put(&b, "   <xmpMM:History>\n    <rdf:Seq>\n");
+    /* The edits, in order: steps that changed pixels (an empty Seq would read as "."). */
+    int edits = 0;
+    for (int i = 0; i < h->n_steps; i++) edits += h->steps[i].kind != META_ANALYSIS;
+    if (edits) meta__put(&b, "   <xmpMM:History>\n    <rdf:Seq>\n");
     for (int i = 0; i < h->n_steps; i++) {
         const meta_entry *e = &h->steps[i];
         if (e->kind == META_ANALYSIS) continue;
@@ -246,7 +249,7 @@ char *meta_xmp(const meta_history *h, size_t *n) {
         meta__elem(&b, 6, "stEvt:softwareAgent", h->tool);
         meta__put(&b, "     </rdf:li>\n");
     }
-    meta__put(&b, "    </rdf:Seq>\n   </xmpMM:History>\n");
+    if (edits) meta__put(&b, "    </rdf:Seq>\n   </xmpMM:History>\n");
 
     if (h->input_sha256[0]) meta__elem(&b, 3, "headshot:InputSHA256", h->input_sha256);
     if (!isnan(h->identity)) {
@@ -255,14 +258,14 @@ char *meta_xmp(const meta_history *h, size_t *n) {
         meta__elem(&b, 3, "headshot:IdentityDistance", d);
         meta__elem(&b, 3, "headshot:IdentityVerdict", meta_identity_verdict(h->identity));
     }
+    /* Models as a Bag of text, "name (version; licence)": readers such as exiftool list a Bag
+     * of an unknown namespace whole, but show only the first of a Bag of structures. */
     if (h->n_models) {
         meta__put(&b, "   <headshot:Models>\n    <rdf:Bag>\n");
         for (int i = 0; i < h->n_models; i++) {
-            meta__put(&b, "     <rdf:li rdf:parseType=\"Resource\">\n");
-            meta__elem(&b, 6, "headshot:Name", h->models[i].name);
-            meta__elem(&b, 6, "headshot:Version", h->models[i].version);
-            meta__elem(&b, 6, "headshot:Licence", h->models[i].licence);
-            meta__put(&b, "     </rdf:li>\n");
+            char m[sizeof h->models[i] + 8];
+            snprintf(m, sizeof m, "%s (%s; %s)", h->models[i].name, h->models[i].version, h->models[i].licence);
+            meta__elem(&b, 5, "rdf:li", m);
         }
         meta__put(&b, "    </rdf:Bag>\n   </headshot:Models>\n");
     }

@@ -11,7 +11,7 @@
  * neural network changed pixels, algorithmicallyEnhanced when only classical code did),
  * xmp:CreatorTool, xmpMM:History (one "edited" event per pixel-changing step, its parameters
  * in stEvt:parameters) and, in the headshot namespace, the input's SHA-256, the identity
- * distance and verdict, and the models (name, version, licence). It carries no file name, no
+ * distance and verdict, and the models ("name (version; licence)"). It carries no file name, no
  * date and no timing: the same input and options give the same bytes.
  *
  * Text from the pipeline is escaped for XML and JSON, and bytes that are not UTF-8 are
@@ -55,7 +55,7 @@ typedef struct {
 
 typedef struct {
     char name[META_NAME];         /* "selfie", "face_recognition", ... */
-    char version[META_TEXT];      /* package and file, "@vladmandic/face-api@1.7.15 ..." */
+    char version[128];            /* package and file, "@vladmandic/face-api@1.7.15 ..." */
     char licence[META_NAME];      /* SPDX id */
 } meta_modelref;
 

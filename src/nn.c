@@ -15,6 +15,7 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -421,22 +422,39 @@ const char *nn_isa(void) {
 }
 const char *nn_isa_best(void) { return nn__best_kernels()->name; }
 
-/* --- Thread pool. Workers spin briefly between ops (a network runs dozens of small ops in a
- * row, and waking a sleeping thread costs more than many of them), then sleep. */
+/* --- Thread pool.
+ *
+ * A job is n independent tasks. Threads take tasks by atomically incrementing one 64-bit
+ * ticket: [generation:24][tasks in the job:20][tasks handed out:20]. Everything a thread
+ * needs to know whether its task is real comes in the one atomic read, so a thread that
+ * wakes late can never take a task of the wrong job. The caller takes tasks too and then
+ * waits only for tasks still being computed, never for an idle worker to notice the job:
+ * on a busy machine a descheduled worker simply takes no part.
+ * Workers spin briefly between jobs (a network runs dozens of small ops in a row and waking
+ * a sleeping thread costs more than many of them), then sleep on a condition variable. */
 #define NN__MAX_THREADS 64
 
 typedef void (*nn__task_fn)(void *arg, int i);
 
+#define NN__TASK_BITS 20
+#define NN__MAX_TASKS ((1 << NN__TASK_BITS) - NN__MAX_THREADS - 1)
+#define NN__MASK ((1u << NN__TASK_BITS) - 1)
+#define NN__GEN(t) ((uint32_t)((t) >> (2 * NN__TASK_BITS)))
+
+typedef struct {
+    nn__task_fn fn;
+    void *arg;
+    atomic_int done;             /* tasks finished */
+} nn__job;
+
 static struct {
     int started;                 /* worker threads created (thread 0 is the caller) */
     int active;                  /* threads taking part in jobs, caller included */
+    nn__job jobs[2];             /* the current job and the previous one, by generation & 1 */
+    _Atomic uint64_t ticket;     /* generation | tasks | handed out, see above */
+    atomic_int sleepers;
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    atomic_uint gen;             /* bumped for every job */
-    atomic_int next, finished;   /* next task to take; workers done with this job */
-    int ntasks;                  /* of the current job */
-    nn__task_fn fn;
-    void *arg;
 } nn__pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static inline void nn__cpu_relax(void) {
@@ -447,24 +465,32 @@ static inline void nn__cpu_relax(void) {
 #endif
 }
 
+/* Takes and runs tasks of the current job until none is left. */
 static void nn__take_tasks(void) {
-    for (int i; (i = atomic_fetch_add(&nn__pool.next, 1)) < nn__pool.ntasks;) nn__pool.fn(nn__pool.arg, i);
+    for (;;) {
+        uint64_t t = atomic_fetch_add(&nn__pool.ticket, 1);
+        int i = (int)(t & NN__MASK), n = (int)((t >> NN__TASK_BITS) & NN__MASK);
+        if (i >= n) return;
+        nn__job *j = &nn__pool.jobs[(t >> (2 * NN__TASK_BITS)) & 1];
+        j->fn(j->arg, i);
+        atomic_fetch_add(&j->done, 1);
+    }
 }
 
 static void *nn__worker(void *arg) {
     int me = (int)(intptr_t)arg;
-    unsigned seen = 0;
+    uint32_t seen = 0;           /* generation of the last job looked at */
     for (;;) {
-        for (int spin = 0; atomic_load(&nn__pool.gen) == seen; spin++) {
-            if (spin < 100000) { nn__cpu_relax(); continue; }
+        for (int spin = 0; NN__GEN(atomic_load(&nn__pool.ticket)) == seen; spin++) {
+            if (spin < 20000) { nn__cpu_relax(); continue; }
             pthread_mutex_lock(&nn__pool.mu);
-            while (atomic_load(&nn__pool.gen) == seen) pthread_cond_wait(&nn__pool.wake, &nn__pool.mu);
+            atomic_fetch_add(&nn__pool.sleepers, 1);
+            while (NN__GEN(atomic_load(&nn__pool.ticket)) == seen) pthread_cond_wait(&nn__pool.wake, &nn__pool.mu);
+            atomic_fetch_sub(&nn__pool.sleepers, 1);
             pthread_mutex_unlock(&nn__pool.mu);
         }
-        seen = atomic_load(&nn__pool.gen);
-        if (me >= nn__pool.active) continue;
-        nn__take_tasks();
-        atomic_fetch_add(&nn__pool.finished, 1);
+        seen = NN__GEN(atomic_load(&nn__pool.ticket));
+        if (me < nn__pool.active) nn__take_tasks();
     }
     return NULL;
 }
@@ -493,19 +519,24 @@ int nn_threads(void) {
 
 /* Runs fn(arg, 0..n-1), spread over the pool; returns when all are done. */
 static void nn__parallel(int n, nn__task_fn fn, void *arg) {
-    if (n <= 1 || nn_threads() == 1) {
+    if (n <= 1 || n > NN__MAX_TASKS || nn_threads() == 1) {
         for (int i = 0; i < n; i++) fn(arg, i);
         return;
     }
-    nn__pool.fn = fn, nn__pool.arg = arg, nn__pool.ntasks = n;
-    atomic_store(&nn__pool.finished, 0);
-    atomic_store(&nn__pool.next, 0);
-    pthread_mutex_lock(&nn__pool.mu);
-    atomic_fetch_add(&nn__pool.gen, 1);
-    pthread_cond_broadcast(&nn__pool.wake);
-    pthread_mutex_unlock(&nn__pool.mu);
+    uint64_t gen = (NN__GEN(atomic_load(&nn__pool.ticket)) + 1) & 0xffffff;
+    nn__job *j = &nn__pool.jobs[gen & 1];
+    j->fn = fn, j->arg = arg;
+    atomic_store(&j->done, 0);
+    atomic_store(&nn__pool.ticket, gen << (2 * NN__TASK_BITS) | (uint64_t)n << NN__TASK_BITS);   /* publish */
+    if (atomic_load(&nn__pool.sleepers)) {
+        pthread_mutex_lock(&nn__pool.mu);
+        pthread_cond_broadcast(&nn__pool.wake);
+        pthread_mutex_unlock(&nn__pool.mu);
+    }
     nn__take_tasks();
-    while (atomic_load(&nn__pool.finished) < nn__pool.active - 1) nn__cpu_relax();
+    for (int spin = 0; atomic_load(&j->done) < n; spin++)   /* tasks still running elsewhere */
+        if (spin < 1000) nn__cpu_relax();
+        else sched_yield();
 }
 
 /* ============================================================ 5. contexts, planner === */
@@ -534,10 +565,14 @@ struct nn_ctx {
     char err[NN_ERR];        /* sticky error of the current pass */
 };
 
+static int nn__trace_default;
+void nn_trace_all(int on) { nn__trace_default = on; }
+
 nn_ctx *nn_ctx_new(const char *name, char err[NN_ERR]) {
     nn_ctx *c = calloc(1, sizeof *c);
     if (!c) return nn__seterr(err, "out of memory"), NULL;
     snprintf(c->name, sizeof c->name, "%s", name);
+    c->trace = nn__trace_default;
     return c;
 }
 

@@ -148,6 +148,7 @@ typedef struct {
 } nn_stats;
 nn_stats nn_ctx_stats(const nn_ctx *c);
 void nn_ctx_trace(nn_ctx *c, int on);   /* print every op (name, shapes, MACs, time) to stderr */
+void nn_trace_all(int on);               /* the same for every context created from now on */
 
 /* Inside a forward function. */
 int nn_planning(const nn_ctx *c);                 /* 1 during the planning pass */
