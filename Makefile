@@ -8,7 +8,7 @@ CC      ?= cc
 VERSION := 0.1.0
 BIN     ?= headshot
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -D_GNU_SOURCE -Isrc -Ithird_party/stb
+override CFLAGS += -std=c11 -Wall -Wextra -D_GNU_SOURCE -Isrc -Ithird_party/stb
 LDLIBS  += -lm -lpthread
 PREFIX  ?= /usr/local
 ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)
@@ -82,10 +82,11 @@ install: headshot
 	install -m 755 headshot $(DESTDIR)$(PREFIX)/bin/headshot
 
 # One binary for any machine: fully static, every network embedded.
+# Release builds are stripped (-s): debug info would be most of the size after the weights.
 static:
-	$(MAKE) BUILD=build-static CC=musl-gcc LDFLAGS=-static BIN=headshot-$(VERSION)-linux-x86_64
+	$(MAKE) BUILD=build-static CC=musl-gcc LDFLAGS="-static -s" BIN=headshot-$(VERSION)-linux-x86_64
 static-arm64:
-	$(MAKE) BUILD=build-arm64 CC=aarch64-linux-gnu-gcc LDFLAGS=-static BIN=headshot-$(VERSION)-linux-arm64
+	$(MAKE) BUILD=build-arm64 CC=aarch64-linux-gnu-gcc LDFLAGS="-static -s" BIN=headshot-$(VERSION)-linux-arm64
 
 # The arm64 build of the binary and of every test program (run by tests/all.sh under qemu).
 arm64-tests:

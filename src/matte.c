@@ -312,7 +312,7 @@ static int matte__axis(matte_axis *a, int nin, int nout) {
 static int matte__resize(const unsigned char *src8, const float *lut, const float *srcf, int sw, int sh, int ch,
                          float *dst, int dw, int dh) {
     matte_axis ax = {0}, ay = {0};
-    float *tmp = malloc(sizeof(float) * sh * dw * ch);   /* horizontal pass: sh x dw x ch */
+    float *tmp = malloc(sizeof(float) * sh * (size_t)dw * ch);   /* horizontal pass: sh x dw x ch */
     int ok = tmp && matte__axis(&ax, sw, dw) == 0 && matte__axis(&ay, sh, dh) == 0;
     if (ok) {
         for (int y = 0; y < sh; y++)
@@ -535,9 +535,9 @@ static int matte__gf_coef(const float *guide, const float *p, const float *t, in
         double wk = MATTE_GF_FLOOR + 4 * my * (1 - my);
         float *o = coef + 7 * i;
         for (int c = 0; c < 3; c++) o[c] = (float)(wk * r2 * a[c]);
-        o[3] = (float)(wk * r2 * b), o[4] = (float)(wk * (1 - r2)), o[5] = (float)wk;
+        o[3] = (float)(wk * r2 * b), o[4] = (float)(wk * (1 - r2)), o[5] = (float)wk, o[6] = 0;
     }
-    ok = ok && matte__box(coef, gw, gh, 7, r) == 0;     /* channel 6 is junk until set below */
+    ok = ok && matte__box(coef, gw, gh, 7, r) == 0;
     for (size_t i = 0; ok && i < n; i++) {
         float *o = coef + 7 * i;
         for (int c = 0; c < 5; c++) o[c] /= o[5];
@@ -561,7 +561,8 @@ static int matte__foreground(const unsigned char *rgb, int w, int h, const float
                              const float *lin, int gw, int gh, const matte_axis *ax, const matte_axis *ay,
                              float *fg) {
     size_t n = (size_t)gw * gh, N = (size_t)w * h;
-    int big = w > h ? w : h, wide = (int)lround(MATTE_BF_WIDE * big * gw / w), narrow = big / MATTE_BF_NARROW;
+    int big = w > h ? w : h, narrow = big / MATTE_BF_NARROW;
+    int wide = (int)lround(MATTE_BF_WIDE * big * gw / w);   /* on the grid */
     if (wide < 2) wide = 2;
     if (narrow < 2) narrow = 2;
     float *ga = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n * 7), *t = malloc(sizeof(float) * N * 7);

@@ -41,9 +41,11 @@ int matte_run(matte *m, const float *in, float *mask, char err[NN_ERR]);
 int matte_mask(matte *m, const unsigned char *rgb, int w, int h, float *mask, char err[NN_ERR]);
 
 /* Full-resolution matte from a low-resolution mask (mw x mh, any size, usually the network's
- * 256x256) and the region's pixels: alpha (w*h floats) by an edge-aware colour guided filter,
- * fg (w*h*3 floats, linear RGB, may be NULL) by blur-fusion foreground estimation. Radii and
- * eps scale with the resolution (see matte.c). Works in about 14 floats per pixel. */
+ * 256x256) and the region's pixels: alpha (w*h floats) by an edge-aware colour guided filter
+ * restricted to a band around the mask's edge, fg (w*h*3 floats, linear RGB, may be NULL)
+ * by blur-fusion foreground estimation (see matte.c). Radii are set in mask pixels, so they
+ * follow the region's resolution. Scratch: about 7 floats per pixel when fg is wanted, else
+ * only buffers on a grid of at most 512x512. */
 int matte_refine(const unsigned char *rgb, int w, int h, const float *mask, int mw, int mh,
                  float *alpha, float *fg, char err[NN_ERR]);
 

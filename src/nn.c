@@ -989,23 +989,29 @@ nn_tensor nn_deconv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_
     y = nn_new(c, oh, ow, l->cout);
     uint64_t macs = (uint64_t)x.h * x.w * l->kh * l->kw * l->cin * l->cout;
     if (!nn__op_begin(c, macs)) return y;
+    /* Only taps with ky = (oy + pt) mod stride (+ k * stride) land on an input pixel, so the
+     * loops step over exactly those: no division per tap. */
     for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++)
-            for (int o = 0; o < l->cout; o++) {
-                float s = l->bias[o];
-                for (int ky = 0; ky < l->kh; ky++) {
-                    int ty = oy + pt - ky;
-                    if (ty < 0 || ty % stride || ty / stride >= x.h) continue;
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        int tx = ox + pl - kx;
-                        if (tx < 0 || tx % stride || tx / stride >= x.w) continue;
-                        const float *in = x.data + ((size_t)(ty / stride) * x.w + tx / stride) * x.c;
+        for (int ox = 0; ox < ow; ox++) {
+            float *out = y.data + ((size_t)oy * ow + ox) * l->cout;
+            for (int o = 0; o < l->cout; o++) out[o] = l->bias[o];
+            for (int ky = (oy + pt) % stride; ky < l->kh && ky <= oy + pt; ky += stride) {
+                int iy = (oy + pt - ky) / stride;
+                if (iy >= x.h) continue;
+                for (int kx = (ox + pl) % stride; kx < l->kw && kx <= ox + pl; kx += stride) {
+                    int ix = (ox + pl - kx) / stride;
+                    if (ix >= x.w) continue;
+                    const float *in = x.data + ((size_t)iy * x.w + ix) * x.c;
+                    for (int o = 0; o < l->cout; o++) {
                         const float *w = l->weights + (((size_t)o * l->kh + ky) * l->kw + kx) * l->cin;
+                        float s = 0;
                         for (int k = 0; k < l->cin; k++) s += in[k] * w[k];
+                        out[o] += s;
                     }
                 }
-                y.data[((size_t)oy * ow + ox) * l->cout + o] = nn__act1(s, &act, o);
             }
+            for (int o = 0; o < l->cout; o++) out[o] = nn__act1(out[o], &act, o);
+        }
     nn__op_end(c, "deconv", l->name, x, y, macs);
     return y;
 }

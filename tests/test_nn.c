@@ -243,6 +243,65 @@ static void test_container(void) {
     CHECK(nn_model_open(&m, "x", "/nonexistent", err) == -1 && strstr(err, "/nonexistent/x.hsw"), "container: missing file: %s", err);
 }
 
+/* ------------------------------------------------------------ transposed convolution */
+
+/* The scatter form, straight from TF's definition: every input pixel adds its kernel-sized
+ * footprint at stride spacing; the runtime's gather form must agree with it. */
+static int fwd_deconv(nn_ctx *c, const void *net, nn_tensor x, nn_tensor *out) {
+    const one_op *o = net;
+    out[0] = nn_deconv2d(c, x, &o->l, o->stride, o->pad, nn_linear);
+    return 1;
+}
+
+static void test_deconv(void) {
+    float worst = 0;
+    int cases = 0;
+    for (int trial = 0; trial < 24; trial++) {
+        int k = 1 + irand(4), s = 1 + irand(3), h = 1 + irand(7), w = 1 + irand(7), cin = 1 + irand(9), cout = 1 + irand(5);
+        nn_padding pad = irand(2) ? NN_SAME : NN_VALID;
+        size_t nw = (size_t)cout * k * k * cin;
+        float *wt = malloc(nw * 4), *bias = malloc(cout * 4), *in = malloc((size_t)h * w * cin * 4);
+        for (size_t i = 0; i < nw; i++) wt[i] = frand();
+        for (int i = 0; i < cout; i++) bias[i] = frand();
+        for (int i = 0; i < h * w * cin; i++) in[i] = frand();
+        spec sp[2] = {{"d.w", 0, 4, {cout, k, k, cin}, wt}, {"d.b", 0, 1, {cout, 1, 1, 1}, bias}};
+        unsigned char *buf;
+        size_t size = build(&buf, sp, 2);
+        nn_model *m;
+        char err[NN_ERR];
+        nn_model_parse(&m, buf, size, "deconv", err);
+        one_op o = {.op = 0, .stride = s, .pad = pad, .act = nn_linear};
+        nn_layer_deconv(m, &o.l, "d", k, k, cin, cout);
+        nn_ctx *c = nn_ctx_new("deconv", err);
+        nn_tensor out[NN_MAX_OUTPUTS];
+        if (nn_run(c, fwd_deconv, &o, in, h, w, cin, out, err) != 1) { CHECK(0, "deconv run: %s", err); continue; }
+        int oh = out[0].h, ow = out[0].w, full = (h - 1) * s + k, fw = (w - 1) * s + k;
+        int pt = pad == NN_SAME && full > oh ? (full - oh) / 2 : 0, pl = pad == NN_SAME && fw > ow ? (fw - ow) / 2 : 0;
+        float *ref = calloc((size_t)oh * ow * cout, 4);
+        for (int p = 0; p < oh * ow; p++)
+            for (int q = 0; q < cout; q++) ref[p * cout + q] = bias[q];
+        for (int iy = 0; iy < h; iy++)
+            for (int ix = 0; ix < w; ix++)
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        int oy = iy * s + ky - pt, ox = ix * s + kx - pl;
+                        if (oy < 0 || oy >= oh || ox < 0 || ox >= ow) continue;
+                        for (int q = 0; q < cout; q++)
+                            for (int ci = 0; ci < cin; ci++)
+                                ref[(oy * ow + ox) * cout + q] += in[(iy * w + ix) * cin + ci] * wt[((q * k + ky) * k + kx) * cin + ci];
+                    }
+        float d = maxdiff(out[0].data, ref, (size_t)oh * ow * cout, NULL);
+        if (d > worst) worst = d;
+        cases++;
+        free(ref), free(wt), free(bias), free(in), free(buf);
+        nn_ctx_free(c);
+        nn_layer_free(&o.l);
+        nn_model_close(m);
+    }
+    CHECK(worst < 1e-4f, "deconv: gather kernel equals the scatter definition on %d random shapes (k 1-4, stride 1-3, same/valid), max diff %.2g (tol 1e-4)",
+          cases, worst);
+}
+
 /* ------------------------------------------------------------ planner */
 
 typedef struct { nn_layer a, b; } chain;
@@ -302,6 +361,7 @@ int main(void) {
     test_quant();
     test_container();
     test_planner();
+    test_deconv();
     test_kernels();
     return test_done();
 }

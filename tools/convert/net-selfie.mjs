@@ -45,6 +45,8 @@ const bare = (s) => s.replace(/^\^/, '').replace(/:\d+$/, '');
 
 export async function convert(lib, modelsDir, { i8 = false } = {}) {
   const g = lib.loadGraphModel(path.join(modelsDir, lib.MODEL_DIRS.human, 'selfie.json'));
+  const input = g.nodes.find((n) => n.op === 'Placeholder');
+  if (!input || String(input.attr.shape) !== '1,256,256,3') throw new Error(`selfie: input shape [${input && input.attr.shape}], matte.c wants [1,256,256,3]`);
   const consumers = new Map();
   for (const n of g.nodes) for (const i of n.inputs) {
     const k = bare(i);
