@@ -1,22 +1,29 @@
 /* headshot.c — the command line: options, subcommands, exit codes, the main job.
  *
  * Every failure ends in one line on stderr, "headshot: <file>: <reason>", and one of the
- * exit codes below (documented in docs/CLI.md and --help). Nothing here aborts.
+ * exit codes below (documented in docs/CLI.md and --help). Nothing here aborts. The work
+ * itself is in pipeline.c; this file turns words into pl_opts, and results into files.
  */
+#include "bench.h"
+#include "compare.h"
 #include "img.h"
+#include "meta.h"
+#include "nn.h"
+#include "pipeline.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HS_VERSION "0.1.0"
-#define HS_MAX_SIDE 1024         /* longest side of the output until the pipeline decides */
 #define HS_QUALITY 92            /* default JPEG quality */
 
 enum {
@@ -26,11 +33,19 @@ enum {
     HS_EINPUT = 3,       /* input missing or unreadable */
     HS_EFORMAT = 4,      /* input unsupported, corrupt or truncated */
     HS_ELARGE = 5,       /* input above the pixel limit */
-    HS_ENOFACE = 6,      /* no face found (face pipeline) */
-    HS_EIDENTITY = 7,    /* identity check failed (face pipeline) */
+    HS_ENOFACE = 6,      /* no face found */
+    HS_EIDENTITY = 7,    /* identity check failed */
     HS_EOUTPUT = 8,      /* output cannot be written */
     HS_EWEIGHTS = 9,     /* network weights unreadable (--weights) */
 };
+
+/* Options every command takes (they may come before or after the command's own). */
+typedef struct {
+    int threads;             /* --threads N, 0 = all cores */
+    const char *weights;     /* --weights DIR, NULL = embedded weights */
+    int trace;               /* --trace: every network op on stderr */
+    const char *isa;         /* --isa NAME, NULL = auto (or $HEADSHOT_ISA) */
+} hs_global;
 
 typedef struct {
     const char *input;       /* INPUT path */
@@ -38,9 +53,14 @@ typedef struct {
     int format;              /* IMG_JPEG / IMG_PNG from --format, -1 = from the output name */
     int quality;             /* JPEG quality 1..100 */
     long long max_pixels;    /* input pixel limit */
-    int threads;             /* worker threads for the pipeline, 0 = all cores */
-    const char *weights;     /* --weights DIR, NULL = embedded weights */
     int quiet;               /* 1: print errors only */
+    int verbose;             /* 1: stage times on stderr */
+    const char *report;      /* --report FILE.json, NULL = none */
+    int json;                /* --json: the report on stdout */
+    pl_opts pl;              /* what the pipeline does */
+    int set_background;      /* the user chose these (passports override them with a note) */
+    int set_retouch;
+    int set_enhance;
 } hs_opts;
 
 /* ============================================================ messages === */
@@ -65,39 +85,90 @@ static const char hs_help[] =
     "headshot " HS_VERSION " - turn a selfie into a professional headshot, fully offline.\n"
     "\n"
     "Usage: headshot [options] INPUT -o OUTPUT\n"
+    "       headshot detect IMAGE [--json]      faces, landmarks and pose of a photo\n"
+    "       headshot compare A B [--json]       are two photos the same person?\n"
+    "       headshot bench [--runs N] [--json]  how fast the networks run here\n"
+    "       headshot models                     the built-in networks and their licences\n"
     "\n"
-    "INPUT is a JPEG or PNG photo. Its format is read from the bytes, not the name, and\n"
-    "phone photos are turned upright from their EXIF orientation. OUTPUT ending in .jpg or\n"
-    ".jpeg gives a JPEG, .png a PNG; '-o -' writes a JPEG to standard output. The output\n"
-    "file is replaced only when the run succeeds, and never when it is the input.\n"
+    "headshot finds the face (the largest, most central one), levels the eyes by turning the\n"
+    "whole photo, frames head and shoulders by the preset's rule, upscales when the face is\n"
+    "small, cuts the person out, evens the light, retouches lightly, puts a new backdrop\n"
+    "behind, and checks that the result still shows the same person. Nothing leaves your\n"
+    "computer. Every output says in its XMP metadata what was done and by which models.\n"
     "\n"
-    "Status: the face pipeline (detection, landmarks, background, retouch, upscaling,\n"
-    "identity check) is being built. Today headshot writes the upright photo scaled so\n"
-    "that its longest side is at most 1024 pixels.\n"
+    "INPUT is a JPEG or PNG photo, read by its bytes, turned upright from its EXIF\n"
+    "orientation. OUTPUT ending in .jpg or .jpeg gives a JPEG, .png a PNG; '-o -' writes a\n"
+    "JPEG to standard output. The output is replaced only when the run succeeds.\n"
+    "\n"
+    "Framing (--preset):\n"
+    "  linkedin     square 1024x1024; chin to top of hair 55-60% of the height, eyes 40%\n"
+    "               from the top (the default)\n"
+    "  portrait     4:5 1600x2000, head and shoulders\n"
+    "  passport-eu  35x45 mm at 600 dpi (827x1063); chin to crown 32-36 mm, eyes centred,\n"
+    "               light grey #E8E8E8 background\n"
+    "  passport-us  2x2 in at 600 dpi (1200x1200); head 1-1 3/8 in, eyes 1 1/8-1 3/8 in\n"
+    "               above the bottom, white background\n"
+    "  Passport photos get their plain background and are never retouched or upscaled:\n"
+    "  offices refuse altered photos, so there is no option to change that. Print them at\n"
+    "  600 dpi. Where a frame runs past the photo's edge, the backdrop fills it.\n"
+    "\n"
+    "Backdrop (--background):\n"
+    "  studio       soft grey paper lit from behind (the default)\n"
+    "  studio-blue, studio-warm   the same, slate blue or warm beige\n"
+    "  white, #RRGGBB             a flat colour, e.g. #1F3A5F\n"
+    "  blur         your own background, strongly blurred, like a wide-open lens\n"
+    "  image:FILE   a picture of your own, scaled to cover\n"
+    "  transparent  no backdrop: a PNG with an alpha channel (needs -o NAME.png)\n"
+    "  keep         the photo's background as it is\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE     where to write the result (required); '-' = standard output\n"
+    "      --preset NAME     linkedin, portrait, passport-eu, passport-us (see above)\n"
+    "      --background B    see above (default studio)\n"
+    "      --face N          make the headshot of face N (0 = best detection; 'headshot\n"
+    "                        detect' lists them) instead of the largest, most central one\n"
+    "      --enhance MODE    super-resolution of a small face: auto (default: when the face\n"
+    "                        would be enlarged more than 1.33x, fast model), off, fast\n"
+    "                        (whenever enlarged, ESRGAN-slim), best (ESRGAN-medium, slower)\n"
+    "      --light auto|off  exposure, white balance and fill light (default auto); your\n"
+    "                        skin tone is never lightened\n"
+    "      --light-strength X  0..1, how much of the light correction to apply (default 1)\n"
+    "      --retouch X       0..1, blemishes and uneven skin (default 0.3; 0 = none);\n"
+    "                        features are never moved or reshaped\n"
+    "      --label           draw a small 'AI-edited' mark in the bottom-right corner\n"
+    "      --force           write the result even when the identity check fails\n"
+    "      --report FILE     write what was done (steps, times, models, checks) as JSON\n"
+    "      --json            print that report on standard output\n"
     "      --format jpeg|png format for '-o -' (default jpeg)\n"
     "      --quality N       JPEG quality, 1..100 (default 92)\n"
     "      --max-pixels N    refuse inputs with more than N pixels (default 100000000)\n"
-    "      --threads N       worker threads for the face pipeline (default: all cores)\n"
+    "      --threads N       worker threads (default: all cores)\n"
+    "      --isa NAME        kernels: auto, portable, avx2, neon (default auto)\n"
     "      --weights DIR     read network weights from DIR/NAME.hsw instead of the copies\n"
     "                        built into the program (for developers)\n"
+    "      --trace           print every network operation with its time (for developers)\n"
+    "  -v, --verbose         print the time of every stage\n"
     "  -q, --quiet           print nothing but errors\n"
     "  -h, --help            show this text\n"
     "      --version         show the version and how the program was built\n"
     "\n"
     "Examples:\n"
-    "  headshot selfie.jpg -o headshot.jpg\n"
-    "  headshot IMG_0042.png -o headshot.png\n"
-    "  headshot selfie.jpg -o small.jpg --quality 80\n"
-    "  headshot selfie.jpg -o - > headshot.jpg\n"
+    "  headshot selfie.jpg -o headshot.jpg                       LinkedIn, studio grey\n"
+    "  headshot selfie.jpg -o profile.jpg --background studio-blue\n"
+    "  headshot selfie.jpg -o portrait.jpg --preset portrait --background blur\n"
+    "  headshot selfie.jpg -o passport.jpg --preset passport-eu\n"
+    "  headshot selfie.jpg -o visa.jpg --preset passport-us\n"
+    "  headshot selfie.jpg -o cutout.png --background transparent\n"
+    "  headshot selfie.jpg -o office.jpg --background image:office.jpg --label\n"
+    "  headshot team.jpg -o anna.jpg --face 2 --background '#1F3A5F'\n"
+    "  headshot selfie.jpg -o natural.jpg --retouch 0 --light off --background keep\n"
+    "  headshot selfie.jpg -o headshot.jpg --report what-was-done.json\n"
     "  headshot selfie.jpg -o - --format png | display\n"
     "\n"
     "Exit status:\n"
     "  0  success                      5  image larger than --max-pixels\n"
     "  1  internal error               6  no face found\n"
-    "  2  usage error                  7  identity check failed\n"
+    "  2  usage error                  7  identity check failed (see --force)\n"
     "  3  cannot read the input        8  cannot write the output\n"
     "  4  unsupported or corrupt image 9  network weights unreadable\n";
 
@@ -117,14 +188,14 @@ static const char hs_help[] =
 #define HS_ARCH "an unknown architecture"
 #endif
 
-static int hs_cmd_help(int argc, char **argv) {
-    (void)argc, (void)argv;
+static int hs_cmd_help(int argc, char **argv, const hs_global *g) {
+    (void)argc, (void)argv, (void)g;
     fputs(hs_help, stdout);
     return HS_OK;
 }
 
-static int hs_cmd_version(int argc, char **argv) {
-    (void)argc, (void)argv;
+static int hs_cmd_version(int argc, char **argv, const hs_global *g) {
+    (void)argc, (void)argv, (void)g;
     printf("headshot " HS_VERSION "\n"
            "built with " HS_COMPILER " for " HS_ARCH "; stb_image 2.27, stb_image_write 1.16, "
            "stb_image_resize 0.97\n");
@@ -162,9 +233,57 @@ static int hs_int(const char *s, const char *name, long long lo, long long hi, l
     return 0;
 }
 
+/* Parses a number in 0..1 into *out; prints a usage error otherwise. */
+static int hs_unit(const char *s, const char *name, float *out) {
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || errno || end == s || *end || !(v >= 0 && v <= 1)) {
+        if (s) hs_error(HS_EUSAGE, NULL, "%s must be a number from 0 to 1, not '%s'", name, s);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+/* Takes the global options out of argv (any position before "--"), applies them, and
+ * returns the new argc, or -1 after a usage error. */
+static int hs_globals(int argc, char **argv, hs_global *g) {
+    *g = (hs_global){0, NULL, 0, NULL};
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long long v;
+        if (!strcmp(a, "--")) {
+            while (i < argc) argv[n++] = argv[i++];
+            break;
+        } else if (hs_is(a, "--threads")) {
+            if (hs_int(hs_value(argc, argv, &i, "--threads"), "--threads", 1, 1024, &v)) return -1;
+            g->threads = (int)v;
+        } else if (hs_is(a, "--weights")) {
+            if (!(g->weights = hs_value(argc, argv, &i, "--weights"))) return -1;
+        } else if (hs_is(a, "--isa")) {
+            if (!(g->isa = hs_value(argc, argv, &i, "--isa"))) return -1;
+        } else if (!strcmp(a, "--trace")) {
+            g->trace = 1;
+        } else {
+            argv[n++] = argv[i];
+        }
+    }
+    argv[n] = NULL;
+    char err[NN_ERR];
+    if (g->isa && nn_set_isa(g->isa, err) != 0) return hs_error(HS_EUSAGE, NULL, "--isa %s: %s", g->isa, err), -1;
+    if (g->threads) nn_set_threads(g->threads);
+    if (g->trace) nn_trace_all(1);
+    return n;
+}
+
 static int hs_parse(int argc, char **argv, hs_opts *o) {
-    *o = (hs_opts){NULL, NULL, -1, HS_QUALITY, IMG_MAX_PIXELS, 0, NULL, 0};
+    memset(o, 0, sizeof *o);
+    o->format = -1, o->quality = HS_QUALITY, o->max_pixels = IMG_MAX_PIXELS;
+    pl_opts_default(&o->pl);
     int only_files = 0;
+    char err[COMPOSE_ERR];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long long n;
@@ -186,11 +305,45 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
         } else if (hs_is(a, "--max-pixels")) {
             if (hs_int(hs_value(argc, argv, &i, "--max-pixels"), "--max-pixels", 1, 1000000000000LL, &n)) return HS_EUSAGE;
             o->max_pixels = n;
-        } else if (hs_is(a, "--threads")) {
-            if (hs_int(hs_value(argc, argv, &i, "--threads"), "--threads", 1, 1024, &n)) return HS_EUSAGE;
-            o->threads = (int)n;
-        } else if (hs_is(a, "--weights")) {
-            if (!(o->weights = hs_value(argc, argv, &i, "--weights"))) return HS_EUSAGE;
+        } else if (hs_is(a, "--preset")) {
+            if (!(v = hs_value(argc, argv, &i, "--preset"))) return HS_EUSAGE;
+            int p = frame_preset_find(v);
+            if (p < 0) return hs_error(HS_EUSAGE, NULL, "--preset must be linkedin, portrait, passport-eu or passport-us, not '%s'", v);
+            o->pl.preset = (frame_preset)p;
+        } else if (hs_is(a, "--background")) {
+            if (!(v = hs_value(argc, argv, &i, "--background"))) return HS_EUSAGE;
+            if (compose_parse(v, &o->pl.background, err)) return hs_error(HS_EUSAGE, NULL, "%s", err);
+            o->set_background = 1;
+        } else if (hs_is(a, "--face")) {
+            if (hs_int(hs_value(argc, argv, &i, "--face"), "--face", 0, PL_MAX_FACES - 1, &n)) return HS_EUSAGE;
+            o->pl.face = (int)n;
+        } else if (hs_is(a, "--enhance")) {
+            static const char *const modes[] = {"auto", "off", "fast", "best"};
+            if (!(v = hs_value(argc, argv, &i, "--enhance"))) return HS_EUSAGE;
+            int m = 0;
+            while (m < 4 && strcmp(v, modes[m])) m++;
+            if (m == 4) return hs_error(HS_EUSAGE, NULL, "--enhance must be auto, off, fast or best, not '%s'", v);
+            o->pl.enhance = (pl_enhance)m;
+            o->set_enhance = m != PL_ENHANCE_OFF;
+        } else if (hs_is(a, "--light")) {
+            if (!(v = hs_value(argc, argv, &i, "--light"))) return HS_EUSAGE;
+            if (strcmp(v, "auto") && strcmp(v, "off")) return hs_error(HS_EUSAGE, NULL, "--light must be auto or off, not '%s'", v);
+            o->pl.light = !strcmp(v, "auto");
+        } else if (hs_is(a, "--light-strength")) {
+            if (hs_unit(hs_value(argc, argv, &i, "--light-strength"), "--light-strength", &o->pl.light_strength)) return HS_EUSAGE;
+        } else if (hs_is(a, "--retouch")) {
+            if (hs_unit(hs_value(argc, argv, &i, "--retouch"), "--retouch", &o->pl.retouch)) return HS_EUSAGE;
+            o->set_retouch = o->pl.retouch > 0;
+        } else if (!strcmp(a, "--label")) {
+            o->pl.label = 1;
+        } else if (!strcmp(a, "--force")) {
+            o->pl.force = 1;
+        } else if (hs_is(a, "--report")) {
+            if (!(o->report = hs_value(argc, argv, &i, "--report"))) return HS_EUSAGE;
+        } else if (!strcmp(a, "--json")) {
+            o->json = 1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o->verbose = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o->quiet = 1;
         } else {
@@ -209,6 +362,30 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
     } else if (o->format < 0) {
         o->format = IMG_JPEG;
     }
+    if (o->json && !strcmp(o->output, "-"))
+        return hs_error(HS_EUSAGE, NULL, "--json and '-o -' would both write to standard output; use --report FILE");
+    if (o->report && (!strcmp(o->report, o->output) || !strcmp(o->report, o->input)))
+        return hs_error(HS_EUSAGE, o->report, "--report must not be the input or the output");
+    return HS_OK;
+}
+
+/* Passport presets impose their backdrop and forbid retouch and upscaling; what the user
+ * asked for otherwise is named in a note (not an error: scripts may pass their defaults). */
+static int hs_presets(hs_opts *o) {
+    const frame_spec *s = frame_spec_get(o->pl.preset);
+    if (s->passport) {
+        compose_bg asked = o->pl.background;
+        pl_opts_apply_preset(&o->pl);
+        char want[64], had[META_TEXT];
+        compose_name(&o->pl.background, want, sizeof want), compose_name(&asked, had, sizeof had);
+        if (!o->quiet && o->set_background && strcmp(want, had))
+            fprintf(stderr, "headshot: note: %s requires a %s background; --background %s is not used\n", s->name, want, had);
+        if (!o->quiet && o->set_retouch) fprintf(stderr, "headshot: note: passport photos are not retouched; --retouch is not used\n");
+        if (!o->quiet && o->set_enhance)
+            fprintf(stderr, "headshot: note: passport photos get no generative upscaling; --enhance is not used\n");
+    }
+    if (o->pl.background.kind == COMPOSE_TRANSPARENT && o->format != IMG_PNG)
+        return hs_error(HS_EUSAGE, NULL, "--background transparent needs a PNG output (-o NAME.png, or --format png)");
     return HS_OK;
 }
 
@@ -224,6 +401,15 @@ static int hs_exit_for(int img_code) {
     }
 }
 
+static int hs_exit_for_pipeline(int pl_code) {
+    switch (pl_code) {
+    case PL_ENOFACE: return HS_ENOFACE;
+    case PL_EFACE: return HS_EUSAGE;
+    case PL_EIDENTITY: return HS_EIDENTITY;
+    default: return HS_EINTERNAL;
+    }
+}
+
 static int hs_write_stdout(const unsigned char *p, size_t n) {
     for (size_t done = 0; done < n;) {
         ssize_t put = write(STDOUT_FILENO, p + done, n - done);
@@ -234,9 +420,59 @@ static int hs_write_stdout(const unsigned char *p, size_t n) {
     return HS_OK;
 }
 
-static int hs_run(int argc, char **argv) {
+/* Refuses, before any work, an output path that cannot be written: an existing non-file, or
+ * a directory that does not exist (img_write_file checks again when it writes). */
+static int hs_check_output(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return hs_error(HS_EOUTPUT, path, "exists and is not a regular file");
+    const char *slash = strrchr(path, '/');
+    if (!slash) return HS_OK;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) + 1, path);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return hs_error(HS_EOUTPUT, path, "its directory does not exist");
+    return HS_OK;
+}
+
+/* The report (meta_report_json) into FILE, written atomically like the image. */
+static int hs_write_report(const meta_history *h, const char *path) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    int ok = f && meta_report_json(h, f) == 0;
+    if (f) ok &= fclose(f) == 0;
+    char err[IMG_ERR];
+    int rc = !ok ? hs_error(HS_EINTERNAL, path, "out of memory writing the report")
+           : img_write_file(path, (const unsigned char *)buf, n, err) ? hs_error(HS_EOUTPUT, path, "%s", err) : HS_OK;
+    free(buf);
+    return rc;
+}
+
+static double hs_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* The headshot encoded with its XMP, to the output. */
+static int hs_save(const hs_opts *o, const pl_result *r, meta_history *h) {
+    char err[META_ERR > IMG_ERR ? META_ERR : IMG_ERR];
+    unsigned char *xmp = NULL, *bytes = NULL;
+    size_t xmp_n = 0, n = 0;
+    meta_output(h, r->out.w, r->out.h, (img_format)o->format);
+    if (meta_xmp_block(h, (img_format)o->format, &xmp, &xmp_n, err)) return hs_error(HS_EINTERNAL, o->output, "%s", err);
+    int rc = img_encode(&r->out, (img_format)o->format, o->quality, xmp, xmp_n, &bytes, &n, err);
+    free(xmp);
+    if (rc) return hs_error(hs_exit_for(rc), o->output, "%s", err);
+    rc = !strcmp(o->output, "-") ? hs_write_stdout(bytes, n)
+       : img_write_file(o->output, bytes, n, err) ? hs_error(HS_EOUTPUT, o->output, "%s", err) : HS_OK;
+    free(bytes);
+    return rc;
+}
+
+static int hs_run(int argc, char **argv, const hs_global *g) {
     hs_opts o;
     int rc = hs_parse(argc, argv, &o);
+    if (rc == HS_OK) rc = hs_presets(&o);
     if (rc) return rc;
     int to_stdout = !strcmp(o.output, "-");
     if (to_stdout && isatty(STDOUT_FILENO))
@@ -247,48 +483,152 @@ static int hs_run(int argc, char **argv) {
     if (!to_stdout && stat(o.input, &si) == 0 && stat(o.output, &so) == 0 &&
         si.st_dev == so.st_dev && si.st_ino == so.st_ino)
         return hs_error(HS_EUSAGE, o.output, "is the input file; choose another output name");
+    if (!to_stdout && (rc = hs_check_output(o.output))) return rc;
+    if (o.report && (rc = hs_check_output(o.report))) return rc;
 
-    char err[IMG_ERR];
-    img_load_opts lo = {o.max_pixels, 0};
-    img_rgb im, fit;
-    rc = img_load_file(&im, o.input, &lo, err);
-    if (rc) return hs_error(hs_exit_for(rc), o.input, "%s", err);
-
-    int side = im.w > im.h ? im.w : im.h;
-    if (side > HS_MAX_SIDE) {
-        int w = (int)((long long)im.w * HS_MAX_SIDE / side), h = (int)((long long)im.h * HS_MAX_SIDE / side);
-        rc = img_resize(&fit, &im, w > 0 ? w : 1, h > 0 ? h : 1, err);
-        img_free(&im);
-        if (rc) return hs_error(hs_exit_for(rc), o.input, "%s", err);
-        im = fit;
+    char err[PL_ERR];
+    static meta_history hist;     /* 30 KB: off the stack */
+    static pl_result res;
+    img_rgb photo = {0}, picture = {0};
+    pl_models models;
+    meta_init(&hist, "headshot " HS_VERSION);
+    if (o.pl.background.kind == COMPOSE_IMAGE) {
+        img_load_opts lo = {o.max_pixels, 0};
+        if ((rc = img_load_file(&picture, o.pl.background.file, &lo, err)))
+            return hs_error(hs_exit_for(rc), o.pl.background.file, "%s", err);
+        o.pl.background.picture = &picture;
     }
-
-    unsigned char *bytes;
-    size_t n;
-    rc = img_encode(&im, (img_format)o.format, o.quality, NULL, 0, &bytes, &n, err);
-    if (rc == 0) {
-        rc = to_stdout ? hs_write_stdout(bytes, n)
-           : img_write_file(o.output, bytes, n, err) ? hs_error(HS_EOUTPUT, o.output, "%s", err) : HS_OK;
-        free(bytes);
-    } else {
-        rc = hs_error(hs_exit_for(rc), o.output, "%s", err);
+    if ((rc = pl_load(o.input, o.max_pixels, &photo, &res, &hist, err))) {
+        img_free(&picture);
+        return hs_error(hs_exit_for(rc), o.input, "%s", err);
     }
-    if (rc == HS_OK && !o.quiet)
-        fprintf(stderr, "headshot: wrote %s (%dx%d %s)\n", to_stdout ? "standard output" : o.output,
-                im.w, im.h, o.format == IMG_PNG ? "PNG" : "JPEG");
-    img_free(&im);
+    if (pl_models_open(&models, g->weights, err)) {
+        img_free(&photo), img_free(&picture);
+        return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
+    }
+    rc = pl_run(&models, &photo, &o.pl, &res, &hist, err);
+    pl_models_close(&models);
+    img_free(&photo), img_free(&picture);
+    for (int i = 0; i < hist.n_warnings && !o.quiet; i++) fprintf(stderr, "headshot: warning: %s\n", hist.warnings[i]);
+    double t0 = hs_now();
+    if (rc) rc = hs_error(hs_exit_for_pipeline(rc), rc == PL_EFACE ? NULL : o.input, "%s", err);
+    else rc = hs_save(&o, &res, &hist);
+    double save_ms = hs_now() - t0;
+    if (rc == HS_OK && o.report) rc = hs_write_report(&hist, o.report);
+    if (rc == HS_OK && o.json && (meta_report_json(&hist, stdout) || fflush(stdout)))
+        rc = hs_error(HS_EOUTPUT, "standard output", "cannot write the report");
+    if (rc == HS_OK && !o.quiet) {
+        if (o.verbose) {
+            double total = save_ms;
+            fprintf(stderr, "headshot: times (ms):");
+            for (int i = 0; i < PL_STAGES; i++)
+                if (res.ms[i] > 0) fprintf(stderr, " %s %.1f", pl_stage_names[i], res.ms[i]), total += res.ms[i];
+            fprintf(stderr, " encode+write %.1f; total %.1f\n", save_ms, total);
+        }
+        char bg[META_TEXT];
+        compose_name(&o.pl.background, bg, sizeof bg);
+        fprintf(stderr, "headshot: wrote %s (%dx%d %s, %s, %s background, identity distance %.2f: %s)\n",
+                to_stdout ? "standard output" : o.output, res.out.w, res.out.h, o.format == IMG_PNG ? "PNG" : "JPEG",
+                frame_spec_get(o.pl.preset)->name, bg, res.identity, meta_identity_verdict(res.identity));
+    }
+    pl_result_free(&res);
     return rc;
 }
 
 /* ============================================================ commands === */
 
-/* Subcommands: `headshot NAME ARGS...` runs run(argc - 1, argv + 1). */
+/* `headshot detect IMAGE [--json] [--max-pixels N]`: the faces the pipeline would see. */
+static int hs_cmd_detect(int argc, char **argv, const hs_global *g) {
+    const char *file = NULL;
+    int json = 0;
+    long long max_pixels = IMG_MAX_PIXELS;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (hs_is(argv[i], "--max-pixels")) {
+            if (hs_int(hs_value(argc, argv, &i, "--max-pixels"), "--max-pixels", 1, 1000000000000LL, &max_pixels)) return HS_EUSAGE;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("Usage: headshot detect IMAGE [--json] [--max-pixels N]\n\n"
+                   "Lists the faces in IMAGE (upright pixels, best detector score first) that the landmark\n"
+                   "network confirms, with their box, 6 keypoints, 468 landmarks, head pose and which one\n"
+                   "headshot would take as the subject. Exit status 6 when there is none.\n");
+            return HS_OK;
+        } else if (argv[i][0] == '-' && argv[i][1]) return hs_error(HS_EUSAGE, NULL, "detect: unknown option '%s'", argv[i]);
+        else if (file) return hs_error(HS_EUSAGE, NULL, "detect: more than one image ('%s' and '%s')", file, argv[i]);
+        else file = argv[i];
+    }
+    if (!file) return hs_error(HS_EUSAGE, NULL, "detect: give an image: headshot detect IMAGE [--json]");
+    char err[PL_ERR];
+    img_rgb im;
+    img_load_opts lo = {max_pixels, 0};
+    int rc = img_load_file(&im, file, &lo, err);
+    if (rc) return hs_error(hs_exit_for(rc), file, "%s", err);
+    pl_models m;
+    pl_face *f = malloc(sizeof(pl_face) * PL_MAX_FACES);
+    if (!f) return img_free(&im), hs_error(HS_EINTERNAL, file, "out of memory");
+    if (pl_models_open(&m, g->weights, err)) {
+        img_free(&im), free(f);
+        return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
+    }
+    int refused = 0, n = pl_faces(&m, &im, f, PL_MAX_FACES, &refused, NULL, err);
+    pl_models_close(&m);
+    int subject = n > 0 ? pl_subject(f, n, im.w, im.h) : -1;
+    if (n < 0) rc = hs_error(HS_EINTERNAL, file, "%s", err);
+    else if (json) {
+        printf("{\"width\":%d,\"height\":%d,\"faces\":[", im.w, im.h);
+        for (int i = 0; i < n; i++) {
+            const det_face *d = &f[i].det;
+            printf("%s{\"score\":%.4f,\"box\":{\"x\":%.2f,\"y\":%.2f,\"width\":%.2f,\"height\":%.2f},\"keypoints\":[", i ? "," : "",
+                   d->score, d->x, d->y, d->w, d->h);
+            for (int k = 0; k < DET_KEYPOINTS; k++) printf("%s[%.2f,%.2f]", k ? "," : "", d->kp[k][0], d->kp[k][1]);
+            printf("],\"landmarks\":[");
+            for (int k = 0; k < LMK_POINTS; k++)
+                printf("%s[%.2f,%.2f,%.2f]", k ? "," : "", f[i].lmk.pts[k][0], f[i].lmk.pts[k][1], f[i].lmk.pts[k][2]);
+            printf("],\"roll\":%.2f,\"yaw\":%.2f,\"pitch\":%.2f,\"subject\":%s}", f[i].pose.roll, f[i].pose.yaw, f[i].pose.pitch,
+                   i == subject ? "true" : "false");
+        }
+        printf("]}\n");
+    } else {
+        printf("%s: %dx%d, %d face%s", file, im.w, im.h, n, n == 1 ? "" : "s");
+        if (refused) printf(" (%d more detection%s refused by the landmark network)", refused, refused == 1 ? "" : "s");
+        printf("\n");
+        for (int i = 0; i < n; i++)
+            printf("  face %d: score %.2f, box %.0fx%.0f at (%.0f, %.0f), roll %.1f, yaw %.1f, pitch %.1f%s\n", i, f[i].det.score,
+                   f[i].det.w, f[i].det.h, f[i].det.x, f[i].det.y, f[i].pose.roll, f[i].pose.yaw, f[i].pose.pitch,
+                   i == subject ? "  <- subject" : "");
+    }
+    if (rc == HS_OK && fflush(stdout) != 0) rc = hs_error(HS_EOUTPUT, "standard output", "cannot write");
+    if (rc == HS_OK && n == 0) rc = hs_error(HS_ENOFACE, file, "no face found");
+    img_free(&im), free(f);
+    return rc;
+}
+
+static int hs_cmd_compare(int argc, char **argv, const hs_global *g) { return compare_main(argc, argv, g->weights); }
+
+static int hs_cmd_models(int argc, char **argv, const hs_global *g) {
+    if (argc > 1) return hs_error(HS_EUSAGE, NULL, "models: unexpected argument '%s'", argv[1]);
+    return models_main(g->weights) ? HS_EINTERNAL : HS_OK;
+}
+
+/* `headshot bench [--runs N] [--json]` (--threads is global). */
+static int hs_cmd_bench(int argc, char **argv, const hs_global *g) {
+    long long runs = 10;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (hs_is(argv[i], "--runs")) {
+            if (hs_int(hs_value(argc, argv, &i, "--runs"), "--runs", 1, 10000, &runs)) return HS_EUSAGE;
+        } else return hs_error(HS_EUSAGE, NULL, "bench: unknown argument '%s' (bench [--threads N] [--runs N] [--json])", argv[i]);
+    }
+    return bench_main(g->threads, (int)runs, json, g->weights) ? HS_EINTERNAL : HS_OK;
+}
+
+/* Subcommands: `headshot NAME ARGS...` runs run(argc - 1, argv + 1, globals). */
 static const struct {
     const char *name;
-    int (*run)(int argc, char **argv);
+    int (*run)(int argc, char **argv, const hs_global *g);
 } hs_commands[] = {
-    {"help", hs_cmd_help},
-    {"version", hs_cmd_version},
+    {"help", hs_cmd_help},       {"version", hs_cmd_version}, {"detect", hs_cmd_detect},
+    {"compare", hs_cmd_compare}, {"bench", hs_cmd_bench},     {"models", hs_cmd_models},
 };
 
 /* A bare lower-case word that is not a regular file is a mistyped or future command, not a
@@ -303,14 +643,16 @@ static int hs_looks_like_command(const char *a) {
 
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);   /* a closed pipe on '-o -' becomes a write error, not a kill */
+    hs_global g;
+    if ((argc = hs_globals(argc, argv, &g)) < 0) return HS_EUSAGE;
     if (argc > 1) {
         for (size_t i = 0; i < sizeof hs_commands / sizeof hs_commands[0]; i++)
-            if (!strcmp(argv[1], hs_commands[i].name)) return hs_commands[i].run(argc - 1, argv + 1);
+            if (!strcmp(argv[1], hs_commands[i].name)) return hs_commands[i].run(argc - 1, argv + 1, &g);
         if (hs_looks_like_command(argv[1])) return hs_error(HS_EUSAGE, NULL, "unknown command '%s'", argv[1]);
     }
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return hs_cmd_help(0, NULL);
-        if (!strcmp(argv[i], "--version")) return hs_cmd_version(0, NULL);
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return hs_cmd_help(0, NULL, &g);
+        if (!strcmp(argv[i], "--version")) return hs_cmd_version(0, NULL, &g);
     }
-    return hs_run(argc, argv);
+    return hs_run(argc, argv, &g);
 }

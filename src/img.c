@@ -283,7 +283,7 @@ int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_loa
         return img_fail(err, IMG_ELARGE, "image too large: %lldx%lld pixels, limit %lld pixels",
                         hd.w, hd.h, limit);
     if (!hd.complete)
-        return img_fail(err, IMG_EFORMAT, "truncated %s (the file ends before the image data)", fmt);
+        return img_fail(err, IMG_EFORMAT, "truncated %s (the file ends before the image does)", fmt);
 
     int w, h, c;
     unsigned char *px = stbi_load_from_memory(b, (int)n, &w, &h, &c, 0);
@@ -408,8 +408,15 @@ int img_encode(const img_rgb *im, img_format f, int quality, const unsigned char
         return img_fail(err, IMG_EFAIL, "metadata block is not whole %s", f == IMG_JPEG ? "JPEG segments" : "PNG ancillary chunks");
 
     img_buf b = {0};
+    /* A PNG of an image with an alpha plane is written as RGBA (transparent backdrops). */
+    unsigned char *rgba = f == IMG_PNG && im->alpha ? malloc((size_t)im->w * im->h * 4) : NULL;
+    if (f == IMG_PNG && im->alpha && !rgba) return img_fail(err, IMG_EFAIL, "out of memory encoding PNG");
+    for (size_t i = 0; rgba && i < (size_t)im->w * im->h; i++)
+        memcpy(rgba + 4 * i, im->rgb + 3 * i, 3), rgba[4 * i + 3] = im->alpha[i];
     int ok = f == IMG_JPEG ? stbi_write_jpg_to_func(img_buf_put, &b, im->w, im->h, 3, im->rgb, quality)
+           : rgba          ? stbi_write_png_to_func(img_buf_put, &b, im->w, im->h, 4, rgba, im->w * 4)
                            : stbi_write_png_to_func(img_buf_put, &b, im->w, im->h, 3, im->rgb, im->w * 3);
+    free(rgba);
     if (!ok || b.failed) {
         free(b.p);
         return img_fail(err, IMG_EFAIL, "out of memory encoding %s", f == IMG_JPEG ? "JPEG" : "PNG");

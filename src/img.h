@@ -16,7 +16,8 @@
  *   its default image. JPEGs are turned upright from their EXIF orientation (exif.h).
  *
  * Output
- *   JPEG or PNG (RGB; the alpha plane is not written), encoded to memory first so that
+ *   JPEG (RGB; the alpha plane is not written) or PNG (RGB, or RGBA when the image has an
+ *   alpha plane: .rgb is written as it is, not un-composited), encoded to memory first so that
  *   metadata segments can be inserted (img_encode), then written atomically (img_write_file).
  *
  * Errors never abort: calls return 0, or a negative IMG_E* code (the class of failure, which

@@ -1,15 +1,17 @@
-/* label.c — the "AI-edited" mark (see label.h): a bitmap font, the box geometry, drawing. */
+/* label.c — the "AI-edited" mark (see label.h): a bitmap font, the box geometry, drawing, text. */
 #include "label.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 /* ============================================================ font === */
 
-/* The glyphs LABEL_TEXT needs, 7 rows high, proportional widths; '#' = ink. Lower case has no
- * descenders, so every glyph sits on the same baseline. */
-#define LABEL_ROWS 7
+/* The glyphs LABEL_TEXT needs, upper case and digits for label_text() (the contact sheet of
+ * --variants), 7 rows high, proportional widths; '#' = ink. Lower case has no descenders, so
+ * every glyph sits on the same baseline. */
+#define LABEL_ROWS LABEL_FONT_ROWS
 static const struct {
     char c;                       /* the character */
     int w;                        /* columns */
@@ -22,19 +24,61 @@ static const struct {
     {'e', 5, "....." "....." ".###." "#...#" "#####" "#...." ".###."},
     {'i', 3, ".#." "..." "##." ".#." ".#." ".#." "###"},
     {'t', 4, ".#.." ".#.." "####" ".#.." ".#.." ".#.." "..##"},
+    {'B', 5, "####." "#...#" "#...#" "####." "#...#" "#...#" "####."},
+    {'C', 5, ".###." "#...#" "#...." "#...." "#...." "#...#" ".###."},
+    {'D', 5, "####." "#...#" "#...#" "#...#" "#...#" "#...#" "####."},
+    {'E', 5, "#####" "#...." "#...." "####." "#...." "#...." "#####"},
+    {'F', 5, "#####" "#...." "#...." "####." "#...." "#...." "#...."},
+    {'G', 5, ".###." "#...#" "#...." "#.###" "#...#" "#...#" ".####"},
+    {'H', 5, "#...#" "#...#" "#...#" "#####" "#...#" "#...#" "#...#"},
+    {'J', 5, "..###" "...#." "...#." "...#." "...#." "#..#." ".##.."},
+    {'K', 5, "#...#" "#..#." "#.#.." "##..." "#.#.." "#..#." "#...#"},
+    {'L', 5, "#...." "#...." "#...." "#...." "#...." "#...." "#####"},
+    {'M', 5, "#...#" "##.##" "#.#.#" "#.#.#" "#...#" "#...#" "#...#"},
+    {'N', 5, "#...#" "#...#" "##..#" "#.#.#" "#..##" "#...#" "#...#"},
+    {'O', 5, ".###." "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+    {'P', 5, "####." "#...#" "#...#" "####." "#...." "#...." "#...."},
+    {'Q', 5, ".###." "#...#" "#...#" "#...#" "#.#.#" "#..#." ".##.#"},
+    {'R', 5, "####." "#...#" "#...#" "####." "#.#.." "#..#." "#...#"},
+    {'S', 5, ".####" "#...." "#...." ".###." "....#" "....#" "####."},
+    {'T', 5, "#####" "..#.." "..#.." "..#.." "..#.." "..#.." "..#.."},
+    {'U', 5, "#...#" "#...#" "#...#" "#...#" "#...#" "#...#" ".###."},
+    {'V', 5, "#...#" "#...#" "#...#" "#...#" "#...#" ".#.#." "..#.."},
+    {'W', 5, "#...#" "#...#" "#...#" "#.#.#" "#.#.#" "#.#.#" ".#.#."},
+    {'X', 5, "#...#" "#...#" ".#.#." "..#.." ".#.#." "#...#" "#...#"},
+    {'Y', 5, "#...#" "#...#" ".#.#." "..#.." "..#.." "..#.." "..#.."},
+    {'Z', 5, "#####" "....#" "...#." "..#.." ".#..." "#...." "#####"},
+    {'0', 5, ".###." "#...#" "#..##" "#.#.#" "##..#" "#...#" ".###."},
+    {'1', 5, "..#.." ".##.." "..#.." "..#.." "..#.." "..#.." ".###."},
+    {'2', 5, ".###." "#...#" "....#" "...#." "..#.." ".#..." "#####"},
+    {'3', 5, "####." "....#" "....#" ".###." "....#" "....#" "####."},
+    {'4', 5, "...#." "..##." ".#.#." "#..#." "#####" "...#." "...#."},
+    {'5', 5, "#####" "#...." "####." "....#" "....#" "#...#" ".###."},
+    {'6', 5, ".###." "#...." "#...." "####." "#...#" "#...#" ".###."},
+    {'7', 5, "#####" "....#" "...#." "..#.." ".#..." ".#..." ".#..."},
+    {'8', 5, ".###." "#...#" "#...#" ".###." "#...#" "#...#" ".###."},
+    {'9', 5, ".###." "#...#" "#...#" ".####" "....#" "....#" ".###."},
+    {'+', 5, "....." "..#.." "..#.." "#####" "..#.." "..#.." "....."},
+    {'/', 5, "....#" "....#" "...#." "..#.." ".#..." "#...." "#...."},
+    {'#', 5, ".#.#." ".#.#." "#####" ".#.#." "#####" ".#.#." ".#.#."},
+    {'.', 1, "." "." "." "." "." "." "#"},
+    {':', 1, "." "#" "." "." "." "#" "."},
+    {' ', 3, "..." "..." "..." "..." "..." "..." "..."},
 };
 #define LABEL_GLYPHS (int)(sizeof label_font / sizeof label_font[0])
 
+/* The glyph of c: exact, else its upper case (lower case exists only for LABEL_TEXT), else -1
+ * (drawn as a blank 3 columns wide). */
 static int label_glyph(char c) {
-    for (int i = 0; i < LABEL_GLYPHS; i++)
-        if (label_font[i].c == c) return i;
-    return -1;   /* cannot happen for LABEL_TEXT; skipped like a space */
+    for (int pass = 0; pass < 2; pass++, c = (char)toupper((unsigned char)c))
+        for (int i = 0; i < LABEL_GLYPHS; i++)
+            if (label_font[i].c == c) return i;
+    return -1;
 }
 
-/* Width of LABEL_TEXT in font columns: glyphs plus one blank column between them. */
-static int label_text_width(void) {
+int label_text_width(const char *text) {
     int w = 0;
-    for (const char *p = LABEL_TEXT; *p; p++) {
+    for (const char *p = text; *p; p++) {
         int g = label_glyph(*p);
         w += (g >= 0 ? label_font[g].w : 3) + (p[1] ? 1 : 0);
     }
@@ -55,7 +99,7 @@ int label_place(int w, int h, label_rect *r) {
     int s = (w < h ? w : h) / 300;
     if (s < 1) s = 1;
     r->scale = s;
-    r->w = (label_text_width() + 2 * LABEL_PAD_X) * s;
+    r->w = (label_text_width(LABEL_TEXT) + 2 * LABEL_PAD_X) * s;
     r->h = (LABEL_ROWS + 2 * LABEL_PAD_Y) * s;
     r->x = w - r->w - LABEL_MARGIN * s;
     r->y = h - r->h - LABEL_MARGIN * s;
@@ -72,17 +116,21 @@ static float label_cover(const label_rect *r, int x, int y) {
     return fminf(fmaxf(0.5f - out, 0), 1);
 }
 
-/* 1 if box pixel (x, y) is ink: which glyph column and row it falls in. */
-static int label_ink(const label_rect *r, int x, int y) {
-    int col = (x - r->x) / r->scale - LABEL_PAD_X, row = (y - r->y) / r->scale - LABEL_PAD_Y;
+/* 1 if font pixel (col, row) of text is ink: which glyph column it falls in. */
+static int label_ink_at(const char *text, int col, int row) {
     if (row < 0 || row >= LABEL_ROWS || col < 0) return 0;
-    for (const char *p = LABEL_TEXT; *p; p++) {
+    for (const char *p = text; *p; p++) {
         int g = label_glyph(*p), gw = g >= 0 ? label_font[g].w : 3;
         if (col < gw) return g >= 0 && label_font[g].art[row * gw + col] == '#';
         col -= gw + 1;
         if (col < 0) return 0;   /* the blank column between glyphs */
     }
     return 0;
+}
+
+/* 1 if box pixel (x, y) is ink. */
+static int label_ink(const label_rect *r, int x, int y) {
+    return label_ink_at(LABEL_TEXT, (x - r->x) / r->scale - LABEL_PAD_X, (y - r->y) / r->scale - LABEL_PAD_Y);
 }
 
 /* ============================================================ drawing === */
@@ -115,4 +163,12 @@ int label_draw(img_rgb *im, label_rect *where, char err[LABEL_ERR]) {
     }
     if (where) *where = r;
     return 0;
+}
+
+void label_text(img_rgb *im, int x, int y, int scale, const char *text, const unsigned char rgb[3]) {
+    int w = label_text_width(text) * scale, h = LABEL_ROWS * scale;
+    for (int yy = y < 0 ? 0 : y; yy < y + h && yy < im->h; yy++)
+        for (int xx = x < 0 ? 0 : x; xx < x + w && xx < im->w; xx++)
+            if (label_ink_at(text, (xx - x) / scale, (yy - y) / scale))
+                memcpy(im->rgb + ((size_t)yy * im->w + xx) * 3, rgb, 3);
 }

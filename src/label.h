@@ -1,4 +1,5 @@
-/* label.h — the visible "AI-edited" mark of --label.
+/* label.h — the visible "AI-edited" mark of --label, and the bitmap font's text for the contact
+ * sheet of --variants.
  *
  * A small rounded box in the bottom-right corner, black at 55% opacity, with "AI-edited" in
  * white at 90% opacity, written with a built-in 7-pixel-high bitmap font (no font files).
@@ -27,5 +28,17 @@ int label_place(int w, int h, label_rect *r);
 /* Draws the mark on im in place; *where (may be NULL) gets its box. Returns 0, or -1 with a
  * reason in err, the image unchanged. */
 int label_draw(img_rgb *im, label_rect *where, char err[LABEL_ERR]);
+
+/* ============================================================ text === */
+
+#define LABEL_FONT_ROWS 7         /* height of the font, font pixels */
+
+/* Width of text in font pixels (LABEL_FONT_ROWS high). The font has A-Z, 0-9, space and
+ * - + / # . : ; give it upper case (lower case has only LABEL_TEXT's d, e, i, t; other lower
+ * case letters are drawn as upper case). Other characters are blanks. */
+int label_text_width(const char *text);
+/* Draws text in rgb on im, top-left at (x, y), each font pixel a scale x scale square;
+ * clipped to the image. The alpha plane is left as it is. */
+void label_text(img_rgb *im, int x, int y, int scale, const char *text, const unsigned char rgb[3]);
 
 #endif

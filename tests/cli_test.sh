@@ -35,7 +35,7 @@ say $? "--version prints 'headshot 0.1.0' and a build line: $(tail -n 1 "$tmp/st
 
 # ------------------------------------------------------------------ usage errors (2)
 run --frobnicate "$tmp/in.jpg" -o "$tmp/x.jpg";       expect "unknown option" 2 1
-run bench;                                             expect "unknown command 'bench'" 2 1
+run frobnicate;                                        expect "unknown command 'frobnicate'" 2 1
 run "$tmp/in.jpg";                                     expect "no -o" 2 1
 run "$tmp/in.jpg" -o "$tmp/x.gif";                     expect "output extension .gif" 2 1
 run "$tmp/in.jpg" -o "$tmp/x.jpg" --quality 0;         expect "--quality 0" 2 1
@@ -70,7 +70,7 @@ old=$(cksum <"$tmp/out.jpg")
 run "$tmp/text.jpg" -o "$tmp/out.jpg";                 expect "failed run" 4 1
 [ "$(cksum <"$tmp/out.jpg")" = "$old" ] && [ "$(temps "$tmp")" -eq 0 ]
 say $? "a failed run leaves the old output byte-identical and no temporary file"
-run "$tmp/in.jpg" -o "$tmp/out.jpg";                   expect "successful run" 0 1
+run "$tmp/in.jpg" -o "$tmp/out.jpg";                   expect "successful run" 0
 [ "$(hex "$tmp/out.jpg" 0 3)" = "ffd8ff" ] && [ "$(cksum <"$tmp/out.jpg")" != "$old" ] && [ "$(temps "$tmp")" -eq 0 ]
 say $? "a successful run replaces the output with a JPEG, no temporary file left"
 [ "$(cksum <"$tmp/in.jpg")" = "$sum" ]; say $? "input unchanged after the runs (cksum)"
@@ -86,12 +86,9 @@ expect "-o - to a file" 0
 [ "$(hex "$tmp/stdout.jpg" 0 3)" = "ffd8ff" ] && [ "$(tail -c 2 "$tmp/stdout.jpg" | od -An -tx1 | tr -d ' \n')" = "ffd9" ]
 say $? "-o - writes a whole JPEG (FF D8 ... FF D9, $(wc -c <"$tmp/stdout.jpg" | tr -d ' ') bytes)"
 "$bin" -q "$tmp/in.jpg" -o - --format png | "$bin" -q /dev/stdin -o "$tmp/piped.jpg" 2>"$tmp/stderr"; rc=$?
-expect "PNG through a pipe decodes" 0 0
+expect "PNG through a pipe decodes" 0
 
-# ------------------------------------------------------------------ longest side 1024
-run tests/data/wide-2000x10.png -o "$tmp/wide.png";    expect "2000x10 input" 0 1
-# shellcheck disable=SC2046 # split on purpose: the 8 IHDR bytes become $1..$8
-set -- $(od -An -tu1 -j 16 -N 8 "$tmp/wide.png")
-w=$(( ($1 << 24) + ($2 << 16) + ($3 << 8) + $4 )); h=$(( ($5 << 24) + ($6 << 16) + ($7 << 8) + $8 ))
-[ "$w" -eq 1024 ] && [ "$h" -eq 5 ]; say $? "2000x10 comes out 1024x5 (got ${w}x${h})"
+# ------------------------------------------------------------------ no face (6)
+run tests/data/wide-2000x10.png -o "$tmp/wide.png";    expect "2000x10 grey ramp" 6 1
+[ ! -e "$tmp/wide.png" ] && [ "$(temps "$tmp")" -eq 0 ]; say $? "no output and no temporary file after 'no face'"
 exit 0

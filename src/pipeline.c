@@ -1,0 +1,482 @@
+/* pipeline.c — selfie to headshot (see pipeline.h). Sections: networks, faces, options,
+ * the stages (one function each, in order), the run.
+ */
+#include "pipeline.h"
+#include "label.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double pl__now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+const char *const pl_stage_names[PL_STAGES] = {
+    "load", "detect", "landmarks", "plan", "enhance", "frame", "matte", "light", "retouch",
+    "compose", "label", "identity",
+};
+
+/* ============================================================ networks === */
+
+int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]) {
+    memset(m, 0, sizeof *m);
+    m->weights = weights;
+    if ((m->det = det_load(weights, err)) && (m->lmk = lmk_load(weights, err)) &&
+        matte_open(&m->matte, weights, err) == 0 && (m->id = id_load(weights, err)))
+        return 0;
+    pl_models_close(m);
+    return -1;
+}
+
+void pl_models_close(pl_models *m) {
+    det_free(m->det);
+    lmk_free(m->lmk);
+    matte_close(m->matte);
+    id_free(m->id);
+    for (int i = 0; i < 2; i++) up_free(m->up[i]);
+    memset(m, 0, sizeof *m);
+}
+
+/* The network's name, package and licence into the history. */
+static void pl__model(meta_history *h, const hs_network *n) { meta_model(h, n->name, n->source, n->licence); }
+
+/* ============================================================ faces === */
+
+int pl_faces(pl_models *m, const img_rgb *im, pl_face *faces, int max, int *rejected, double ms[2],
+             char err[PL_ERR]) {
+    det_face found[PL_MAX_FACES];
+    double t0 = pl__now();
+    int nd = det_run(m->det, im->rgb, im->w, im->h, found, PL_MAX_FACES, err), n = 0, refused = 0;
+    double t1 = pl__now();
+    for (int i = 0; i < nd && n < max; i++) {
+        pl_face *f = &faces[n];
+        if (lmk_run(m->lmk, im->rgb, im->w, im->h, &found[i], &f->lmk, err) != 0) return -1;
+        if (f->lmk.flag < LMK_FLAG_MIN) {
+            refused++;
+            continue;
+        }
+        const float (*p)[3] = (const float (*)[3])f->lmk.pts;
+        float ex = 0.5f * (p[33][0] + p[263][0]), ey = 0.5f * (p[33][1] + p[263][1]);
+        float span = hypotf(p[263][0] - p[33][0], p[263][1] - p[33][1]);
+        int dup = 0;
+        for (int k = 0; k < n && !dup; k++) {
+            const float (*q)[3] = (const float (*)[3])faces[k].lmk.pts;
+            dup = hypotf(0.5f * (q[33][0] + q[263][0]) - ex, 0.5f * (q[33][1] + q[263][1]) - ey) < 0.5f * span;
+        }
+        if (dup) continue;
+        f->det = found[i];
+        f->pose = lmk_pose_of(p);
+        n++;
+    }
+    if (rejected) *rejected = refused;
+    if (ms) ms[0] = t1 - t0, ms[1] = pl__now() - t1;
+    return nd < 0 ? -1 : n;
+}
+
+int pl_subject(const pl_face *faces, int n, int w, int h) {
+    det_face boxes[PL_MAX_FACES];
+    n = n < PL_MAX_FACES ? n : PL_MAX_FACES;
+    for (int i = 0; i < n; i++) boxes[i] = faces[i].det;
+    return frame_choose(boxes, n, w, h);
+}
+
+/* ============================================================ options === */
+
+void pl_opts_default(pl_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->preset = FRAME_LINKEDIN;
+    o->background.kind = COMPOSE_STUDIO;
+    o->enhance = PL_ENHANCE_AUTO;
+    o->light = 1;
+    o->light_strength = 1;
+    o->retouch = LOOK_RETOUCH_DEFAULT;
+    o->face = -1;
+}
+
+void pl_opts_apply_preset(pl_opts *o) {
+    if (o->preset == FRAME_PASSPORT_US) o->background = (compose_bg){COMPOSE_COLOUR, {255, 255, 255}, NULL, NULL};
+    if (o->preset == FRAME_PASSPORT_EU)
+        o->background = (compose_bg){COMPOSE_COLOUR, {PL_PASSPORT_EU_GREY, PL_PASSPORT_EU_GREY, PL_PASSPORT_EU_GREY}, NULL, NULL};
+    if (frame_spec_get(o->preset)->passport) o->retouch = 0, o->enhance = PL_ENHANCE_OFF;
+}
+
+/* ============================================================ the stages === */
+
+/* What the stages share during one run. */
+typedef struct {
+    pl_models *m;
+    const pl_opts *o;
+    const frame_spec *spec;
+    const img_rgb *photo;
+    pl_result *r;
+    meta_history *h;
+    char *err;
+    img_rgb framed;               /* the canvas from the photo; .alpha = coverage */
+    unsigned char *before;        /* framed.rgb before light and retouch (matte kept) */
+    float *alpha;                 /* w*h: subject matte x coverage */
+    float *fg;                    /* w*h*3: linear foreground */
+    double mark;                  /* clock at the end of the previous stage */
+} pl_run_state;
+
+static void pl__time(pl_run_state *s, int stage) {
+    double now = pl__now();
+    s->r->ms[stage] = now - s->mark;
+    s->mark = now;
+}
+
+static int pl__fail(pl_run_state *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Sets the reason and returns code, so stages can `return pl__fail(...)`. */
+static int pl__fail(pl_run_state *s, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, PL_ERR, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* detect + landmarks + the subject. */
+static int pl__detect(pl_run_state *s) {
+    pl_result *r = s->r;
+    const img_rgb *ph = s->photo;
+    double ms[2];
+    r->faces = malloc(sizeof(pl_face) * PL_MAX_FACES);
+    if (!r->faces) return pl__fail(s, PL_EFAIL, "out of memory");
+    r->n_faces = pl_faces(s->m, ph, r->faces, PL_MAX_FACES, &r->rejected, ms, s->err);
+    if (r->n_faces < 0) return PL_EFAIL;
+    r->ms[PL_DETECT] = ms[0], r->ms[PL_LANDMARKS] = ms[1];
+    s->mark = pl__now();
+    pl__model(s->h, &det_blazeface), pl__model(s->h, &det_blazeface_back), pl__model(s->h, &lmk_facemesh);
+    if (r->n_faces == 0) {
+        meta_subject(s->h, 0, -1, 0, 0, 0, 0);
+        meta_step(s->h, META_ANALYSIS, "face detection", "faces=0 refused_by_facemesh=%d", r->rejected);
+        return pl__fail(s, PL_ENOFACE, "no face found%s",
+                        r->rejected ? " (the detector's candidates are not faces to the landmark network)" : "");
+    }
+    if (s->o->face >= r->n_faces) {
+        snprintf(s->err, PL_ERR, "--face %d: the photo has %d face%s (0..%d)", s->o->face, r->n_faces,
+                 r->n_faces == 1 ? "" : "s", r->n_faces - 1);
+        return PL_EFACE;
+    }
+    r->subject = s->o->face >= 0 ? s->o->face : pl_subject(r->faces, r->n_faces, ph->w, ph->h);
+    const pl_face *f = &r->faces[r->subject];
+    meta_subject(s->h, r->n_faces, r->subject, f->det.x, f->det.y, f->det.w, f->det.h);
+    meta_step(s->h, META_ANALYSIS, "face detection", "faces=%d refused_by_facemesh=%d subject=%d score=%.3f box=%.0f,%.0f,%.0fx%.0f",
+              r->n_faces, r->rejected, r->subject, f->det.score, f->det.x, f->det.y, f->det.w, f->det.h);
+    meta_step(s->h, META_ANALYSIS, "landmarks", "points=468 facemesh_flag=%.3f roll=%.1f yaw=%.1f pitch=%.1f",
+              f->lmk.flag, f->pose.roll, f->pose.yaw, f->pose.pitch);
+    if (r->n_faces > 1) {
+        char others[META_TEXT] = "";
+        size_t at = 0;
+        for (int i = 0; i < r->n_faces && at < sizeof others - 40; i++)
+            if (i != r->subject)
+                at += snprintf(others + at, sizeof others - at, "%s%d at (%.0f, %.0f)", at ? ", " : "", i,
+                               r->faces[i].det.x + r->faces[i].det.w / 2, r->faces[i].det.y + r->faces[i].det.h / 2);
+        meta_warn(s->h, "%d faces found; the headshot is of face %d%s; others: %s (--face N picks another)", r->n_faces,
+                  r->subject, s->o->face >= 0 ? " (--face)" : " (largest, most central)", others);
+    }
+    if (fabsf(f->pose.yaw) > PL_POSE_MAX || fabsf(f->pose.pitch) > PL_POSE_MAX)
+        meta_warn(s->h, "the face is turned (yaw %.0f, pitch %.0f degrees; above %.0f): a headshot looks best facing the camera",
+                  f->pose.yaw, f->pose.pitch, PL_POSE_MAX);
+    int out = 0;
+    for (int i = 0; i < LMK_POINTS; i++)
+        out += f->lmk.pts[i][0] < 0 || f->lmk.pts[i][1] < 0 || f->lmk.pts[i][0] >= ph->w || f->lmk.pts[i][1] >= ph->h;
+    if (out > 0) meta_warn(s->h, "the face is cut by the photo's border (%d of 468 landmarks outside)", out);
+    return 0;
+}
+
+int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *f, char err[PL_ERR]) {
+    frame_face_of(pts, f);
+    img_rgb win;
+    float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
+    if (!mask) return snprintf(err, PL_ERR, "out of memory"), -1;
+    int rc = frame_warp(im, frame_crown_window(f, MATTE_SIZE), MATTE_SIZE, MATTE_SIZE, &win, err);
+    if (rc == 0) {
+        rc = matte_mask(m->matte, win.rgb, MATTE_SIZE, MATTE_SIZE, mask, err);
+        img_free(&win);
+    }
+    if (rc == 0) frame_crown_from_mask(f, mask, MATTE_SIZE, im->w, im->h);
+    free(mask);
+    return rc;
+}
+
+/* The subject's head (crown from the person mask), then the preset's frame. */
+static int pl__plan(pl_run_state *s) {
+    pl_result *r = s->r;
+    const img_rgb *ph = s->photo;
+    if (pl_head(s->m, ph, (const float (*)[3])r->faces[r->subject].lmk.pts, &r->face, s->err)) return PL_EFAIL;
+    pl__model(s->h, &matte_selfie);
+    if (r->face.crown_cut) meta_warn(s->h, "the top of the head is cut by the photo's edge: its height is estimated");
+    frame_plan_make(&r->face, s->spec, ph->w, ph->h, &r->plan);
+    r->src_per_out = 1 / r->plan.scale;
+    pl__time(s, PL_PLAN);
+    return 0;
+}
+
+/* The source of the warp: the photo, or ESRGAN x4 of the region the frame covers. *src and
+ * *to_out are set; *owned is the upscaled image to free (zeroed when none). */
+static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, frame_affine *to_out) {
+    pl_result *r = s->r;
+    const img_rgb *ph = s->photo;
+    memset(owned, 0, sizeof *owned);
+    *src = ph, *to_out = r->plan.to_out;
+    int w = r->plan.w, hgt = r->plan.h;
+    if (r->src_per_out >= (s->o->enhance == PL_ENHANCE_AUTO ? PL_SR_AUTO_BELOW : PL_SR_BELOW)) return 0;
+    int best = s->o->enhance == PL_ENHANCE_BEST;
+    if (s->o->enhance == PL_ENHANCE_OFF) {
+        meta_warn(s->h, "the face is small for %dx%d (%.2f photo pixels per output pixel): it is enlarged without "
+                  "super-resolution and will look soft%s", w, hgt, r->src_per_out,
+                  s->spec->passport ? " (passport photos get no generative step: use a closer or sharper photo)" : "");
+        return 0;
+    }
+    /* The photo region under the canvas, plus the bicubic taps' reach, inside the photo. */
+    frame_affine inv = frame_inverse(r->plan.to_out);
+    float x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
+    for (int k = 0; k < 4; k++) {
+        float x, y;
+        frame_map(inv, (k & 1) ? (float)w : 0, (k & 2) ? (float)hgt : 0, &x, &y);
+        x0 = fminf(x0, x), y0 = fminf(y0, y), x1 = fmaxf(x1, x), y1 = fmaxf(y1, y);
+    }
+    int rx0 = (int)fmaxf(0, floorf(x0) - 3), ry0 = (int)fmaxf(0, floorf(y0) - 3);
+    int rx1 = (int)fminf((float)ph->w, ceilf(x1) + 3), ry1 = (int)fminf((float)ph->h, ceilf(y1) + 3);
+    if (rx1 - rx0 < 1 || ry1 - ry0 < 1) return 0;
+    int rw = rx1 - rx0, rh = ry1 - ry0;
+    const char *name = best ? up_esrgan_medium_x4.weights : up_esrgan_slim_x4.weights;
+    if (!s->m->up[best] && up_load(&s->m->up[best], name, s->m->weights, s->err) != 0) return PL_EFAIL;
+    up_model *up = s->m->up[best];
+    int sc = up_scale(up);
+    unsigned char *crop = malloc((size_t)rw * rh * 3);
+    int rc = crop ? img_new(owned, rw * sc, rh * sc, 0, s->err) : -1;
+    if (rc == 0) {
+        for (int y = 0; y < rh; y++) memcpy(crop + (size_t)y * rw * 3, ph->rgb + ((size_t)(ry0 + y) * ph->w + rx0) * 3, (size_t)rw * 3);
+        rc = up_run(up, crop, rw, rh, owned->rgb, s->err);
+    }
+    free(crop);
+    if (rc) {
+        img_free(owned);
+        return crop ? PL_EFAIL : pl__fail(s, PL_EFAIL, "out of memory");
+    }
+    /* photo point p = region point q / sc + r0, so to_out(q) = A (q / sc + r0) + t */
+    frame_affine t = r->plan.to_out;
+    t.e += t.a * rx0 + t.b * ry0, t.f += t.c * rx0 + t.d * ry0;
+    t.a /= sc, t.b /= sc, t.c /= sc, t.d /= sc;
+    *src = owned, *to_out = t;
+    r->sr_model = best ? up_esrgan_medium_x4.name : up_esrgan_slim_x4.name;
+    r->sr_scale = sc;
+    pl__model(s->h, best ? &up_esrgan_medium_x4 : &up_esrgan_slim_x4);
+    meta_step(s->h, META_NEURAL, "super-resolution", "model=%s scale=%d region=%dx%d+%d+%d photo_px_per_output_px=%.3f",
+              r->sr_model, sc, rw, rh, rx0, ry0, r->src_per_out);
+    meta_warn(s->h, "the face is small for %dx%d (%.2f photo pixels per output pixel): upscaled x%d by %s, whose fine "
+              "detail is generated", w, hgt, r->src_per_out, sc, r->sr_model);
+    pl__time(s, PL_ENHANCE);
+    return 0;
+}
+
+/* The warp, then the subject's landmarks in canvas pixels. */
+static int pl__frame(pl_run_state *s) {
+    pl_result *r = s->r;
+    img_rgb up;
+    const img_rgb *src;
+    frame_affine to_out;
+    int rc = pl__enhance(s, &up, &src, &to_out);
+    if (rc) return rc;
+    rc = frame_warp(src, to_out, r->plan.w, r->plan.h, &s->framed, s->err);
+    img_free(&up);
+    if (rc) return PL_EFAIL;
+    const lmk_result *l = &r->faces[r->subject].lmk;
+    for (int i = 0; i < LMK_POINTS; i++) {
+        frame_map(r->plan.to_out, l->pts[i][0], l->pts[i][1], &r->out_pts[i][0], &r->out_pts[i][1]);
+        r->out_pts[i][2] = l->pts[i][2] * r->plan.scale;
+    }
+    meta_step(s->h, META_CLASSICAL, "framing",
+              "preset=%s size=%dx%d rotate=%.2fdeg scale=%.4f head=%.3f eyes=%.3f crown=%s covered=%.3f",
+              s->spec->name, r->plan.w, r->plan.h, -r->face.roll * 180 / (float)M_PI, r->plan.scale, r->plan.head,
+              r->plan.eyes, r->face.crown_from_mask ? "matte" : "estimated", r->plan.covered);
+    if (r->plan.covered < 0.995f)
+        meta_warn(s->h, "the frame runs past the photo's edge (%.0f%% of the output): the backdrop fills it",
+                  100 * (1 - r->plan.covered));
+    pl__time(s, PL_FRAME);
+    return 0;
+}
+
+/* Subject matte x coverage, and the decontaminated foreground. With keep there is no matte:
+ * the photo is the foreground wherever it covers the canvas. */
+static int pl__matte(pl_run_state *s) {
+    int w = s->framed.w, h = s->framed.h;
+    size_t n = (size_t)w * h;
+    s->alpha = malloc(sizeof(float) * n);
+    s->fg = malloc(sizeof(float) * n * 3);
+    s->before = malloc(n * 3);
+    if (!s->alpha || !s->fg || !s->before) return pl__fail(s, PL_EFAIL, "out of memory");
+    memcpy(s->before, s->framed.rgb, n * 3);
+    if (s->o->background.kind == COMPOSE_KEEP) {
+        for (size_t i = 0; i < n; i++) s->alpha[i] = s->framed.alpha[i] / 255.0f;
+        return 0;
+    }
+    if (matte_image(s->m->matte, s->framed.rgb, w, h, s->alpha, s->fg, s->err)) return PL_EFAIL;
+    for (size_t i = 0; i < n; i++) s->alpha[i] *= s->framed.alpha[i] / 255.0f;
+    pl__time(s, PL_MATTE);
+    return 0;
+}
+
+/* Light and retouch in place on the framed photo, with the landmarks in canvas pixels. */
+static int pl__look(pl_run_state *s) {
+    pl_result *r = s->r;
+    img_rgb view = {s->framed.w, s->framed.h, s->framed.rgb, NULL};
+    const float (*pts)[3] = (const float (*)[3])r->out_pts;
+    r->ita_before = look_ita(&view, pts);
+    if (s->o->light) {
+        if (look_light(&view, pts, s->alpha, s->o->light_strength, &r->look, s->err)) return PL_EFAIL;
+        meta_step(s->h, META_CLASSICAL, "light", "strength=%.2f exposure=%+.2fEV white_balance=%.3f,%.3f,%.3f fill=%.2fEV",
+                  s->o->light_strength, r->look.exposure_ev, r->look.wb_gain[0], r->look.wb_gain[1], r->look.wb_gain[2],
+                  r->look.fill);
+        pl__time(s, PL_LIGHT);
+    }
+    if (s->o->retouch > 0) {
+        if (look_retouch(&view, pts, s->o->retouch, &r->look, s->err)) return PL_EFAIL;
+        meta_step(s->h, META_CLASSICAL, "retouch", "strength=%.2f blemishes_removed=%d smoothed=%.2f", s->o->retouch,
+                  r->look.blemishes_removed, r->look.smooth);
+        pl__time(s, PL_RETOUCH);
+    }
+    r->ita_after = look_ita(&view, pts);
+    meta_ita(s->h, r->ita_before, r->ita_after);
+    return 0;
+}
+
+/* The look's change carried into the matte's foreground: each channel of F is scaled by the
+ * ratio the look applied to the photo there (light is a gain field; retouch works where
+ * alpha = 1, where F is the photo). Then the backdrop and the composite. */
+static int pl__compose(pl_run_state *s) {
+    pl_result *r = s->r;
+    const compose_bg *bg = &s->o->background;
+    int w = s->framed.w, h = s->framed.h;
+    size_t n = (size_t)w * h;
+    const float *lin = compose_linear_table();
+    if (bg->kind == COMPOSE_KEEP) {
+        for (size_t i = 0; i < n * 3; i++) s->fg[i] = lin[s->framed.rgb[i]];
+    } else {
+        for (size_t i = 0; i < n * 3; i++) {
+            float g = (lin[s->framed.rgb[i]] + 1e-3f) / (lin[s->before[i]] + 1e-3f);
+            s->fg[i] *= g > 8 ? 8 : g;
+        }
+    }
+    float *back = NULL;
+    int rc = 0;
+    if (bg->kind != COMPOSE_TRANSPARENT) {
+        back = malloc(sizeof(float) * n * 3);
+        if (!back) return pl__fail(s, PL_EFAIL, "out of memory");
+        if (compose_backdrop(bg, w, h, &s->framed, bg->kind == COMPOSE_KEEP ? NULL : s->alpha, back, s->err)) rc = PL_EFAIL;
+    }
+    if (rc == 0 && compose_over(s->fg, s->alpha, back, w, h, &r->out, s->err)) rc = PL_EFAIL;
+    free(back);
+    if (rc) return rc;
+    char name[META_TEXT];
+    compose_name(bg, name, sizeof name);
+    if (bg->kind == COMPOSE_KEEP)
+        meta_step(s->h, META_CLASSICAL, "background", "backdrop=keep (past the photo's edge: its blurred background)");
+    else
+        meta_step(s->h, META_NEURAL, "background", "backdrop=%s matte=selfie_segmentation+guided_filter compositing=linear_light",
+                  name);
+    pl__time(s, PL_COMPOSE);
+    return 0;
+}
+
+/* Descriptor of the subject in the photo and of the face found again in the headshot (the
+ * one nearest to where the subject's eyes were put). */
+static int pl__identity(pl_run_state *s) {
+    pl_result *r = s->r;
+    float a[ID_DIM], b[ID_DIM], p68[68][2];
+    id_points68((const float (*)[3])r->faces[r->subject].lmk.pts, p68);
+    if (id_descriptor(s->m->id, s->photo->rgb, s->photo->w, s->photo->h, (const float (*)[2])p68, a, s->err)) return PL_EFAIL;
+    pl_face *again = malloc(sizeof(pl_face) * 4);
+    if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
+    int n = pl_faces(s->m, &r->out, again, 4, NULL, NULL, s->err), best = -1;
+    float ex = 0.5f * (r->out_pts[33][0] + r->out_pts[263][0]), ey = 0.5f * (r->out_pts[33][1] + r->out_pts[263][1]), bd = 0;
+    for (int i = 0; i < n; i++) {
+        const float (*q)[3] = (const float (*)[3])again[i].lmk.pts;
+        float d = hypotf(0.5f * (q[33][0] + q[263][0]) - ex, 0.5f * (q[33][1] + q[263][1]) - ey);
+        if (best < 0 || d < bd) best = i, bd = d;
+    }
+    int rc = n < 0 ? PL_EFAIL : 0;
+    if (best >= 0) {
+        id_points68((const float (*)[3])again[best].lmk.pts, p68);
+        if (id_descriptor(s->m->id, r->out.rgb, r->out.w, r->out.h, (const float (*)[2])p68, b, s->err)) rc = PL_EFAIL;
+        else r->identity = id_distance(a, b);
+    }
+    free(again);
+    if (rc) return rc;
+    pl__model(s->h, &id_face_recognition);
+    meta_identity(s->h, r->identity);
+    meta_step(s->h, META_ANALYSIS, "identity", "distance=%.4f verdict=%s", r->identity, meta_identity_verdict(r->identity));
+    pl__time(s, PL_IDENTITY);
+    if (!(r->identity < META_ID_SAME)) {
+        char what[PL_ERR];
+        if (isnan(r->identity)) snprintf(what, sizeof what, "no face found in the headshot");
+        else snprintf(what, sizeof what, "the headshot's face is %.2f from the photo's (same person below %.1f)", r->identity, META_ID_SAME);
+        if (!s->o->force) {
+            snprintf(s->err, PL_ERR, "identity check failed: %.90s; not written (--force writes it anyway)", what);
+            return PL_EIDENTITY;
+        }
+        meta_warn(s->h, "identity check failed: %.90s; written because of --force", what);
+    } else if (r->identity > META_ID_WARN) {
+        meta_warn(s->h, "identity distance %.2f is above %.1f: check that the headshot still looks like you", r->identity, META_ID_WARN);
+    }
+    return 0;
+}
+
+/* ============================================================ the run === */
+
+int pl_load(const char *path, long long max_pixels, img_rgb *photo, pl_result *r, meta_history *h,
+            char err[PL_ERR]) {
+    double t0 = pl__now();
+    img_load_opts lo = {max_pixels, 0};
+    int rc = img_load_file(photo, path, &lo, err);
+    if (rc) return rc;
+    char merr[META_ERR];
+    if (meta_input(h, path, photo->w, photo->h, merr)) {
+        img_free(photo);
+        snprintf(err, PL_ERR, "%s", merr);
+        return IMG_EREAD;
+    }
+    r->ms[PL_LOAD] = pl__now() - t0;
+    return 0;
+}
+
+int pl_run(pl_models *m, const img_rgb *photo, const pl_opts *o, pl_result *r, meta_history *h,
+           char err[PL_ERR]) {
+    double load_ms = r->ms[PL_LOAD];
+    memset(r, 0, sizeof *r);
+    r->ms[PL_LOAD] = load_ms, r->subject = -1, r->identity = NAN, r->ita_before = r->ita_after = NAN;
+    pl_run_state s = {m, o, frame_spec_get(o->preset), photo, r, h, err, {0}, NULL, NULL, NULL, pl__now()};
+    if (!s.spec) return snprintf(err, PL_ERR, "unknown preset"), PL_EFAIL;
+    meta_preset(h, s.spec->name);
+    int rc = pl__detect(&s);
+    if (rc == 0) rc = pl__plan(&s);
+    if (rc == 0) rc = pl__frame(&s);
+    if (rc == 0) rc = pl__matte(&s);
+    if (rc == 0) rc = pl__look(&s);
+    if (rc == 0) rc = pl__compose(&s);
+    if (rc == 0 && o->label) {
+        char lerr[LABEL_ERR];
+        if (label_draw(&r->out, NULL, lerr)) rc = PL_EFAIL, snprintf(err, PL_ERR, "%s", lerr);
+        else meta_step(h, META_CLASSICAL, "label", "mark=\"" LABEL_TEXT "\" corner=bottom-right");
+        pl__time(&s, PL_LABEL);
+    }
+    if (rc == 0) rc = pl__identity(&s);
+    img_free(&s.framed);
+    free(s.before), free(s.alpha), free(s.fg);
+    return rc;
+}
+
+void pl_result_free(pl_result *r) {
+    img_free(&r->out);
+    free(r->faces);
+    r->faces = NULL;
+    r->n_faces = 0;
+}
