@@ -1,8 +1,9 @@
 # headshot — build, test, bench.  `make demo` and `make test` are the two commands a newcomer needs.
 #
 # Layout: src/*.c is the program (src/headshot.c holds main, everything else is also linked
-# into the tests), src/*_avx2.c are compiled with AVX2+FMA enabled and only called after a
-# run-time CPU check, weights/*.hsw are embedded into the binary by build/embed.S.
+# into the tests), src/*_avx2.c and src/*_avx512.c are compiled with AVX2+FMA / AVX-512 enabled
+# and only called after a run-time CPU check, weights/*.hsw are embedded into the binary by
+# build/embed.S.
 
 CC      ?= cc
 VERSION := 0.1.0
@@ -21,6 +22,7 @@ WEIGHTS := $(sort $(wildcard weights/*.hsw))
 
 ifeq ($(ARCH),x86_64)
 SIMD_FLAGS_avx2 := -mavx2 -mfma
+SIMD_FLAGS_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma
 endif
 
 .PHONY: all test bench asan demo install clean static static-arm64 arm64-tests
@@ -31,6 +33,9 @@ $(BIN): $(BUILD)/headshot.o $(LIB_OBJ)
 
 $(BUILD)/%_avx2.o: src/%_avx2.c src/*.h | $(BUILD)
 	$(CC) $(CFLAGS) $(SIMD_FLAGS_avx2) -c -o $@ $<
+
+$(BUILD)/%_avx512.o: src/%_avx512.c src/*.h | $(BUILD)
+	$(CC) $(CFLAGS) $(SIMD_FLAGS_avx512) -c -o $@ $<
 
 $(BUILD)/%.o: src/%.c src/*.h | $(BUILD)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -52,7 +57,7 @@ $(BUILD)/embed.S: $(WEIGHTS) Makefile | $(BUILD)
 $(BUILD)/embed.o: $(BUILD)/embed.S
 	$(CC) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c tests/test.h $(LIB_OBJ) | $(BUILD)
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_OBJ) | $(BUILD)
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
@@ -80,6 +85,8 @@ demo: headshot
 install: headshot
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 headshot $(DESTDIR)$(PREFIX)/bin/headshot
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 docs/headshot.1 $(DESTDIR)$(PREFIX)/share/man/man1/headshot.1
 
 # One binary for any machine: fully static, every network embedded.
 # Release builds are stripped (-s): debug info would be most of the size after the weights.

@@ -2,6 +2,7 @@
  * tables, parsing, studio backdrops, the blurred background, pictures, compositing.
  */
 #include "compose.h"
+#include "nn.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -35,6 +36,9 @@ static void compose__tables(void) {
         double s = l <= 0.0031308 ? 12.92 * l : 1.055 * pow(l, 1 / 2.4) - 0.055;
         compose__enc[i] = (uint16_t)lround(s * 255 * 256 > 65280 ? 65280 : s * 255 * 256);
     }
+    /* Each byte's own linear value encodes to exactly that byte: a flat backdrop (#1F3A5F)
+     * comes back unchanged through the dither, not 1 level off where the table rounds low. */
+    for (int v = 0; v < 256; v++) compose__enc[(int)(compose__lin[v] * (COMPOSE_ENC - 1) + 0.5f)] = (uint16_t)(v << 8);
 }
 
 const float *compose_linear_table(void) {
@@ -133,19 +137,31 @@ static const unsigned char compose__studio[3][2][3] = {
 #define COMPOSE_GLOW_RX 0.62f     /* glow radii: shares of the width and of the height */
 #define COMPOSE_GLOW_RY 0.72f
 
-static void compose__studio_fill(int tint, int w, int h, float *back) {
+typedef struct {
+    int tint, w, h;
+    float *back;                  /* h x w x 3 */
+} compose__studio_job;
+
+static void compose__studio_rows(void *arg, int y0, int y1) {
+    const compose__studio_job *j = arg;
     const float *lin = compose_linear_table();
+    int w = j->w, h = j->h;
     float c[3], e[3];
-    for (int k = 0; k < 3; k++) c[k] = lin[compose__studio[tint][0][k]], e[k] = lin[compose__studio[tint][1][k]];
+    for (int k = 0; k < 3; k++) c[k] = lin[compose__studio[j->tint][0][k]], e[k] = lin[compose__studio[j->tint][1][k]];
     float cx = 0.5f * w, cy = COMPOSE_GLOW_Y * h, rx = COMPOSE_GLOW_RX * w, ry = COMPOSE_GLOW_RY * h;
-    for (int y = 0; y < h; y++) {
+    for (int y = y0; y < y1; y++) {
         float dy = (y + 0.5f - cy) / ry;
         for (int x = 0; x < w; x++) {
             float dx = (x + 0.5f - cx) / rx, t = expf(-(dx * dx + dy * dy));
-            float *p = back + ((size_t)y * w + x) * 3;
+            float *p = j->back + ((size_t)y * w + x) * 3;
             for (int k = 0; k < 3; k++) p[k] = e[k] + (c[k] - e[k]) * t;
         }
     }
+}
+
+static void compose__studio_fill(int tint, int w, int h, float *back) {
+    compose__studio_job j = {tint, w, h, back};
+    nn_parallel_rows(h, compose__studio_rows, &j);
 }
 
 /* ============================================================ the blurred background === */
@@ -311,20 +327,33 @@ int compose_backdrop(const compose_bg *bg, int w, int h, const img_rgb *photo, c
 
 /* ============================================================ compositing === */
 
+typedef struct {
+    const float *fg, *alpha, *back;   /* see compose_over */
+    int w;
+    img_rgb *out;
+} compose__over_job;
+
+static void compose__over_rows(void *arg, int y0, int y1) {
+    const compose__over_job *j = arg;
+    const float *fg = j->fg, *alpha = j->alpha, *back = j->back;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < j->w; x++) {
+            size_t i = (size_t)y * j->w + x;
+            float a = alpha[i] < 0 ? 0 : alpha[i] > 1 ? 1 : alpha[i];
+            for (int k = 0; k < 3; k++) {
+                float v = back ? a * fg[3 * i + k] + (1 - a) * back[3 * i + k] : fg[3 * i + k];
+                j->out->rgb[3 * i + k] = compose__dither(v, (uint32_t)x, (uint32_t)y, (uint32_t)k);
+            }
+            if (!back) j->out->alpha[i] = (unsigned char)lroundf(a * 255);
+        }
+}
+
 int compose_over(const float *fg, const float *alpha, const float *back, int w, int h, img_rgb *out,
                  char err[COMPOSE_ERR]) {
     char ierr[IMG_ERR];
     if (img_new(out, w, h, back == NULL, ierr)) return compose__fail(err, ierr);
     pthread_once(&compose__once, compose__tables);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * w + x;
-            float a = alpha[i] < 0 ? 0 : alpha[i] > 1 ? 1 : alpha[i];
-            for (int k = 0; k < 3; k++) {
-                float v = back ? a * fg[3 * i + k] + (1 - a) * back[3 * i + k] : fg[3 * i + k];
-                out->rgb[3 * i + k] = compose__dither(v, (uint32_t)x, (uint32_t)y, (uint32_t)k);
-            }
-            if (!back) out->alpha[i] = (unsigned char)lroundf(a * 255);
-        }
+    compose__over_job j = {fg, alpha, back, w, out};
+    nn_parallel_rows(h, compose__over_rows, &j);
     return 0;
 }

@@ -37,6 +37,34 @@ static void det__bilinear(const unsigned char *u8, const float *f32, int w, int 
     }
 }
 
+/* Block rows j0..j1 of det_crop's k x k block means (blocks bx0.. and by0.., bw wide). */
+typedef struct {
+    const unsigned char *rgb;
+    int w, h, k;                  /* image size, block side */
+    int bx0, by0, bw;             /* first block, blocks per row */
+    float *blk;                   /* bh x bw x 3, zeroed */
+} det__blocks_job;
+
+static void det__block_rows(void *arg, int j0, int j1) {
+    const det__blocks_job *b = arg;
+    int w = b->w, k = b->k;
+    for (int j = j0; j < j1; j++) {
+        int y1 = (b->by0 + j + 1) * k < b->h ? (b->by0 + j + 1) * k : b->h;
+        for (int y = (b->by0 + j) * k; y < y1; y++) {
+            const unsigned char *row = b->rgb + (size_t)y * w * 3;
+            for (int i = 0; i < b->bw; i++) {
+                float *q = b->blk + ((size_t)j * b->bw + i) * 3;
+                int x1 = (b->bx0 + i + 1) * k < w ? (b->bx0 + i + 1) * k : w;
+                for (int x = (b->bx0 + i) * k; x < x1; x++)
+                    q[0] += row[3 * x], q[1] += row[3 * x + 1], q[2] += row[3 * x + 2];
+            }
+        }
+        /* divide by k*k even for blocks cut by the image edge: outside counts as black, as it
+         * would in the letterboxed image */
+        for (size_t i = (size_t)j * b->bw * 3; i < (size_t)(j + 1) * b->bw * 3; i++) b->blk[i] /= (float)(k * k);
+    }
+}
+
 int det_crop(const unsigned char *rgb, int w, int h, det_roi roi, int n, float scale, float bias,
              float *out, char err[NN_ERR]) {
     if (!rgb || w <= 0 || h <= 0 || n <= 0 || !(roi.size > 0 && roi.size < 1e7f) || !isfinite(roi.angle)
@@ -63,21 +91,8 @@ int det_crop(const unsigned char *rgb, int w, int h, det_roi roi, int n, float s
             snprintf(err, NN_ERR, "det_crop: out of memory for %dx%d blocks", bw, bh);
             return -1;
         }
-        for (int j = 0; j < bh; j++) {
-            int y1 = (by0 + j + 1) * k < h ? (by0 + j + 1) * k : h;
-            for (int y = (by0 + j) * k; y < y1; y++) {
-                const unsigned char *row = rgb + (size_t)y * w * 3;
-                for (int i = 0; i < bw; i++) {
-                    float *b = blk + ((size_t)j * bw + i) * 3;
-                    int x1 = (bx0 + i + 1) * k < w ? (bx0 + i + 1) * k : w;
-                    for (int x = (bx0 + i) * k; x < x1; x++)
-                        b[0] += row[3 * x], b[1] += row[3 * x + 1], b[2] += row[3 * x + 2];
-                }
-            }
-        }
-        /* divide by k*k even for blocks cut by the image edge: outside counts as black, as it
-         * would in the letterboxed image */
-        for (size_t i = 0; i < (size_t)bw * bh * 3; i++) blk[i] /= (float)(k * k);
+        det__blocks_job j = {rgb, w, h, k, bx0, by0, bw, blk};
+        nn_parallel_rows(bh, det__block_rows, &j);   /* a 12 MP photo is read whole here */
     }
     for (int v = 0; v < n; v++)
         for (int u = 0; u < n; u++) {

@@ -4,7 +4,7 @@
 #include "compose.h"
 
 #include <math.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,7 +213,8 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
                 float scale = fh * s->h / head, at[2] = {s->w * (0.5f + dx) - scale * centre, fe * s->h};
                 frame_affine t = frame_level(f->roll, scale, f->eyes, at);
                 float crown_y = at[1] + scale * qk[1], covered = frame__covered(t, s->w, s->h, img_w, img_h);
-                float th = (fh - s->head[1]) / (s->head[2] - s->head[0]), te = (fe - s->eyes[1]) / (s->eyes[2] - s->eyes[0]);
+                float rh = s->head[2] - s->head[0], re = s->eyes[2] - s->eyes[0];   /* 0: a fixed target (--team) */
+                float th = rh > 0 ? (fh - s->head[1]) / rh : 0, te = re > 0 ? (fe - s->eyes[1]) / re : 0;
                 float cost = th * th + te * te + (shifts > 1 ? 0.5f * (dx / s->shift) * (dx / s->shift) : 0) +
                              PLAN_EDGE_COST * (1 - covered) + PLAN_EDGE_COST * fmaxf(0, s->top_min - crown_y / s->h);
                 if (cost < best) {
@@ -241,8 +242,7 @@ typedef struct {
     const img_rgb *src;
     frame_affine inv;             /* output -> photo */
     img_rgb *out;
-    int y0, y1;                   /* rows of this job */
-    float *row;                   /* out->w * 3 floats: one row in linear light */
+    atomic_int failed;            /* a band found no memory for its row */
 } frame__job;
 
 static inline int frame__clampi(int v, int hi) { return v < 0 ? 0 : v > hi ? hi : v; }
@@ -287,14 +287,16 @@ static void frame__bicubic(const img_rgb *s, const float *lin, float x, float y,
     }
 }
 
-static void *frame__rows(void *arg) {
-    const frame__job *j = arg;
+/* Output rows y0..y1, a row at a time in linear light, then encoded. */
+static void frame__rows(void *arg, int y0, int y1) {
+    frame__job *j = arg;
     const img_rgb *s = j->src;
     const float *lin = compose_linear_table();
     frame_affine t = j->inv;
-    float k = (float)frame_scale(t), ke = k > 1e-6f ? k : 1e-6f, off[WARP_BOX_MAX];
+    float k = (float)frame_scale(t), ke = k > 1e-6f ? k : 1e-6f, off[WARP_BOX_MAX], *row = malloc(sizeof(float) * 3 * j->out->w);
+    if (!row) y1 = y0, atomic_store(&j->failed, 1);
     for (int i = 0; i < WARP_BOX_MAX; i++) off[i] = (i + 0.5f) / WARP_BOX_MAX - 0.5f;
-    for (int y = j->y0; y < j->y1; y++) {
+    for (int y = y0; y < y1; y++) {
         for (int x = 0; x < j->out->w; x++) {
             float ox = x + 0.5f, oy = y + 0.5f;
             float u = (float)(t.a * ox + t.b * oy + t.e), v = (float)(t.c * ox + t.d * oy + t.f), acc[3] = {0, 0, 0};
@@ -314,7 +316,7 @@ static void *frame__rows(void *arg) {
                 }
                 for (int c = 0; c < 3; c++) acc[c] /= (float)(WARP_BOX_MAX * WARP_BOX_MAX);
             }
-            memcpy(j->row + 3 * x, acc, sizeof acc);
+            memcpy(row + 3 * x, acc, sizeof acc);
             float cov = 1, d[4] = {u, s->w - u, v, s->h - v};
             for (int e = 0; e < 4; e++) {
                 float c = d[e] / ke + 0.5f;
@@ -322,32 +324,17 @@ static void *frame__rows(void *arg) {
             }
             j->out->alpha[(size_t)y * j->out->w + x] = (unsigned char)(cov * 255 + 0.5f);
         }
-        compose_encode(j->row, j->out->rgb + (size_t)y * j->out->w * 3, (size_t)j->out->w * 3);
+        compose_encode(row, j->out->rgb + (size_t)y * j->out->w * 3, (size_t)j->out->w * 3);
     }
-    return NULL;
+    free(row);
 }
 
 int frame_warp(const img_rgb *src, frame_affine to_out, int w, int h, img_rgb *out, char err[FRAME_ERR]) {
     char ierr[IMG_ERR];
     if (!src || !src->rgb || src->w < 1 || src->h < 1) return snprintf(err, FRAME_ERR, "frame: no photo"), -1;
     if (img_new(out, w, h, 1, ierr)) return snprintf(err, FRAME_ERR, "frame: %.140s", ierr), -1;
-    int nt = nn_threads();
-    nt = nt < 1 ? 1 : nt > 16 ? 16 : nt > h ? h : nt;
-    frame__job jobs[16];
-    pthread_t th[16];
-    int started = 0;
-    float *rows = malloc(sizeof(float) * 3 * w * nt);
-    if (!rows) return img_free(out), snprintf(err, FRAME_ERR, "frame: out of memory"), -1;
-    for (int i = 0; i < nt; i++)
-        jobs[i] = (frame__job){src, frame_inverse(to_out), out, (int)((long long)h * i / nt), (int)((long long)h * (i + 1) / nt),
-                               rows + (size_t)3 * w * i};
-    for (int i = 1; i < nt; i++) {
-        if (pthread_create(&th[i], NULL, frame__rows, &jobs[i]) != 0) break;
-        started = i;
-    }
-    frame__rows(&jobs[0]);
-    for (int i = started + 1; i < nt; i++) frame__rows(&jobs[i]);   /* threads that did not start */
-    for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
-    free(rows);
+    frame__job j = {src, frame_inverse(to_out), out, 0};
+    nn_parallel_rows(h, frame__rows, &j);
+    if (atomic_load(&j.failed)) return img_free(out), snprintf(err, FRAME_ERR, "frame: out of memory"), -1;
     return 0;
 }

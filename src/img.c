@@ -196,16 +196,21 @@ void img_free(img_rgb *im) {
     memset(im, 0, sizeof *im);
 }
 
-/* stb's c-channel pixels (grey, grey+alpha, RGB, RGBA) to our planes. Alpha is kept only if
- * some pixel is not opaque, so NULL keeps meaning "opaque" for later stages. */
-static int img_from_stb(img_rgb *im, const unsigned char *px, int w, int h, int c,
-                        char err[IMG_ERR]) {
+/* stb's c-channel pixels (grey, grey+alpha, RGB, RGBA) to our planes; px is consumed. Alpha
+ * is kept only if some pixel is not opaque, so NULL keeps meaning "opaque" for later stages.
+ * RGB (every JPEG photo) is adopted as it is: stb allocates with malloc, and copying a
+ * 12 MP photo took 150 ms, two thirds of the time stb takes to decode it. */
+static int img_from_stb(img_rgb *im, unsigned char *px, int w, int h, int c, char err[IMG_ERR]) {
     size_t n = (size_t)w * (size_t)h;
+    if (c == 3) {
+        *im = (img_rgb){w, h, px, NULL};
+        return 0;
+    }
     int has_alpha = 0;
     if (c == 2 || c == 4)
         for (size_t i = 0; i < n && !has_alpha; i++) has_alpha = px[i * c + c - 1] != 255;
     int rc = img_new(im, w, h, has_alpha, err);
-    if (rc) return rc;
+    if (rc) return stbi_image_free(px), rc;
     for (size_t i = 0; i < n; i++) {
         const unsigned char *s = px + i * c;
         unsigned a = has_alpha ? s[c - 1] : 255;
@@ -215,6 +220,7 @@ static int img_from_stb(img_rgb *im, const unsigned char *px, int w, int h, int 
         }
         if (has_alpha) im->alpha[i] = (unsigned char)a;
     }
+    stbi_image_free(px);
     return 0;
 }
 
@@ -236,12 +242,17 @@ int img_orient(img_rgb *im, int o, char err[IMG_ERR]) {
     int rc = o >= 5 ? img_new(&out, im->h, im->w, im->alpha != NULL, err)
                     : img_new(&out, im->w, im->h, im->alpha != NULL, err);
     if (rc) return rc;
-    for (ptrdiff_t y = 0, d = 0; y < out.h; y++)
-        for (ptrdiff_t x = 0; x < out.w; x++, d++) {
-            ptrdiff_t s = start + x * dx + y * dy;
-            memcpy(out.rgb + d * 3, im->rgb + s * 3, 3);
-            if (out.alpha) out.alpha[d] = im->alpha[s];
-        }
+    /* In blocks of the output: a transpose walks source columns, and a block keeps the rows
+     * it reads in cache (a 12 MP phone photo in portrait is usually stored sideways). */
+    enum { B = 32 };
+    for (ptrdiff_t by = 0; by < out.h; by += B)
+        for (ptrdiff_t bx = 0; bx < out.w; bx += B)
+            for (ptrdiff_t y = by; y < by + B && y < out.h; y++)
+                for (ptrdiff_t x = bx, d = y * out.w + bx; x < bx + B && x < out.w; x++, d++) {
+                    ptrdiff_t s = start + x * dx + y * dy;
+                    memcpy(out.rgb + d * 3, im->rgb + s * 3, 3);
+                    if (out.alpha) out.alpha[d] = im->alpha[s];
+                }
     img_free(im);
     *im = out;
     return 0;
@@ -295,7 +306,6 @@ int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_loa
         return img_fail(err, IMG_EFORMAT, "corrupt %s (%s)", fmt, why ? why : "decoder failed");
     }
     int rc = img_from_stb(im, px, w, h, c, err);
-    stbi_image_free(px);
     if (rc == 0 && jpeg && !(opts && opts->raw_orientation))
         rc = img_orient(im, exif_orientation(b, n), err);
     if (rc) img_free(im);

@@ -8,8 +8,10 @@
 #include "look.h"
 #include "landmarks.h"
 #include "matte.h"
+#include "nn.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,7 +442,7 @@ static int exposure_ev(const img_rgb *im, const float (*lmk)[3], const look_scen
 #define FILL_KEEP 0.5f            /* share of the difference left (the light keeps its shape) */
 #define FILL_KEEP_MIN 0.35f       /* ... and never less than this, stops */
 #define FILL_MAX 1.2f             /* largest lift, stops */
-#define FILL_RAMP 0.15f           /* sigmoid scale, face widths */
+#define FILL_RAMP 0.12f           /* sigmoid scale, face widths */
 #define FILL_REACH 0.9f           /* Gaussian sigma, face widths */
 
 typedef struct {
@@ -495,6 +497,26 @@ static inline float shoulder(float z, float zmax) {
     return SHOULDER_KNEE + (1 - SHOULDER_KNEE) * (1 - powf(1 - t, a));
 }
 
+/* The gains, the fill field and the shoulder applied to rows y0..y1, in parallel. */
+typedef struct {
+    img_rgb *im;
+    const float *lin, *gain;      /* [256] sRGB byte -> linear; [3] white balance x exposure */
+    float gmax;                   /* largest gain with the fill: the shoulder's zmax */
+    const look_fill *fill;
+    const unsigned char *enc;     /* encode_lut() */
+} light_job;
+
+static void light_rows(void *arg, int y0, int y1) {
+    const light_job *j = arg;
+    const look_fill *f = j->fill;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < j->im->w; x++) {
+            unsigned char *p = j->im->rgb + 3 * ((size_t)y * j->im->w + x);
+            float g = f->stops != 0 ? exp2f(f->stops * fill_shape(f, x + 0.5f, y + 0.5f)) : 1;
+            for (int c = 0; c < 3; c++) p[c] = encode8(j->enc, shoulder(j->lin[p[c]] * j->gain[c] * g, j->gmax));
+        }
+}
+
 int look_light(img_rgb *im, const float (*lmk)[3], const float *alpha, float strength, look_report *rep,
                char err[LOOK_ERR]) {
     float fw, lin[256];
@@ -536,12 +558,8 @@ int look_light(img_rgb *im, const float (*lmk)[3], const float *alpha, float str
     float gmax = fmaxf(gain[0], fmaxf(gain[1], gain[2])) * exp2f(fmaxf(f.stops, 0));
     unsigned char *enc = encode_lut();
     if (!enc) return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
-    for (int y = 0; y < im->h; y++)
-        for (int x = 0; x < im->w; x++) {
-            unsigned char *p = im->rgb + 3 * ((size_t)y * im->w + x);
-            float g = f.stops != 0 ? exp2f(f.stops * fill_shape(&f, x + 0.5f, y + 0.5f)) : 1;
-            for (int c = 0; c < 3; c++) p[c] = encode8(enc, shoulder(lin[p[c]] * gain[c] * g, gmax));
-        }
+    light_job j = {im, lin, gain, gmax, &f, enc};
+    nn_parallel_rows(im->h, light_rows, &j);
     free(enc);
     r->ita_after = ita_of(im, lmk, lin);
     return 0;
@@ -560,87 +578,121 @@ int look_light(img_rgb *im, const float (*lmk)[3], const float *alpha, float str
 #define BLUR_MAX_R 512
 #define BLUR_BOX_SIGMA 2.5f       /* from here on three box passes stand in for the Gaussian */
 
-/* Box filter of half-width r along rows (vertical = 0) or columns of src into dst (not the
- * same plane), edges repeated. pad: max(w, h) + 2 r floats. */
-static void box_pass(float *dst, const float *src, int w, int h, int r, int vertical, float *pad) {
-    float inv = 1.f / (2 * r + 1);
-    if (!vertical) {
-        for (int y = 0; y < h; y++) {
-            const float *a = src + (size_t)y * w;
-            float *o = dst + (size_t)y * w, acc = 0;
-            for (int i = 0; i < w + 2 * r; i++) pad[i] = a[i < r ? 0 : i - r >= w ? w - 1 : i - r];
-            for (int i = 0; i < 2 * r + 1; i++) acc += pad[i];
-            for (int x = 0; x < w; x++) o[x] = acc * inv, acc += (x + 1 < w ? pad[x + 2 * r + 1] - pad[x] : 0);
+/* One pass of a separable filter of half-width r, src into dst (not the same plane), edges
+ * repeated: a box (k NULL) or the symmetric kernel k[0..r], along rows or columns. Bands of
+ * rows (or columns) run in parallel; each value is summed in the same order whatever the
+ * split. */
+typedef struct {
+    float *dst;                   /* h x w */
+    const float *src;             /* h x w */
+    int w, h, r;                  /* plane size, half-width */
+    const float *k;               /* r + 1 kernel taps, or NULL: box */
+    atomic_int failed;            /* a band found no memory for its scratch */
+} blur_pass;
+
+static void blur_rows(void *arg, int y0, int y1) {
+    blur_pass *j = arg;
+    int w = j->w, r = j->r;
+    float inv = 1.f / (2 * r + 1), *pad = malloc((size_t)(w + 2 * r) * sizeof *pad);
+    if (!pad) y1 = y0, atomic_store(&j->failed, 1);
+    for (int y = y0; y < y1; y++) {
+        const float *a = j->src + (size_t)y * w;
+        float *o = j->dst + (size_t)y * w, acc = 0;
+        for (int i = 0; i < w + 2 * r; i++) pad[i] = a[i < r ? 0 : i - r >= w ? w - 1 : i - r];
+        if (j->k) {
+            for (int x = 0; x < w; x++) {
+                const float *q = pad + r + x;
+                float s = j->k[0] * q[0];
+                for (int t = 1; t <= r; t++) s += j->k[t] * (q[t] + q[-t]);
+                o[x] = s;
+            }
+            continue;
         }
-        return;
+        for (int i = 0; i < 2 * r + 1; i++) acc += pad[i];
+        for (int x = 0; x < w; x++) o[x] = acc * inv, acc += (x + 1 < w ? pad[x + 2 * r + 1] - pad[x] : 0);
     }
-    for (int x = 0; x < w; x++) pad[x] = 0;   /* running column sums, rows y - r .. y + r */
-    for (int t = -r; t <= r; t++) {
+    free(pad);
+}
+
+/* Columns x0..x1 of a box pass: running column sums of rows y - r .. y + r. */
+static void blur_box_cols(void *arg, int x0, int x1) {
+    blur_pass *j = arg;
+    int w = j->w, h = j->h, r = j->r, n = x1 - x0;
+    float inv = 1.f / (2 * r + 1), *acc = malloc((size_t)n * sizeof *acc);
+    if (!acc) h = 0, atomic_store(&j->failed, 1);
+    const float *src = j->src + x0;
+    for (int x = 0; x < n && h; x++) acc[x] = 0;
+    for (int t = -r; t <= r && h; t++) {
         const float *row = src + (size_t)(t < 0 ? 0 : t >= h ? h - 1 : t) * w;
-        for (int x = 0; x < w; x++) pad[x] += row[x];
+        for (int x = 0; x < n; x++) acc[x] += row[x];
     }
     for (int y = 0; y < h; y++) {
-        float *o = dst + (size_t)y * w;
-        for (int x = 0; x < w; x++) o[x] = pad[x] * inv;
+        float *o = j->dst + (size_t)y * w + x0;
+        for (int x = 0; x < n; x++) o[x] = acc[x] * inv;
         if (y + 1 == h) break;
         const float *in = src + (size_t)(y + r + 1 >= h ? h - 1 : y + r + 1) * w;
         const float *out = src + (size_t)(y - r < 0 ? 0 : y - r) * w;
-        for (int x = 0; x < w; x++) pad[x] += in[x] - out[x];
+        for (int x = 0; x < n; x++) acc[x] += in[x] - out[x];
     }
+    free(acc);
+}
+
+/* Output rows y0..y1 of a kernel pass along columns. */
+static void blur_kernel_cols(void *arg, int y0, int y1) {
+    blur_pass *j = arg;
+    int w = j->w, h = j->h;
+    for (int y = y0; y < y1; y++) {
+        float *o = j->dst + (size_t)y * w;
+        const float *c = j->src + (size_t)y * w;
+        for (int x = 0; x < w; x++) o[x] = j->k[0] * c[x];
+        for (int t = 1; t <= j->r; t++) {
+            const float *up = j->src + (size_t)(y - t < 0 ? 0 : y - t) * w;
+            const float *dn = j->src + (size_t)(y + t >= h ? h - 1 : y + t) * w;
+            for (int x = 0; x < w; x++) o[x] += j->k[t] * (up[x] + dn[x]);
+        }
+    }
+}
+
+static int blur_pass_run(float *dst, const float *src, int w, int h, int r, const float *k, int vertical) {
+    blur_pass j = {dst, src, w, h, r, k, 0};
+    if (!vertical) nn_parallel_rows(h, blur_rows, &j);
+    else if (k) nn_parallel_rows(h, blur_kernel_cols, &j);
+    else nn_parallel_rows(w, blur_box_cols, &j);
+    return atomic_load(&j.failed) ? -1 : 0;
 }
 
 /* Gaussian blur of a w x h plane, edges repeated; dst may be src. Small sigmas convolve with
  * the kernel; from BLUR_BOX_SIGMA on, three box passes of the same variance (within a few
  * percent of the Gaussian, and their cost does not grow with sigma). -1: out of memory. */
 static int blur(float *dst, const float *src, int w, int h, float sigma) {
-    int r = (int)ceilf(3 * sigma), n = w > h ? w : h, box = sigma >= BLUR_BOX_SIGMA;
+    int r = (int)ceilf(3 * sigma), box = sigma >= BLUR_BOX_SIGMA;
     if (r > BLUR_MAX_R && !box) r = BLUR_MAX_R;
     if (r < 1 || sigma <= 0) {
         if (dst != src) memcpy(dst, src, (size_t)w * h * sizeof *dst);
         return 0;
     }
-    float *pad = malloc((size_t)(n + 2 * r + 2) * sizeof *pad), *tmp = malloc((size_t)w * h * sizeof *tmp);
-    if (!pad || !tmp) return free(pad), free(tmp), -1;
-    if (box) {
+    float *tmp = malloc((size_t)w * h * sizeof *tmp);
+    int rc = tmp ? 0 : -1;
+    if (rc == 0 && box) {
         /* Widths wl (odd) and wl + 2 so that three passes have variance sigma^2. */
         int wl = (int)sqrtf(4 * sigma * sigma + 1);
         wl -= !(wl & 1);
         int m = (int)lroundf((12 * sigma * sigma - 3.f * wl * wl - 12.f * wl - 9) / (-4.f * wl - 4));
         const float *in = src;
-        for (int p = 0; p < 6; p++) {   /* 3 along rows, then 3 along columns; ends in dst */
+        for (int p = 0; p < 6 && rc == 0; p++) {   /* 3 along rows, then 3 along columns; ends in dst */
             float *out = p % 2 ? dst : tmp;
-            box_pass(out, in, w, h, (p % 3 < m ? wl : wl + 2) / 2, p >= 3, pad);
+            rc = blur_pass_run(out, in, w, h, (p % 3 < m ? wl : wl + 2) / 2, NULL, p >= 3);
             in = out;
         }
-        free(pad), free(tmp);
-        return 0;
+    } else if (rc == 0) {
+        float k[BLUR_MAX_R + 1], sum = 0;
+        for (int i = 0; i <= r; i++) k[i] = expf(-0.5f * i * i / (sigma * sigma)), sum += i ? 2 * k[i] : k[i];
+        for (int i = 0; i <= r; i++) k[i] /= sum;
+        rc = blur_pass_run(tmp, src, w, h, r, k, 0);   /* rows into tmp, then columns into dst */
+        if (rc == 0) rc = blur_pass_run(dst, tmp, w, h, r, k, 1);
     }
-    float k[BLUR_MAX_R + 1], sum = 0;
-    for (int i = 0; i <= r; i++) k[i] = expf(-0.5f * i * i / (sigma * sigma)), sum += i ? 2 * k[i] : k[i];
-    for (int i = 0; i <= r; i++) k[i] /= sum;
-    for (int y = 0; y < h; y++) {   /* rows into tmp */
-        const float *a = src + (size_t)y * w;
-        float *o = tmp + (size_t)y * w;
-        for (int i = 0; i < w + 2 * r; i++) pad[i] = a[i < r ? 0 : i - r >= w ? w - 1 : i - r];
-        for (int x = 0; x < w; x++) {
-            const float *q = pad + r + x;
-            float s = k[0] * q[0];
-            for (int t = 1; t <= r; t++) s += k[t] * (q[t] + q[-t]);
-            o[x] = s;
-        }
-    }
-    for (int y = 0; y < h; y++) {   /* columns into dst, a row at a time */
-        float *o = dst + (size_t)y * w;
-        const float *c = tmp + (size_t)y * w;
-        for (int x = 0; x < w; x++) o[x] = k[0] * c[x];
-        for (int t = 1; t <= r; t++) {
-            const float *up = tmp + (size_t)(y - t < 0 ? 0 : y - t) * w;
-            const float *dn = tmp + (size_t)(y + t >= h ? h - 1 : y + t) * w;
-            for (int x = 0; x < w; x++) o[x] += k[t] * (up[x] + dn[x]);
-        }
-    }
-    free(pad), free(tmp);
-    return 0;
+    free(tmp);
+    return rc;
 }
 
 static inline float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }

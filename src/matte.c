@@ -10,6 +10,7 @@
 #include "matte.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,37 +308,53 @@ static int matte__axis(matte_axis *a, int nin, int nout) {
     return 0;
 }
 
-/* Resizes sw x sh x ch to dw x dh x ch floats. The source is either bytes mapped through
- * lut[256] (src8) or floats (srcf). */
-static int matte__resize(const unsigned char *src8, const float *lut, const float *srcf, int sw, int sh, int ch,
-                         float *dst, int dw, int dh) {
-    matte_axis ax = {0}, ay = {0};
-    float *tmp = malloc(sizeof(float) * sh * (size_t)dw * ch);   /* horizontal pass: sh x dw x ch */
-    int ok = tmp && matte__axis(&ax, sw, dw) == 0 && matte__axis(&ay, sh, dh) == 0;
-    if (ok) {
-        for (int y = 0; y < sh; y++)
-            for (int x = 0; x < dw; x++)
-                for (int c = 0; c < ch; c++) {
-                    size_t base = (size_t)y * sw * ch + (size_t)ax.first[x] * ch + c;
-                    float s = 0;
-                    for (int t = 0; t < ax.taps; t++) {
-                        size_t k = base + (size_t)t * ch;
-                        s += ax.w[(size_t)x * ax.taps + t] * (src8 ? lut[src8[k]] : srcf[k]);
-                    }
-                    tmp[((size_t)y * dw + x) * ch + c] = s;
+/* Resizes sw x sh x ch to dw x dh x ch floats, rows in parallel. The source is either bytes
+ * mapped through lut[256] (src8) or floats (srcf). */
+typedef struct {
+    const unsigned char *src8;         /* source bytes through lut, or */
+    const float *lut, *srcf;           /* source floats */
+    int sw, ch;                        /* source width, channels */
+    matte_axis ax, ay;                 /* source -> destination */
+    float *tmp;                        /* sh x dw x ch: the horizontal pass */
+    float *dst;                        /* dh x dw x ch */
+} matte_resize_job;
+
+static void matte__resize_h(void *arg, int y0, int y1) {
+    const matte_resize_job *j = arg;
+    int ch = j->ch, dw = j->ax.n, taps = j->ax.taps;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < dw; x++)
+            for (int c = 0; c < ch; c++) {
+                size_t base = (size_t)y * j->sw * ch + (size_t)j->ax.first[x] * ch + c;
+                float s = 0;
+                for (int t = 0; t < taps; t++) {
+                    size_t k = base + (size_t)t * ch;
+                    s += j->ax.w[(size_t)x * taps + t] * (j->src8 ? j->lut[j->src8[k]] : j->srcf[k]);
                 }
-        size_t row = (size_t)dw * ch;
-        for (int y = 0; y < dh; y++) {
-            float *d = dst + y * row;
-            for (size_t k = 0; k < row; k++) d[k] = 0;
-            for (int t = 0; t < ay.taps; t++) {
-                const float *s = tmp + (ay.first[y] + t) * row;
-                float wt = ay.w[(size_t)y * ay.taps + t];
-                for (size_t k = 0; k < row; k++) d[k] += wt * s[k];
+                j->tmp[((size_t)y * dw + x) * ch + c] = s;
             }
+}
+
+static void matte__resize_v(void *arg, int y0, int y1) {
+    const matte_resize_job *j = arg;
+    size_t row = (size_t)j->ax.n * j->ch;
+    for (int y = y0; y < y1; y++) {
+        float *d = j->dst + y * row;
+        for (size_t k = 0; k < row; k++) d[k] = 0;
+        for (int t = 0; t < j->ay.taps; t++) {
+            const float *s = j->tmp + (j->ay.first[y] + t) * row;
+            float wt = j->ay.w[(size_t)y * j->ay.taps + t];
+            for (size_t k = 0; k < row; k++) d[k] += wt * s[k];
         }
     }
-    free(tmp), matte__axis_free(&ax), matte__axis_free(&ay);
+}
+
+static int matte__resize(const unsigned char *src8, const float *lut, const float *srcf, int sw, int sh, int ch,
+                         float *dst, int dw, int dh) {
+    matte_resize_job j = {src8, lut, srcf, sw, ch, {0}, {0}, malloc(sizeof(float) * sh * (size_t)dw * ch), dst};
+    int ok = j.tmp && matte__axis(&j.ax, sw, dw) == 0 && matte__axis(&j.ay, sh, dh) == 0;
+    if (ok) nn_parallel_rows(sh, matte__resize_h, &j), nn_parallel_rows(dh, matte__resize_v, &j);
+    free(j.tmp), matte__axis_free(&j.ax), matte__axis_free(&j.ay);
     return ok ? 0 : -1;
 }
 
@@ -428,55 +445,85 @@ int matte_mask(matte *m, const unsigned char *rgb, int w, int h, float *mask, ch
 #define MATTE_BF_NARROW 640  /* blur-fusion narrow radius: longest side / this, at least 2 */
 
 /* In-place box mean over (2r+1)^2 windows clipped to the image (each value is divided by
- * its in-image tap count), h x w pixels of ch interleaved channels. Running sums in double,
- * a ring of the last r + 1 original rows for the vertical pass. */
-static int matte__box(float *p, int w, int h, int ch, int r) {
+ * its in-image tap count), h x w pixels of ch interleaved channels. Running sums in double:
+ * horizontally row by row with the channels side by side, vertically over bands of columns
+ * with a ring of the last r + 1 original rows. Rows and bands run in parallel; each value is
+ * summed in the same order whatever the split. */
+typedef struct {
+    float *p;                /* h x w x ch, filtered in place */
+    int w, h, ch, r;         /* shape, radius */
+    atomic_int failed;       /* a band found no memory for its scratch */
+} matte_box_job;
+
+static void matte__box_rows(void *arg, int y0, int y1) {
+    matte_box_job *j = arg;
+    int w = j->w, ch = j->ch, r = j->r;
     size_t row = (size_t)w * ch;
-    float *ring = malloc(sizeof(float) * row * (r + 1));
-    double *acc = malloc(sizeof(double) * row);
-    if (!ring || !acc) return free(ring), free(acc), -1;
-    for (int y = 0; y < h; y++) {                        /* horizontal, row by row */
-        float *d = p + y * row;
-        memcpy(ring, d, sizeof(float) * row);
-        for (int c = 0; c < ch; c++) {
-            double s = 0;
-            for (int x = 0; x <= r && x < w; x++) s += ring[(size_t)x * ch + c];
-            for (int x = 0; x < w; x++) {
-                int x0 = x - r > 0 ? x - r : 0, x1 = x + r < w - 1 ? x + r : w - 1;
-                d[(size_t)x * ch + c] = (float)(s / (x1 - x0 + 1));
-                if (x + r + 1 < w) s += ring[(size_t)(x + r + 1) * ch + c];
-                if (x - r >= 0) s -= ring[(size_t)(x - r) * ch + c];
-            }
+    float *src = malloc(sizeof(float) * row);
+    double *s = malloc(sizeof(double) * ch);
+    if (!src || !s) y1 = y0, atomic_store(&j->failed, 1);
+    for (int y = y0; y < y1; y++) {
+        float *d = j->p + y * row;
+        memcpy(src, d, sizeof(float) * row);
+        for (int c = 0; c < ch; c++) s[c] = 0;
+        for (int x = 0; x <= r && x < w; x++)
+            for (int c = 0; c < ch; c++) s[c] += src[(size_t)x * ch + c];
+        for (int x = 0; x < w; x++) {
+            int x0 = x - r > 0 ? x - r : 0, x1 = x + r < w - 1 ? x + r : w - 1;
+            for (int c = 0; c < ch; c++) d[(size_t)x * ch + c] = (float)(s[c] / (x1 - x0 + 1));
+            if (x + r + 1 < w)
+                for (int c = 0; c < ch; c++) s[c] += src[(size_t)(x + r + 1) * ch + c];
+            if (x - r >= 0)
+                for (int c = 0; c < ch; c++) s[c] -= src[(size_t)(x - r) * ch + c];
         }
     }
-    for (size_t k = 0; k < row; k++) acc[k] = 0;        /* vertical */
+    free(src), free(s);
+}
+
+static void matte__box_cols(void *arg, int k0, int k1) {
+    matte_box_job *j = arg;
+    int h = j->h, r = j->r, n = k1 - k0;
+    size_t row = (size_t)j->w * j->ch;
+    float *p = j->p + k0, *ring = malloc(sizeof(float) * n * (r + 1));
+    double *acc = malloc(sizeof(double) * n);
+    if (!ring || !acc) h = 0, atomic_store(&j->failed, 1);
+    for (int k = 0; k < n && h; k++) acc[k] = 0;
     for (int y = 0; y <= r && y < h; y++)
-        for (size_t k = 0; k < row; k++) acc[k] += p[y * row + k];
+        for (int k = 0; k < n; k++) acc[k] += p[y * row + k];
     for (int y = 0; y < h; y++) {
-        float *d = p + y * row, *keep = ring + (size_t)(y % (r + 1)) * row;
+        float *d = p + y * row, *keep = ring + (size_t)(y % (r + 1)) * n;
         int y0 = y - r > 0 ? y - r : 0, y1 = y + r < h - 1 ? y + r : h - 1;
-        memcpy(keep, d, sizeof(float) * row);            /* row y is needed again at y + r + 1 */
-        for (size_t k = 0; k < row; k++) d[k] = (float)(acc[k] / (y1 - y0 + 1));
+        memcpy(keep, d, sizeof(float) * n);              /* row y is needed again at y + r + 1 */
+        for (int k = 0; k < n; k++) d[k] = (float)(acc[k] / (y1 - y0 + 1));
         if (y + r + 1 < h)
-            for (size_t k = 0; k < row; k++) acc[k] += p[(y + r + 1) * row + k];
+            for (int k = 0; k < n; k++) acc[k] += p[(y + r + 1) * row + k];
         if (y - r >= 0) {
-            const float *old = ring + (size_t)((y - r) % (r + 1)) * row;
-            for (size_t k = 0; k < row; k++) acc[k] -= old[k];
+            const float *old = ring + (size_t)((y - r) % (r + 1)) * n;
+            for (int k = 0; k < n; k++) acc[k] -= old[k];
         }
     }
     free(ring), free(acc);
-    return 0;
 }
 
-/* Bilinear sample of a grid (ax, ay map it onto the full resolution) at full-res (x, y). */
-static void matte__sample(const float *grid, int gw, int ch, const matte_axis *ax, const matte_axis *ay,
-                          int x, int y, float *out) {
-    for (int c = 0; c < ch; c++) out[c] = 0;
+static int matte__box(float *p, int w, int h, int ch, int r) {
+    matte_box_job j = {p, w, h, ch, r, 0};
+    nn_parallel_rows(h, matte__box_rows, &j);
+    if (!atomic_load(&j.failed)) nn_parallel_rows(w * ch, matte__box_cols, &j);
+    return atomic_load(&j.failed) ? -1 : 0;
+}
+
+/* Bilinear sample of a grid of MATTE_GRID_CH channels (ax, ay map it onto the full
+ * resolution) at full-res (x, y). The channel count is fixed so the loops unroll: this runs
+ * for every output pixel, twice. */
+#define MATTE_GRID_CH 7
+static inline void matte__sample(const float *grid, int gw, const matte_axis *ax, const matte_axis *ay, int x, int y,
+                                 float out[MATTE_GRID_CH]) {
+    for (int c = 0; c < MATTE_GRID_CH; c++) out[c] = 0;
     for (int ty = 0; ty < ay->taps; ty++)
         for (int tx = 0; tx < ax->taps; tx++) {
             float wt = ay->w[(size_t)y * ay->taps + ty] * ax->w[(size_t)x * ax->taps + tx];
-            const float *g = grid + ((size_t)(ay->first[y] + ty) * gw + ax->first[x] + tx) * ch;
-            for (int c = 0; c < ch; c++) out[c] += wt * g[c];
+            const float *g = grid + ((size_t)(ay->first[y] + ty) * gw + ax->first[x] + tx) * MATTE_GRID_CH;
+            for (int c = 0; c < MATTE_GRID_CH; c++) out[c] += wt * g[c];
         }
 }
 
@@ -493,17 +540,20 @@ static int matte__trimap(const float *p, int gw, int gh, int inner, int outer, f
     return ok ? 0 : -1;
 }
 
-/* Guided-filter coefficients on the grid (see above). In: guide (n x 3), mask p (n), trimap
- * t (n), window radius r in grid pixels. Out: coef (n x 7): A (3), B, C, p, t such that in
- * the band alpha = A . I + B + C p. */
-static int matte__gf_coef(const float *guide, const float *p, const float *t, int gw, int gh, int r, float *coef) {
-    size_t n = (size_t)gw * gh;
-    float *m = malloc(sizeof(float) * n * 15);   /* w, then w * (I(3) y I*y(3) I*I(6) y*y) */
-    int ok = m != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        const float *I = guide + 3 * i;
-        int sure = t[i] != 0.5f;
-        float w = sure ? 1 : (float)MATTE_GF_BANDW, y = sure ? t[i] : p[i], *q = m + 15 * i;
+typedef struct {
+    const float *guide, *p, *t;        /* n x 3, n, n */
+    float *m;                          /* n x 15: weighted moments */
+    float *coef;                       /* n x 7 */
+    int gw;                            /* grid width */
+} matte_gf_job;
+
+/* Weight, then weighted I, y, I*y, I*I, y*y of every pixel. */
+static void matte__gf_moments(void *arg, int y0, int y1) {
+    const matte_gf_job *j = arg;
+    for (size_t i = (size_t)y0 * j->gw; i < (size_t)y1 * j->gw; i++) {
+        const float *I = j->guide + 3 * i;
+        int sure = j->t[i] != 0.5f;
+        float w = sure ? 1 : (float)MATTE_GF_BANDW, y = sure ? j->t[i] : j->p[i], *q = j->m + 15 * i;
         q[0] = w;
         q[1] = w * I[0], q[2] = w * I[1], q[3] = w * I[2], q[4] = w * y;
         q[5] = q[1] * y, q[6] = q[2] * y, q[7] = q[3] * y;
@@ -511,9 +561,13 @@ static int matte__gf_coef(const float *guide, const float *p, const float *t, in
         q[11] = q[2] * I[1], q[12] = q[2] * I[2], q[13] = q[3] * I[2];
         q[14] = q[4] * y;
     }
-    ok = ok && matte__box(m, gw, gh, 15, r) == 0;
-    for (size_t i = 0; ok && i < n; i++) {
-        float *q = m + 15 * i;
+}
+
+/* Each window's ridge regression, weighted by confidence and R^2 (see above). */
+static void matte__gf_solve(void *arg, int y0, int y1) {
+    const matte_gf_job *j = arg;
+    for (size_t i = (size_t)y0 * j->gw; i < (size_t)y1 * j->gw; i++) {
+        float *q = j->m + 15 * i;
         for (int k = 1; k < 15; k++) q[k] /= q[0];           /* weighted window means */
         double mi[3] = {q[1], q[2], q[3]}, my = q[4], v[3], s[6], a[3];
         const double eps = MATTE_GF_EPS;
@@ -533,18 +587,33 @@ static int matte__gf_coef(const float *guide, const float *p, const float *t, in
         r2 = (r2 - MATTE_GF_R2LO) / (MATTE_GF_R2HI - MATTE_GF_R2LO);
         r2 = r2 < 0 ? 0 : r2 > 1 ? 1 : r2;
         double wk = MATTE_GF_FLOOR + 4 * my * (1 - my);
-        float *o = coef + 7 * i;
+        float *o = j->coef + 7 * i;
         for (int c = 0; c < 3; c++) o[c] = (float)(wk * r2 * a[c]);
         o[3] = (float)(wk * r2 * b), o[4] = (float)(wk * (1 - r2)), o[5] = (float)wk, o[6] = 0;
     }
-    ok = ok && matte__box(coef, gw, gh, 7, r) == 0;
-    for (size_t i = 0; ok && i < n; i++) {
-        float *o = coef + 7 * i;
+}
+
+/* The averaged coefficients, the fallback and the trimap. */
+static void matte__gf_finish(void *arg, int y0, int y1) {
+    const matte_gf_job *j = arg;
+    for (size_t i = (size_t)y0 * j->gw; i < (size_t)y1 * j->gw; i++) {
+        float *o = j->coef + 7 * i;
         for (int c = 0; c < 5; c++) o[c] /= o[5];
-        float sp = (p[i] - 0.5f) * MATTE_GF_SHARPEN + 0.5f;      /* the fallback: sharpened p */
-        o[5] = sp < 0 ? 0 : sp > 1 ? 1 : sp, o[6] = t[i];
+        float sp = (j->p[i] - 0.5f) * MATTE_GF_SHARPEN + 0.5f;   /* the fallback: sharpened p */
+        o[5] = sp < 0 ? 0 : sp > 1 ? 1 : sp, o[6] = j->t[i];
     }
-    free(m);
+}
+
+/* Guided-filter coefficients on the grid (see above). In: guide (n x 3), mask p (n), trimap
+ * t (n), window radius r in grid pixels. Out: coef (n x 7): A (3), B, C, p, t such that in
+ * the band alpha = A . I + B + C p. */
+static int matte__gf_coef(const float *guide, const float *p, const float *t, int gw, int gh, int r, float *coef) {
+    matte_gf_job j = {guide, p, t, malloc(sizeof(float) * gw * gh * 15), coef, gw};
+    int ok = j.m && (nn_parallel_rows(gh, matte__gf_moments, &j), matte__box(j.m, gw, gh, 15, r) == 0);
+    if (ok) nn_parallel_rows(gh, matte__gf_solve, &j);
+    ok = ok && matte__box(coef, gw, gh, 7, r) == 0;
+    if (ok) nn_parallel_rows(gh, matte__gf_finish, &j);
+    free(j.m);
     return ok ? 0 : -1;
 }
 
@@ -556,8 +625,65 @@ static void matte__fuse(const float *I, float a, const float *Fm, const float *B
     }
 }
 
+/* The full-resolution passes, run in parallel over bands of rows. */
+typedef struct {
+    const unsigned char *rgb;          /* h x w x 3, sRGB */
+    int w;                             /* width */
+    const float *lin;                  /* [256] sRGB byte -> linear light */
+    const float *grid;                 /* gw wide, 7 channels: coefficients, or F^ (3) B^ (3) */
+    int gw;                            /* grid width */
+    const matte_axis *ax, *ay;         /* grid -> full resolution */
+    float *alpha;                      /* w*h */
+    float *t;                          /* w*h*7: blur-fusion sums (foreground only) */
+    float *fg;                         /* w*h*3 (foreground only) */
+} matte_full_job;
+
+/* alpha = A . I + B + C p in the band, the trimap elsewhere (see matte__gf_coef). */
+static void matte__alpha_rows(void *arg, int y0, int y1) {
+    const matte_full_job *j = arg;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < j->w; x++) {
+            size_t i = (size_t)y * j->w + x;
+            float k[MATTE_GRID_CH], q;
+            matte__sample(j->grid, j->gw, j->ax, j->ay, x, y, k);
+            q = k[3] + k[4] * k[5];
+            for (int c = 0; c < 3; c++) q += k[c] * j->lin[j->rgb[3 * i + c]];
+            q = (q - MATTE_LEVEL_LO) / (MATTE_LEVEL_HI - MATTE_LEVEL_LO);
+            if (k[6] <= 1e-6f || k[6] >= 1 - 1e-6f) q = k[6] > 0.5f;    /* sure */
+            j->alpha[i] = q < 0 ? 0 : q > 1 ? 1 : q;
+        }
+}
+
+/* First estimate of F from the wide pass, and the sums of the narrow one. */
+static void matte__fg_first(void *arg, int y0, int y1) {
+    const matte_full_job *j = arg;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < j->w; x++) {
+            size_t i = (size_t)y * j->w + x;
+            float fb[MATTE_GRID_CH], I[3], F[3], a = j->alpha[i], *q = j->t + 7 * i;
+            matte__sample(j->grid, j->gw, j->ax, j->ay, x, y, fb);
+            for (int c = 0; c < 3; c++) I[c] = j->lin[j->rgb[3 * i + c]];
+            matte__fuse(I, a, fb, fb + 3, F);
+            for (int c = 0; c < 3; c++) q[c] = F[c] * a, q[4 + c] = fb[3 + c] * (1 - a);
+            q[3] = a;
+        }
+}
+
+/* F around the local means of the narrow pass. */
+static void matte__fg_final(void *arg, int y0, int y1) {
+    const matte_full_job *j = arg;
+    for (size_t i = (size_t)y0 * j->w; i < (size_t)y1 * j->w; i++) {
+        float *q = j->t + 7 * i, I[3], Fm[3], Bm[3], a = q[3];
+        for (int c = 0; c < 3; c++) {
+            I[c] = j->lin[j->rgb[3 * i + c]];
+            Fm[c] = q[c] / (a + 1e-5f), Bm[c] = q[4 + c] / (1 - a + 1e-5f);
+        }
+        matte__fuse(I, j->alpha[i], Fm, Bm, j->fg + 3 * i);
+    }
+}
+
 /* Blur-fusion foreground (see above): lin is the grid's linear colour, a the full-res alpha. */
-static int matte__foreground(const unsigned char *rgb, int w, int h, const float *alpha, const float *lut,
+static int matte__foreground(const unsigned char *rgb, int w, int h, float *alpha, const float *lut,
                              const float *lin, int gw, int gh, const matte_axis *ax, const matte_axis *ay,
                              float *fg) {
     size_t n = (size_t)gw * gh, N = (size_t)w * h;
@@ -582,27 +708,11 @@ static int matte__foreground(const unsigned char *rgb, int w, int h, const float
             for (int c = 0; c < 3; c++) q[c] /= a + 1e-5f;
             for (int c = 0; c < 3; c++) q[3 + c] = q[4 + c] / (1 - a + 1e-5f);
         }
-        for (int y = 0; y < h; y++)                      /* first estimate, full res */
-            for (int x = 0; x < w; x++) {
-                size_t i = (size_t)y * w + x;
-                float fb[7], I[3], F[3], a = alpha[i], *q = t + 7 * i;
-                matte__sample(g, gw, 7, ax, ay, x, y, fb);
-                for (int c = 0; c < 3; c++) I[c] = lut[rgb[3 * i + c]];
-                matte__fuse(I, a, fb, fb + 3, F);
-                for (int c = 0; c < 3; c++) q[c] = F[c] * a, q[4 + c] = fb[3 + c] * (1 - a);
-                q[3] = a;
-            }
+        matte_full_job j = {rgb, w, lut, g, gw, ax, ay, alpha, t, fg};
+        nn_parallel_rows(h, matte__fg_first, &j);         /* first estimate, full res */
         ok = matte__box(t, w, h, 7, narrow) == 0;
+        if (ok) nn_parallel_rows(h, matte__fg_final, &j); /* narrow pass, full res */
     }
-    if (ok)                                              /* narrow pass, full res */
-        for (size_t i = 0; i < N; i++) {
-            float *q = t + 7 * i, I[3], Fm[3], Bm[3], a = q[3];
-            for (int c = 0; c < 3; c++) {
-                I[c] = lut[rgb[3 * i + c]];
-                Fm[c] = q[c] / (a + 1e-5f), Bm[c] = q[4 + c] / (1 - a + 1e-5f);
-            }
-            matte__fuse(I, alpha[i], Fm, Bm, fg + 3 * i);
-        }
     free(ga), free(g), free(t);
     return ok ? 0 : -1;
 }
@@ -629,21 +739,14 @@ int matte_refine(const unsigned char *rgb, int w, int h, const float *mask, int 
              matte__resize(rgb, lin, NULL, w, h, 3, guide, gw, gh) == 0 &&
              matte__resize(NULL, NULL, mask, mw, mh, 1, p, gw, gh) == 0 &&
              matte__trimap(p, gw, gh, inner, outer, t) == 0 && matte__gf_coef(guide, p, t, gw, gh, r, coef) == 0;
-    if (ok)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                size_t i = (size_t)y * w + x;
-                float k[7], q;
-                matte__sample(coef, gw, 7, &ax, &ay, x, y, k);
-                q = k[3] + k[4] * k[5];
-                for (int c = 0; c < 3; c++) q += k[c] * lin[rgb[3 * i + c]];
-                q = (q - MATTE_LEVEL_LO) / (MATTE_LEVEL_HI - MATTE_LEVEL_LO);
-                if (k[6] <= 1e-6f || k[6] >= 1 - 1e-6f) q = k[6] > 0.5f;    /* sure */
-                alpha[i] = q < 0 ? 0 : q > 1 ? 1 : q;
-            }
+    if (ok) {
+        matte_full_job j = {rgb, w, lin, coef, gw, &ax, &ay, alpha, NULL, NULL};
+        nn_parallel_rows(h, matte__alpha_rows, &j);
+    }
+    free(p), free(coef), free(t);   /* before the foreground's buffers: it can reuse their pages */
     if (ok && fg)
         ok = matte__foreground(rgb, w, h, alpha, lin, guide, gw, gh, &ax, &ay, fg) == 0;
-    free(guide), free(p), free(coef), free(t), matte__axis_free(&ax), matte__axis_free(&ay);
+    free(guide), matte__axis_free(&ax), matte__axis_free(&ay);
     return ok ? 0 : matte__fail(err, "refine: out of memory");
 }
 

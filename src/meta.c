@@ -80,6 +80,10 @@ void meta_step(meta_history *h, meta_kind kind, const char *name, const char *pa
     h->mark = now;
 }
 
+void meta_step_ms(meta_history *h, double ms) {
+    if (h->n_steps > 0) h->steps[h->n_steps - 1].ms = ms;
+}
+
 void meta_model(meta_history *h, const char *name, const char *version, const char *licence) {
     for (int i = 0; i < h->n_models; i++)
         if (!strcmp(h->models[i].name, name ? name : "")) return;

@@ -106,6 +106,9 @@ void meta_output(meta_history *h, int w, int hgt, img_format f);
  * meta_init). params_fmt is printf-style; NULL or "" for none. */
 void meta_step(meta_history *h, meta_kind kind, const char *name, const char *params_fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Sets the time of the step recorded last, for a caller that times its stages itself (model
+ * loading and work between steps then stay out of the steps' times). */
+void meta_step_ms(meta_history *h, double ms);
 /* A network the run used; a name already recorded is not added twice. */
 void meta_model(meta_history *h, const char *name, const char *version, const char *licence);
 void meta_identity(meta_history *h, float distance);

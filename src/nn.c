@@ -251,11 +251,10 @@ static float *nn__dequant(nn_model *m, const char *name, const int *shape, int n
     size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3], row = n / t->shape[0];
     float *x = nn__alloc_aligned(n * sizeof(float));
     if (!x) return nn__model_fail(m, "out of memory"), NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (t->dtype == NN_F32) memcpy(&x[i], (const float *)t->data + i, 4);
-        else if (t->dtype == NN_F16) x[i] = nn_half_to_float(((const uint16_t *)t->data)[i]);
-        else x[i] = ((const int8_t *)t->data)[i] * t->scales[i / row];
-    }
+    if (t->dtype == NN_F32) memcpy(x, t->data, n * sizeof(float));
+    for (size_t i = 0; t->dtype == NN_F16 && i < n; i++) x[i] = nn_half_to_float(((const uint16_t *)t->data)[i]);
+    for (size_t r = 0, i = 0; t->dtype == NN_I8 && r < (size_t)t->shape[0]; r++)   /* a row per scale */
+        for (size_t e = i + row; i < e; i++) x[i] = ((const int8_t *)t->data)[i] * t->scales[r];
     return x;
 }
 
@@ -367,52 +366,81 @@ void nn_layer_free(nn_layer *l) {
 
 /* ========================================================================= 4. machine === */
 
-/* --- CPU features. AVX2 needs the CPU bits *and* the OS saving the YMM registers (XCR0). */
+/* --- CPU features. A kernel set needs the CPU bits *and* the OS saving its registers on a
+ * context switch (XCR0, read by XGETBV): AVX2 the XMM/YMM state (bits 1, 2), AVX-512 also
+ * the opmask and both halves of the ZMM state (bits 5, 6, 7). */
 #if defined(__x86_64__)
 #include <cpuid.h>
-static int nn__cpu_has_avx2_fma(void) {
+static int nn__cpu_x86_level(void) {   /* 0: baseline, 1: AVX2 + FMA, 2: and AVX-512 F/DQ/BW/VL */
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
     if (!fma || !osxsave || !avx) return 0;
     unsigned xlo, xhi;
     __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-    if ((xlo & 6) != 6) return 0;                       /* XMM and YMM state enabled */
+    if ((xlo & 0x6) != 0x6) return 0;
     if (__get_cpuid_max(0, NULL) < 7) return 0;
     __cpuid_count(7, 0, a, b, c, d);
-    return (b >> 5) & 1;                                /* AVX2 */
+    if (!((b >> 5) & 1)) return 0;                      /* AVX2 */
+    unsigned avx512 = 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31;   /* F, DQ, BW, VL */
+    return (b & avx512) == avx512 && (xlo & 0xe6) == 0xe6 ? 2 : 1;
 }
 #endif
 
-static const nn_kernel_set *nn__best_kernels(void) {
+/* Every kernel set built into this binary, best first. */
+static const nn_kernel_set *const nn__kernel_sets[] = {
 #if defined(__x86_64__)
-    if (nn__cpu_has_avx2_fma()) return &nn_kernels_avx2;
+    &nn_kernels_avx512, &nn_kernels_avx2,
 #elif defined(__aarch64__)
-    return &nn_kernels_neon;                            /* NEON is mandatory on aarch64 */
+    &nn_kernels_neon,                                   /* NEON is mandatory on aarch64 */
 #endif
-    return &nn_kernels_portable;
+    &nn_kernels_portable,
+};
+#define NN__NSETS (int)(sizeof nn__kernel_sets / sizeof nn__kernel_sets[0])
+
+static int nn__can_run(const nn_kernel_set *k) {
+#if defined(__x86_64__)
+    if (k == &nn_kernels_avx512) return nn__cpu_x86_level() >= 2;
+    if (k == &nn_kernels_avx2) return nn__cpu_x86_level() >= 1;
+#endif
+    (void)k;
+    return 1;
+}
+
+static const nn_kernel_set *nn__best_kernels(void) {
+    int i = 0;
+    while (!nn__can_run(nn__kernel_sets[i])) i++;      /* the last one, portable, always can */
+    return nn__kernel_sets[i];
 }
 
 static const nn_kernel_set *nn__kernels;   /* NULL: reference loops */
 static int nn__isa_chosen;
 
-/* HEADSHOT_ISA=reference|portable|avx2|neon forces a kernel set (tests of every path); an
- * unavailable one falls back to the best, so the variable can never cause SIGILL. */
+/* HEADSHOT_ISA=reference|portable|avx2|avx512|neon forces a kernel set (tests of every path);
+ * one this CPU cannot run falls back to the best, with a warning, so the variable can never
+ * cause SIGILL. */
 static void nn__isa_init(void) {
     if (nn__isa_chosen) return;
     const char *env = getenv("HEADSHOT_ISA");
     char err[NN_ERR];
-    if (!env || nn_set_isa(env, err) != 0) nn__kernels = nn__best_kernels();
+    if (!env || !*env || nn_set_isa(env, err) != 0) {
+        if (env && *env) fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", env, err, nn__best_kernels()->name);
+        nn__kernels = nn__best_kernels();
+    }
     nn__isa_chosen = 1;
 }
 
 int nn_set_isa(const char *name, char err[NN_ERR]) {
-    const nn_kernel_set *best = nn__best_kernels();
-    if (!strcmp(name, "auto")) nn__kernels = best;
-    else if (!strcmp(name, "reference")) nn__kernels = NULL;
-    else if (!strcmp(name, "portable")) nn__kernels = &nn_kernels_portable;
-    else if (!strcmp(name, best->name)) nn__kernels = best;
-    else return nn__seterr(err, "kernel set '%s' is not available on this CPU (best: %s)", name, best->name), -1;
+    const nn_kernel_set *k = !strcmp(name, "auto") ? nn__best_kernels() : NULL;
+    for (int i = 0; i < NN__NSETS && !k; i++)
+        if (!strcmp(name, nn__kernel_sets[i]->name) && nn__can_run(nn__kernel_sets[i])) k = nn__kernel_sets[i];
+    if (!k && strcmp(name, "reference")) {
+        char list[64] = "";
+        for (int i = 0; i < NN__NSETS; i++)
+            if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, nn__kernel_sets[i]->name), ", ");
+        return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto, %sreference)", name, list), -1;
+    }
+    nn__kernels = k;                                    /* NULL: reference */
     nn__isa_chosen = 1;
     return 0;
 }
@@ -421,6 +449,11 @@ const char *nn_isa(void) {
     return nn__kernels ? nn__kernels->name : "reference";
 }
 const char *nn_isa_best(void) { return nn__best_kernels()->name; }
+const char *nn_isa_built(int i, int *runs) {
+    if (i < 0 || i >= NN__NSETS) return NULL;
+    if (runs) *runs = nn__can_run(nn__kernel_sets[i]);
+    return nn__kernel_sets[i]->name;
+}
 
 /* --- Thread pool.
  *
@@ -537,6 +570,29 @@ static void nn__parallel(int n, nn__task_fn fn, void *arg) {
     for (int spin = 0; atomic_load(&j->done) < n; spin++)   /* tasks still running elsewhere */
         if (spin < 1000) nn__cpu_relax();
         else sched_yield();
+}
+
+void nn_parallel_for(int n, void (*fn)(void *arg, int i), void *arg) { nn__parallel(n, fn, arg); }
+
+typedef struct {
+    void (*fn)(void *arg, int lo, int hi);
+    void *arg;
+    int n, bands;
+} nn__rows_job;
+
+static void nn__rows_task(void *arg, int i) {
+    const nn__rows_job *j = arg;
+    j->fn(j->arg, (int)((long long)j->n * i / j->bands), (int)((long long)j->n * (i + 1) / j->bands));
+}
+
+void nn_parallel_rows(int n, void (*fn)(void *arg, int lo, int hi), void *arg) {
+    nn__rows_job j = {fn, arg, n, nn_threads() * 4};   /* a few bands per thread: loads vary */
+    if (j.bands > n) j.bands = n;
+    if (j.bands <= 1) {
+        if (n > 0) fn(arg, 0, n);
+        return;
+    }
+    nn__parallel(j.bands, nn__rows_task, &j);
 }
 
 /* ============================================================ 5. contexts, planner === */
@@ -826,8 +882,8 @@ static void nn__conv_task(void *arg, int task) {
     nn__conv_indirection(j, p0, p1);
     size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
     nn_epilogue e = nn__epilogue(&j->act);
-    for (int n0 = 0; n0 < l->cout; n0 += NN_NR) {
-        int nc = l->cout - n0 < NN_NR ? l->cout - n0 : NN_NR;
+    for (int n0 = 0; n0 < l->cout; n0 += k->nr) {
+        int nc = l->cout - n0 < k->nr ? l->cout - n0 : k->nr;
         e.prelu = j->act.kind == NN_PRELU ? j->act.slope + n0 : NULL;
         for (int p = p0; p < p1; p += k->mr) {
             int mr = p1 - p < k->mr ? p1 - p : k->mr;

@@ -200,15 +200,26 @@ nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block);      /* TF DCR o
 /* ============================================================ machine === */
 
 /* Kernel set: "reference" (plain loops, the oracle), "portable" (packed kernels in plain C),
- * "avx2" (x86-64 AVX2+FMA) or "neon" (aarch64). "auto" picks the best the CPU and OS
- * support; a kernel set the CPU lacks is refused, never run. The environment variable
- * HEADSHOT_ISA sets the initial choice (default auto). */
+ * "avx2" (x86-64 AVX2+FMA), "avx512" (x86-64 AVX-512 F/DQ/BW/VL) or "neon" (aarch64). "auto"
+ * picks the best the CPU and OS support; a kernel set the CPU lacks is refused, never run.
+ * The environment variable HEADSHOT_ISA sets the initial choice (default auto; a set this
+ * CPU lacks falls back to auto with a warning on stderr). */
 int nn_set_isa(const char *name, char err[NN_ERR]);
 const char *nn_isa(void);
 const char *nn_isa_best(void);                   /* what "auto" picks on this machine */
+/* The i-th kernel set built into this binary, best first ("avx512", "avx2", "portable"),
+ * NULL past the end; *runs (may be NULL) gets 1 when this CPU can run it. For --version. */
+const char *nn_isa_built(int i, int *runs);
 /* Threads for the ops from now on (n < 1: online cores, the default). Call between runs. */
 void nn_set_threads(int n);
 int nn_threads(void);
+/* Runs fn(arg, i) for i = 0..n-1 on the same threads, returning when all are done; tasks run
+ * in any order and concurrently, so each must write only its own part of the result (then
+ * the result does not depend on the thread count). For image loops outside the networks.
+ * Not from inside a task, nor from two threads at once. */
+void nn_parallel_for(int n, void (*fn)(void *arg, int i), void *arg);
+/* The same over 0..n-1 cut into a few contiguous bands per thread: fn(arg, lo, hi). */
+void nn_parallel_rows(int n, void (*fn)(void *arg, int lo, int hi), void *arg);
 
 /* fp16 <-> fp32 (IEEE half), used by the loader and the tests. */
 float nn_half_to_float(uint16_t h);

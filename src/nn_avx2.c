@@ -84,5 +84,5 @@ static void nn_dwconv_16_fma3(const nn_dwrow *d, const float *const *rows, const
         }
 }
 
-const nn_kernel_set nn_kernels_avx2 = {"avx2", 6, nn_igemm_6x16_fma3, nn_dwconv_16_fma3};
+const nn_kernel_set nn_kernels_avx2 = {"avx2", 6, 16, nn_igemm_6x16_fma3, nn_dwconv_16_fma3};
 #endif

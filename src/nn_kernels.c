@@ -50,4 +50,4 @@ static void nn_dwconv_16_scalar(const nn_dwrow *d, const float *const *rows, con
         }
 }
 
-const nn_kernel_set nn_kernels_portable = {"portable", MR, nn_igemm_4x16_scalar, nn_dwconv_16_scalar};
+const nn_kernel_set nn_kernels_portable = {"portable", MR, NN_NR, nn_igemm_4x16_scalar, nn_dwconv_16_scalar};

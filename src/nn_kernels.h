@@ -7,8 +7,8 @@
  * Indirect GEMM (XNNPACK's "igemm"): the input of a convolution is never copied into an
  * im2col matrix. Instead an indirection buffer holds, for each output pixel and each kernel
  * tap, a pointer to the cin input values under that tap (or to a row of zeros in the padding).
- * The micro-kernel computes an MR x 16 tile of the output: MR output pixels times one panel of
- * 16 output channels.
+ * The micro-kernel computes an MR x NR tile of the output: MR output pixels times one panel of
+ * 16 output channels (NR = 16), or two adjacent panels (NR = 32).
  *
  * Packed conv weights, per panel of 16 output channels (channels past cout are zero):
  *     bias[16], then for tap t, input channel k: w[t][k][0..15]
@@ -35,7 +35,9 @@ typedef struct {
 
 /* C[r][0..nc) = epilogue(bias + sum_t sum_k A_r,t[k] * W[t][k][j] (+ residual[r][j])) for r < mr.
  * a[r * taps + t] points at cin floats of row r under tap t; w points at the panel (bias
- * first). Rows mr..MR-1 are not touched; c rows are ldc floats apart. */
+ * first). nc <= nr of the set: a set with nr = 32 takes channels 16..31 from the next panel,
+ * which follows the first in memory. Rows mr..MR-1 are not touched; c rows are ldc floats
+ * apart. */
 typedef void (*nn_igemm_fn)(int mr, int nc, int taps, int cin, const float *const *a,
                             const float *w, float *c, size_t ldc, const nn_epilogue *e);
 
@@ -51,8 +53,9 @@ typedef void (*nn_dwconv_fn)(const nn_dwrow *d, const float *const *rows, const 
                              float *out, const nn_epilogue *e);
 
 typedef struct {
-    const char *name;        /* "portable", "avx2", "neon" */
+    const char *name;        /* "portable", "avx2", "avx512", "neon" */
     int mr;                  /* rows per igemm tile */
+    int nr;                  /* output channels per igemm call: 16 (one panel) or 32 (two) */
     nn_igemm_fn igemm;
     nn_dwconv_fn dwconv;
 } nn_kernel_set;
@@ -60,6 +63,7 @@ typedef struct {
 extern const nn_kernel_set nn_kernels_portable;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const nn_kernel_set nn_kernels_avx2;
+extern const nn_kernel_set nn_kernels_avx512;
 #endif
 #if defined(__aarch64__)
 extern const nn_kernel_set nn_kernels_neon;

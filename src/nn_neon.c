@@ -75,5 +75,5 @@ static void nn_dwconv_16_neon(const nn_dwrow *d, const float *const *rows, const
         }
 }
 
-const nn_kernel_set nn_kernels_neon = {"neon", 6, nn_igemm_6x16_neon, nn_dwconv_16_neon};
+const nn_kernel_set nn_kernels_neon = {"neon", 6, 16, nn_igemm_6x16_neon, nn_dwconv_16_neon};
 #endif

@@ -24,17 +24,37 @@ const char *const pl_stage_names[PL_STAGES] = {
 
 /* ============================================================ networks === */
 
+static void *pl__id_load(void *arg) {
+    pl_models *m = arg;
+    m->id = id_load(m->weights, m->id_err);
+    return NULL;
+}
+
+/* The identity network, once its loader is done. */
+static id_model *pl__id(pl_models *m, char err[PL_ERR]) {
+    if (m->id_pending) pthread_join(m->id_loader, NULL), m->id_pending = 0;
+    if (!m->id) snprintf(err, PL_ERR, "%s", m->id_err);
+    return m->id;
+}
+
 int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]) {
     memset(m, 0, sizeof *m);
     m->weights = weights;
+    nn_model *id = NULL;   /* opened here so that a missing or corrupt file is a load error */
     if ((m->det = det_load(weights, err)) && (m->lmk = lmk_load(weights, err)) &&
-        matte_open(&m->matte, weights, err) == 0 && (m->id = id_load(weights, err)))
-        return 0;
+        matte_open(&m->matte, weights, err) == 0 && nn_model_open(&id, id_face_recognition.weights, weights, err) == 0) {
+        nn_model_close(id);
+        if (pthread_create(&m->id_loader, NULL, pl__id_load, m) == 0) m->id_pending = 1;
+        else pl__id_load(m);
+        if (m->id_pending || pl__id(m, err)) return 0;
+    }
     pl_models_close(m);
     return -1;
 }
 
 void pl_models_close(pl_models *m) {
+    char err[PL_ERR];
+    pl__id(m, err);
     det_free(m->det);
     lmk_free(m->lmk);
     matte_close(m->matte);
@@ -124,13 +144,20 @@ typedef struct {
     double mark;                  /* clock at the end of the previous stage */
 } pl_run_state;
 
-static void pl__time(pl_run_state *s, int stage) {
+/* The stage's time, into r->ms and into the step it recorded just before (if any). */
+static void pl__time(pl_run_state *s, int stage, int recorded) {
     double now = pl__now();
     s->r->ms[stage] = now - s->mark;
     s->mark = now;
+    if (recorded) meta_step_ms(s->h, s->r->ms[stage]);
 }
 
 static int pl__fail(pl_run_state *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Tells the caller's progress display which stage begins. */
+static void pl__stage(pl_run_state *s, const char *name) {
+    if (s->o->stage) s->o->stage(s->o->stage_ctx, name);
+}
 
 /* Sets the reason and returns code, so stages can `return pl__fail(...)`. */
 static int pl__fail(pl_run_state *s, int code, const char *fmt, ...) {
@@ -156,6 +183,7 @@ static int pl__detect(pl_run_state *s) {
     if (r->n_faces == 0) {
         meta_subject(s->h, 0, -1, 0, 0, 0, 0);
         meta_step(s->h, META_ANALYSIS, "face detection", "faces=0 refused_by_facemesh=%d", r->rejected);
+        meta_step_ms(s->h, r->ms[PL_DETECT] + r->ms[PL_LANDMARKS]);
         return pl__fail(s, PL_ENOFACE, "no face found%s",
                         r->rejected ? " (the detector's candidates are not faces to the landmark network)" : "");
     }
@@ -169,8 +197,10 @@ static int pl__detect(pl_run_state *s) {
     meta_subject(s->h, r->n_faces, r->subject, f->det.x, f->det.y, f->det.w, f->det.h);
     meta_step(s->h, META_ANALYSIS, "face detection", "faces=%d refused_by_facemesh=%d subject=%d score=%.3f box=%.0f,%.0f,%.0fx%.0f",
               r->n_faces, r->rejected, r->subject, f->det.score, f->det.x, f->det.y, f->det.w, f->det.h);
+    meta_step_ms(s->h, r->ms[PL_DETECT]);
     meta_step(s->h, META_ANALYSIS, "landmarks", "points=468 facemesh_flag=%.3f roll=%.1f yaw=%.1f pitch=%.1f",
               f->lmk.flag, f->pose.roll, f->pose.yaw, f->pose.pitch);
+    meta_step_ms(s->h, r->ms[PL_LANDMARKS]);
     if (r->n_faces > 1) {
         char others[META_TEXT] = "";
         size_t at = 0;
@@ -212,10 +242,15 @@ static int pl__plan(pl_run_state *s) {
     const img_rgb *ph = s->photo;
     if (pl_head(s->m, ph, (const float (*)[3])r->faces[r->subject].lmk.pts, &r->face, s->err)) return PL_EFAIL;
     pl__model(s->h, &matte_selfie);
+    r->team.head_ratio = team_head_ratio(&r->face);
+    if (s->o->team_head > 0) {
+        team_face(&r->face, s->o->team_head);
+        meta_step(s->h, META_CLASSICAL, "team framing", "head=%.3fx_eyes_to_chin (own %.3f)", s->o->team_head, r->team.head_ratio);
+    }
     if (r->face.crown_cut) meta_warn(s->h, "the top of the head is cut by the photo's edge: its height is estimated");
     frame_plan_make(&r->face, s->spec, ph->w, ph->h, &r->plan);
     r->src_per_out = 1 / r->plan.scale;
-    pl__time(s, PL_PLAN);
+    pl__time(s, PL_PLAN, s->o->team_head > 0);
     return 0;
 }
 
@@ -248,6 +283,7 @@ static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, fra
     if (rx1 - rx0 < 1 || ry1 - ry0 < 1) return 0;
     int rw = rx1 - rx0, rh = ry1 - ry0;
     const char *name = best ? up_esrgan_medium_x4.weights : up_esrgan_slim_x4.weights;
+    pl__stage(s, "enhance");
     if (!s->m->up[best] && up_load(&s->m->up[best], name, s->m->weights, s->err) != 0) return PL_EFAIL;
     up_model *up = s->m->up[best];
     int sc = up_scale(up);
@@ -274,7 +310,7 @@ static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, fra
               r->sr_model, sc, rw, rh, rx0, ry0, r->src_per_out);
     meta_warn(s->h, "the face is small for %dx%d (%.2f photo pixels per output pixel): upscaled x%d by %s, whose fine "
               "detail is generated", w, hgt, r->src_per_out, sc, r->sr_model);
-    pl__time(s, PL_ENHANCE);
+    pl__time(s, PL_ENHANCE, 1);
     return 0;
 }
 
@@ -301,7 +337,7 @@ static int pl__frame(pl_run_state *s) {
     if (r->plan.covered < 0.995f)
         meta_warn(s->h, "the frame runs past the photo's edge (%.0f%% of the output): the backdrop fills it",
                   100 * (1 - r->plan.covered));
-    pl__time(s, PL_FRAME);
+    pl__time(s, PL_FRAME, 1);
     return 0;
 }
 
@@ -321,7 +357,8 @@ static int pl__matte(pl_run_state *s) {
     }
     if (matte_image(s->m->matte, s->framed.rgb, w, h, s->alpha, s->fg, s->err)) return PL_EFAIL;
     for (size_t i = 0; i < n; i++) s->alpha[i] *= s->framed.alpha[i] / 255.0f;
-    pl__time(s, PL_MATTE);
+    meta_step(s->h, META_ANALYSIS, "matte", "model=selfie_segmentation refine=guided_filter foreground=estimated size=%dx%d", w, h);
+    pl__time(s, PL_MATTE, 1);
     return 0;
 }
 
@@ -336,17 +373,42 @@ static int pl__look(pl_run_state *s) {
         meta_step(s->h, META_CLASSICAL, "light", "strength=%.2f exposure=%+.2fEV white_balance=%.3f,%.3f,%.3f fill=%.2fEV",
                   s->o->light_strength, r->look.exposure_ev, r->look.wb_gain[0], r->look.wb_gain[1], r->look.wb_gain[2],
                   r->look.fill);
-        pl__time(s, PL_LIGHT);
+        pl__time(s, PL_LIGHT, 1);
     }
     if (s->o->retouch > 0) {
         if (look_retouch(&view, pts, s->o->retouch, &r->look, s->err)) return PL_EFAIL;
         meta_step(s->h, META_CLASSICAL, "retouch", "strength=%.2f blemishes_removed=%d smoothed=%.2f", s->o->retouch,
                   r->look.blemishes_removed, r->look.smooth);
-        pl__time(s, PL_RETOUCH);
+        pl__time(s, PL_RETOUCH, 1);
     }
+    if (s->o->team_gain[0] > 0) {
+        const float *g = s->o->team_gain;
+        team_apply(&view, g);
+        meta_step(s->h, META_CLASSICAL, "team exposure", "gain=%.3f,%.3f,%.3f", g[0], g[1], g[2]);
+    }
+    team_measure_face(&view, pts, &r->team);
     r->ita_after = look_ita(&view, pts);
     meta_ita(s->h, r->ita_before, r->ita_after);
     return 0;
+}
+
+typedef struct {
+    float *fg;                    /* w*h*3: linear foreground */
+    const unsigned char *now, *before;   /* the framed photo after / before the look (NULL: keep) */
+    const float *lin;             /* [256] sRGB byte -> linear */
+    int w;
+} pl_look_job;
+
+static void pl__look_rows(void *arg, int y0, int y1) {
+    const pl_look_job *j = arg;
+    for (size_t i = (size_t)y0 * j->w * 3; i < (size_t)y1 * j->w * 3; i++) {
+        if (!j->before) {
+            j->fg[i] = j->lin[j->now[i]];
+            continue;
+        }
+        float g = (j->lin[j->now[i]] + 1e-3f) / (j->lin[j->before[i]] + 1e-3f);
+        j->fg[i] *= g > 8 ? 8 : g;
+    }
 }
 
 /* The look's change carried into the matte's foreground: each channel of F is scaled by the
@@ -358,14 +420,8 @@ static int pl__compose(pl_run_state *s) {
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;
     const float *lin = compose_linear_table();
-    if (bg->kind == COMPOSE_KEEP) {
-        for (size_t i = 0; i < n * 3; i++) s->fg[i] = lin[s->framed.rgb[i]];
-    } else {
-        for (size_t i = 0; i < n * 3; i++) {
-            float g = (lin[s->framed.rgb[i]] + 1e-3f) / (lin[s->before[i]] + 1e-3f);
-            s->fg[i] *= g > 8 ? 8 : g;
-        }
-    }
+    pl_look_job lj = {s->fg, s->framed.rgb, bg->kind == COMPOSE_KEEP ? NULL : s->before, lin, w};
+    nn_parallel_rows(h, pl__look_rows, &lj);
     float *back = NULL;
     int rc = 0;
     if (bg->kind != COMPOSE_TRANSPARENT) {
@@ -383,7 +439,7 @@ static int pl__compose(pl_run_state *s) {
     else
         meta_step(s->h, META_NEURAL, "background", "backdrop=%s matte=selfie_segmentation+guided_filter compositing=linear_light",
                   name);
-    pl__time(s, PL_COMPOSE);
+    pl__time(s, PL_COMPOSE, 1);
     return 0;
 }
 
@@ -393,7 +449,9 @@ static int pl__identity(pl_run_state *s) {
     pl_result *r = s->r;
     float a[ID_DIM], b[ID_DIM], p68[68][2];
     id_points68((const float (*)[3])r->faces[r->subject].lmk.pts, p68);
-    if (id_descriptor(s->m->id, s->photo->rgb, s->photo->w, s->photo->h, (const float (*)[2])p68, a, s->err)) return PL_EFAIL;
+    if (!pl__id(s->m, s->err) ||
+        id_descriptor(s->m->id, s->photo->rgb, s->photo->w, s->photo->h, (const float (*)[2])p68, a, s->err))
+        return PL_EFAIL;
     pl_face *again = malloc(sizeof(pl_face) * 4);
     if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
     int n = pl_faces(s->m, &r->out, again, 4, NULL, NULL, s->err), best = -1;
@@ -414,7 +472,7 @@ static int pl__identity(pl_run_state *s) {
     pl__model(s->h, &id_face_recognition);
     meta_identity(s->h, r->identity);
     meta_step(s->h, META_ANALYSIS, "identity", "distance=%.4f verdict=%s", r->identity, meta_identity_verdict(r->identity));
-    pl__time(s, PL_IDENTITY);
+    pl__time(s, PL_IDENTITY, 1);
     if (!(r->identity < META_ID_SAME)) {
         char what[PL_ERR];
         if (isnan(r->identity)) snprintf(what, sizeof what, "no face found in the headshot");
@@ -448,30 +506,77 @@ int pl_load(const char *path, long long max_pixels, img_rgb *photo, pl_result *r
     return 0;
 }
 
-int pl_run(pl_models *m, const img_rgb *photo, const pl_opts *o, pl_result *r, meta_history *h,
-           char err[PL_ERR]) {
-    double load_ms = r->ms[PL_LOAD];
-    memset(r, 0, sizeof *r);
-    r->ms[PL_LOAD] = load_ms, r->subject = -1, r->identity = NAN, r->ita_before = r->ita_after = NAN;
-    pl_run_state s = {m, o, frame_spec_get(o->preset), photo, r, h, err, {0}, NULL, NULL, NULL, pl__now()};
-    if (!s.spec) return snprintf(err, PL_ERR, "unknown preset"), PL_EFAIL;
-    meta_preset(h, s.spec->name);
-    int rc = pl__detect(&s);
-    if (rc == 0) rc = pl__plan(&s);
-    if (rc == 0) rc = pl__frame(&s);
-    if (rc == 0) rc = pl__matte(&s);
-    if (rc == 0) rc = pl__look(&s);
-    if (rc == 0) rc = pl__compose(&s);
-    if (rc == 0 && o->label) {
+/* One look of the shared framed subject: light, retouch, backdrop, label, identity. */
+static int pl__variant(pl_run_state *s) {
+    pl__stage(s, "light");
+    int rc = pl__look(s);
+    if (rc || s->o->until_look) return rc;
+    pl__stage(s, "compose");
+    if ((rc = pl__compose(s))) return rc;
+    if (s->o->label) {
         char lerr[LABEL_ERR];
-        if (label_draw(&r->out, NULL, lerr)) rc = PL_EFAIL, snprintf(err, PL_ERR, "%s", lerr);
-        else meta_step(h, META_CLASSICAL, "label", "mark=\"" LABEL_TEXT "\" corner=bottom-right");
-        pl__time(&s, PL_LABEL);
+        if (label_draw(&s->r->out, NULL, lerr)) return snprintf(s->err, PL_ERR, "%s", lerr), PL_EFAIL;
+        meta_step(s->h, META_CLASSICAL, "label", "mark=\"" LABEL_TEXT "\" corner=bottom-right");
+        pl__time(s, PL_LABEL, 1);
     }
-    if (rc == 0) rc = pl__identity(&s);
+    pl__stage(s, "identity");
+    return pl__identity(s);
+}
+
+int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n, pl_result *r,
+                    meta_history *h, char err[PL_ERR]) {
+    double load_ms = r[0].ms[PL_LOAD];
+    for (int k = 0; k < n; k++) {
+        memset(&r[k], 0, sizeof r[k]);
+        r[k].subject = -1, r[k].identity = NAN, r[k].ita_before = r[k].ita_after = NAN;
+    }
+    r[0].ms[PL_LOAD] = load_ms;
+    const frame_spec *preset = frame_spec_get(o->preset);
+    if (!preset) return snprintf(err, PL_ERR, "unknown preset"), PL_EFAIL;
+    for (int k = 1; k < n; k++)   /* keep has no matte and no matte foreground: all or none */
+        if ((o[k].background.kind == COMPOSE_KEEP) != (o[0].background.kind == COMPOSE_KEEP))
+            return snprintf(err, PL_ERR, "variants: keep and the other backdrops cannot share a run"), PL_EFAIL;
+    frame_spec spec = *preset;
+    if (o->width > 0 && o->height > 0) spec.w = o->width, spec.h = o->height;
+    if (o->team_head > 0) {   /* a team's frames all put head and eyes exactly on the targets */
+        spec.head[0] = spec.head[2] = spec.head[1];
+        spec.eyes[0] = spec.eyes[2] = spec.eyes[1];
+    }
+    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, NULL, NULL, NULL, pl__now()};
+    meta_preset(h, spec.name);
+    pl__stage(&s, "detect");
+    int rc = pl__detect(&s);
+    if (rc == 0) pl__stage(&s, "plan"), rc = pl__plan(&s);
+    if (rc == 0) pl__stage(&s, "frame"), rc = pl__frame(&s);
+    if (rc == 0) pl__stage(&s, "matte"), rc = pl__matte(&s);
+    /* Each variant starts from the framed photo before the look and the matte's foreground. */
+    float *fg0 = NULL;
+    size_t np = (size_t)s.framed.w * s.framed.h;
+    if (rc == 0 && n > 1 && !(fg0 = malloc(sizeof(float) * np * 3))) rc = pl__fail(&s, PL_EFAIL, "out of memory");
+    if (fg0) memcpy(fg0, s.fg, sizeof(float) * np * 3);
+    for (int k = 1; rc == 0 && k < n; k++) {
+        r[k] = r[0];
+        if (!(r[k].faces = malloc(sizeof(pl_face) * PL_MAX_FACES))) rc = pl__fail(&s, PL_EFAIL, "out of memory");
+        else memcpy(r[k].faces, r[0].faces, sizeof(pl_face) * PL_MAX_FACES), h[k] = h[0];
+    }
+    for (int k = 0; rc == 0 && k < n; k++) {
+        if (k > 0) {
+            memcpy(s.framed.rgb, s.before, np * 3);
+            memcpy(s.fg, fg0, sizeof(float) * np * 3);
+            s.mark = pl__now();
+        }
+        s.o = &o[k], s.r = &r[k], s.h = &h[k];
+        rc = pl__variant(&s);
+    }
+    free(fg0);
     img_free(&s.framed);
     free(s.before), free(s.alpha), free(s.fg);
     return rc;
+}
+
+int pl_run(pl_models *m, const img_rgb *photo, const pl_opts *o, pl_result *r, meta_history *h,
+           char err[PL_ERR]) {
+    return pl_run_variants(m, photo, o, 1, r, h, err);
 }
 
 void pl_result_free(pl_result *r) {

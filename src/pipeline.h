@@ -38,7 +38,10 @@
 #include "look.h"
 #include "matte.h"
 #include "meta.h"
+#include "team.h"
 #include "upscale.h"
+
+#include <pthread.h>
 
 #define PL_ERR 160                /* size of the error-message buffer */
 #define PL_MAX_FACES 16           /* faces considered per photo */
@@ -65,11 +68,17 @@ typedef struct {
     det_model *det;               /* BlazeFace, both variants */
     lmk_model *lmk;               /* FaceMesh */
     matte *matte;                 /* selfie segmentation */
-    id_model *id;                 /* face-api descriptor */
+    id_model *id;                 /* face-api descriptor: built on id_loader, see pl_models_open */
+    pthread_t id_loader;          /* the thread building id while the first run starts */
+    int id_pending;               /* 1: id_loader not joined yet */
+    char id_err[PL_ERR];          /* its error */
     up_model *up[2];              /* ESRGAN slim, medium: loaded when first needed */
 } pl_models;
 
-/* Loads every network but the upscalers. Returns 0, or -1 with err. */
+/* Loads every network but the upscalers. Returns 0, or -1 with err. The identity network,
+ * the largest (22 MB of weights to unpack, about as long as the first four stages on 2 cores)
+ * and needed last, has its container checked here and its layers built on a thread of its own
+ * while the first run goes on; the identity stage waits for it. */
 int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]);
 void pl_models_close(pl_models *m);
 
@@ -106,6 +115,14 @@ typedef struct {
     int face;                     /* -1: the subject is chosen; else index in score order */
     int force;                    /* 1: an identity distance >= 0.6 warns instead of failing */
     int label;                    /* 1: draw the AI-edited mark */
+    int width, height;            /* output size, 0 = the preset's (--size) */
+    float team_head;              /* --team: > 0: head = this x eyes-to-chin (team_face), with head
+                                     and eye line exactly on the preset's targets; 0 = off */
+    float team_gain[3];           /* --team: linear RGB gains after the look (team_gain); 0 = none */
+    int until_look;               /* 1: stop after the look, r->team measured, no output (the
+                                     team's measuring pass) */
+    void (*stage)(void *ctx, const char *name);   /* called as each stage begins (progress), NULL = none */
+    void *stage_ctx;              /* its first argument */
 } pl_opts;
 
 /* linkedin, studio, enhance auto, light on at strength 1, retouch LOOK_RETOUCH_DEFAULT. */
@@ -134,6 +151,7 @@ typedef struct {
     look_report look;             /* light and retouch numbers */
     float ita_before, ita_after;  /* skin ITA of the framed subject before / after the look */
     float identity;               /* descriptor distance photo -> headshot, NaN = not measured */
+    team_measure team;            /* head ratio (the photo's own) and highlights after the look */
     double ms[PL_STAGES];         /* wall time of each stage, milliseconds (0: did not run) */
 } pl_result;
 
@@ -147,6 +165,14 @@ int pl_load(const char *path, long long max_pixels, img_rgb *photo, pl_result *r
  * headshot that failed the check. */
 int pl_run(pl_models *m, const img_rgb *photo, const pl_opts *o, pl_result *r, meta_history *h,
            char err[PL_ERR]);
+/* --variants: n looks of one photo for the cost of one run plus n light-to-identity stages.
+ * o[0] decides the shared stages (detect to matte: preset, size, face, enhance, team_head,
+ * whether the background is keep); o[1..n) may differ in background (keep for all or for
+ * none), light, retouch, label, force and team_gain. r[0] and h[0] come from pl_load; r[1..n)
+ * and h[1..n) are filled here (h[k] starts as a copy of h[0]). Stops at the first failing
+ * variant and returns its code; free every r[k] with pl_result_free. */
+int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n, pl_result *r,
+                    meta_history *h, char err[PL_ERR]);
 void pl_result_free(pl_result *r);
 
 #endif

@@ -185,10 +185,12 @@ int up_margin(const up_model *m) { return m->d + 8; }
 
 /* ============================================================================= tiling === */
 
-/* Along one axis of N pixels with tiles of T = min(tile, N): tile i starts at start(i) and
- * owns the output pixels [lo(i), hi(i)). Starts are spread evenly from 0 to N - T, at most
- * T - 2R apart; a boundary between two tiles lies mid-way in their overlap, so at least R
- * from both of their inner edges. */
+/* Along one axis of N pixels with tiles of at most `tile`: as few tiles as that allows, each
+ * of the smallest T that still covers N with them (so the overlap, computed twice, is no
+ * larger than it must be). Tile i starts at start(i) and owns the output pixels
+ * [lo(i), hi(i)). Starts are spread evenly from 0 to N - T, at most T - 2R apart; a boundary
+ * between two tiles lies mid-way in their overlap, so at least R from both of their inner
+ * edges. */
 typedef struct {
     int n, t, count;         /* image pixels, tile pixels, tiles */
 } up_axis;
@@ -197,6 +199,7 @@ static up_axis up_axis_new(int n, int tile, int margin) {
     up_axis a = {n, tile < n ? tile : n, 1};
     int step = a.t - 2 * margin;
     if (a.t < n) a.count = 1 + (n - a.t + step - 1) / step;
+    if (a.count > 1) a.t = (n + 2 * margin * (a.count - 1) + a.count - 1) / a.count;   /* N - T <= (count - 1)(T - 2R) */
     return a;
 }
 

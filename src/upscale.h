@@ -7,8 +7,9 @@
  *   up_free(m);
  *
  * Images are 8-bit RGB, rows top to bottom, 3 bytes per pixel, no padding. Any size works:
- * the image is processed in overlapping tiles of a fixed size (memory does not grow with the
- * image) whose borders are cropped off, so the result equals one whole-image run.
+ * the image is processed in overlapping tiles of at most UP_TILE pixels a side (memory does
+ * not grow with the image) whose borders are cropped off, so the result equals one
+ * whole-image run.
  */
 #ifndef UPSCALE_H
 #define UPSCALE_H
@@ -31,7 +32,7 @@ int up_margin(const up_model *m);    /* receptive-field radius in input pixels *
 /* rgb: w x h x 3 bytes; out: (w * scale) x (h * scale) x 3 bytes, rounded and clamped. */
 int up_run(up_model *m, const unsigned char *rgb, int w, int h, unsigned char *out, char err[NN_ERR]);
 
-/* The same on floats in [0, 255], with tile side TILE (0 = UP_TILE; it must exceed
+/* The same on floats in [0, 255], with tile sides at most TILE (0 = UP_TILE; it must exceed
  * 2 * up_margin; tile >= max(w, h) runs the whole image at once). out receives the raw
  * network output (about [0, 255]; it overshoots by up to ~20, not clamped). */
 int up_run_f32(up_model *m, const float *rgb, int w, int h, int tile, float *out, char err[NN_ERR]);

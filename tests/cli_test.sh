@@ -30,8 +30,12 @@ run --help
 grep -q '^Usage: headshot' "$tmp/stdout" && grep -q '^Exit status' "$tmp/stdout"
 say $? "--help prints usage and exit codes"; expect "--help" 0 0
 run --version
-[ "$(head -n 1 "$tmp/stdout")" = "headshot 0.1.0" ] && [ "$(lines "$tmp/stdout")" -eq 2 ]
-say $? "--version prints 'headshot 0.1.0' and a build line: $(tail -n 1 "$tmp/stdout")"; expect "--version" 0 0
+kernels=$(sed -n 3p "$tmp/stdout")
+# The kernel set in use: the one HEADSHOT_ISA forces (the portable pass), else the best one.
+case ${HEADSHOT_ISA:-auto} in auto) want='[a-z0-9]* (the best this CPU runs)' ;; *) want="$HEADSHOT_ISA (" ;; esac
+[ "$(head -n 1 "$tmp/stdout")" = "headshot 0.1.0" ] && sed -n 2p "$tmp/stdout" | grep -Eq '^built with .* for (x86_64|aarch64) ' &&
+  echo "$kernels" | grep -q "^kernels: $want" && echo "$kernels" | grep -q 'built in: .*portable; this CPU runs: .*portable$'
+say $? "--version prints 'headshot 0.1.0', a build line and the kernels: $kernels"; expect "--version" 0 0
 
 # ------------------------------------------------------------------ usage errors (2)
 run --frobnicate "$tmp/in.jpg" -o "$tmp/x.jpg";       expect "unknown option" 2 1

@@ -2,12 +2,13 @@
 # Runs every test program in BUILD/tests and every tests/*_test.sh script (given the command
 # that runs headshot), counts "ok" / "not ok" lines, and ends with "N passed, N failed".
 # Exit status 1 if anything failed or crashed. RUN, if set, prefixes each test program
-# (RUN=qemu-aarch64 for the arm64 build).
+# (RUN=qemu-aarch64 for the arm64 build). SCRIPTS=no runs the test programs only.
 build=${1:-build}
 bin=${2:-./headshot}
 passed=0; failed=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-for t in "$build"/tests/test_* tests/*_test.sh; do
+scripts=tests/*_test.sh; [ "${SCRIPTS:-yes}" = no ] && scripts=
+for t in "$build"/tests/test_* $scripts; do
   [ -e "$t" ] || continue
   case "$t" in *.sh) cmd="sh $t $bin" ;; *) cmd="${RUN:+$RUN }$t" ;; esac
   $cmd > "$tmp/out" 2>"$tmp/err"; rc=$?

@@ -9,35 +9,9 @@
  */
 #include "pipeline.h"
 #include "test.h"
-
-static pl_models M;
-
-/* The subject of im and its head, measured; -1 when no face. */
-static int measure(const img_rgb *im, frame_face *f, pl_face *faces) {
-    char err[PL_ERR];
-    int n = pl_faces(&M, im, faces, PL_MAX_FACES, NULL, NULL, err);
-    if (n < 1) return -1;
-    int s = pl_subject(faces, n, im->w, im->h);
-    return pl_head(&M, im, (const float (*)[3])faces[s].lmk.pts, f, err) ? -1 : s;
-}
-
-static int load(const char *name, img_rgb *im) {
-    char err[IMG_ERR], path[256];
-    snprintf(path, sizeof path, TEST_DATA "%s", name);
-    int rc = img_load_file(im, path, NULL, err);
-    if (rc) printf("not ok - load %s: %s\n", path, err);
-    return rc;
-}
+#include "ruler.h"
 
 /* ------------------------------------------------------------ preset geometry */
-
-/* Head (chin to crown) and eye line (from the top), shares of the output height. */
-static const struct { frame_preset p; float head_lo, head_hi, eyes_lo, eyes_hi; const char *rule; } rules[] = {
-    {FRAME_LINKEDIN, 0.53f, 0.62f, 0.37f, 0.43f, "face 55-60%, eyes ~40% from the top (+-0.02, +-0.03)"},
-    {FRAME_PORTRAIT, 0.36f, 0.48f, 0.29f, 0.39f, "head 38-46%, eyes 31-37% from the top (+-0.02)"},
-    {FRAME_PASSPORT_EU, 32 / 45.0f, 36 / 45.0f, 0.30f, 0.50f, "chin-crown 32-36 mm of 45, eyes 50-70% above the bottom"},
-    {FRAME_PASSPORT_US, 1 / 2.0f, 1.375f / 2, 1 - 1.375f / 2, 1 - 1.125f / 2, "head 1-1 3/8 in of 2, eyes 1 1/8-1 3/8 in above the bottom"},
-};
 
 static void test_presets(void) {
     static const char *photos[] = {"d01.jpg", "d03.png", "d05.jpg", "d07.jpg"};

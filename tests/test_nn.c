@@ -95,6 +95,10 @@ static float maxdiff(const float *a, const float *b, size_t n, float *maxabs) {
 
 static const char *act_name[] = {"linear", "relu", "relu6", "leaky", "prelu", "sigmoid", "tanh", "hardswish"};
 
+/* Every kernel set; each case runs on those this CPU can run, the reference first. */
+static const char *isas[] = {"reference", "portable", "avx2", "avx512", "neon"};
+#define NSETS (int)(sizeof isas / sizeof isas[0])
+
 /* One random conv/dwconv/dense case, run with every kernel set and thread count. */
 static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, int *cases) {
     int kh = op == 2 ? 1 : 1 + 2 * irand(3), kw = op == 2 ? 1 : (irand(4) ? kh : 1 + 2 * irand(2));
@@ -125,12 +129,10 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
     float *in = malloc(nin * 4);
     for (size_t i = 0; i < nin; i++) in[i] = frand();
 
-    const char *isas[] = {"reference", "portable", nn_isa_best()};
     float *ref = NULL, *first = NULL;
     size_t nout = 0;
-    for (int s = 0; s < 3; s++) {
-        if (s == 2 && !strcmp(isas[2], "portable")) break;
-        nn_set_isa(isas[s], err);
+    for (int s = 0; s < NSETS; s++) {
+        if (nn_set_isa(isas[s], err) != 0) continue;   /* a set this CPU cannot run */
         for (int threads = 1; threads <= 2; threads++) {
             if (s == 0 && threads == 2) continue;
             nn_set_threads(threads);
@@ -160,14 +162,54 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
 
 static void test_kernels(void) {
     const char *names[] = {"conv2d", "depthwise", "dense", "conv2d+residual"};
+    char sets[64] = "", err[NN_ERR];
+    for (int s = 1; s < NSETS; s++)
+        if (nn_set_isa(isas[s], err) == 0) strcat(strcat(sets, sets[0] ? ", " : ""), isas[s]);
+    nn_set_isa("auto", err);
     for (int op = 0; op < 4; op++) {
         float worst = 0;
         int ident = 0, cases = 0;
         for (int trial = 0; trial < 60; trial++) kernel_case(op, trial, &worst, &ident, &cases);
-        CHECK(worst <= 1e-5f, "%s: portable and %s kernels match the reference on %d random shapes, worst rel diff %.2g (tol 1e-5)",
-              names[op], nn_isa_best(), cases, worst);
+        CHECK(worst <= 1e-5f, "%s: %s kernels match the reference on %d random shapes, worst rel diff %.2g (tol 1e-5)",
+              names[op], sets, cases, worst);
         CHECK(ident == 0, "%s: 1 and 2 threads bit-identical on %d shapes (%d differ)", names[op], cases, ident);
     }
+}
+
+/* ------------------------------------------------------------ kernel-set dispatch */
+
+/* 1 if the space-separated flag list LINE holds the word FLAG. */
+static int has_flag(const char *line, const char *flag) {
+    size_t n = strlen(flag);
+    for (const char *p = strstr(line, flag); p; p = strstr(p + 1, flag))
+        if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\n' || !p[n])) return 1;
+    return 0;
+}
+
+static void test_dispatch(void) {
+    char err[NN_ERR] = "";
+#if defined(__x86_64__)
+    const char *foreign = "neon";
+#else
+    const char *foreign = "avx512";
+#endif
+    CHECK(nn_set_isa(foreign, err) == -1 && strstr(err, "not available"), "dispatch: %s refused here: %s", foreign, err);
+#if defined(__x86_64__) && defined(__linux__)
+    /* Linux lists a feature only when the CPU has it and the kernel saves its registers, the
+     * same two conditions nn.c checks with CPUID and XGETBV. */
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[8192];
+    while (f && fgets(line, sizeof line, f) && strncmp(line, "flags", 5)) {}
+    if (f && !strncmp(line, "flags", 5)) {
+        int avx512 = has_flag(line, "avx512f") && has_flag(line, "avx512dq") && has_flag(line, "avx512bw") &&
+                     has_flag(line, "avx512vl");
+        int avx2 = has_flag(line, "avx2") && has_flag(line, "fma");
+        const char *want = avx2 && avx512 ? "avx512" : avx2 ? "avx2" : "portable";
+        CHECK(!strcmp(nn_isa_best(), want), "dispatch: best kernel set %s, /proc/cpuinfo flags say %s", nn_isa_best(), want);
+    }
+    if (f) fclose(f);
+#endif
+    nn_set_isa("auto", err);
 }
 
 /* ------------------------------------------------------------ numbers */
@@ -362,6 +404,7 @@ int main(void) {
     test_container();
     test_planner();
     test_deconv();
+    test_dispatch();
     test_kernels();
     return test_done();
 }

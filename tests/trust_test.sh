@@ -118,7 +118,7 @@ check_xmp() {
   want=$CLASSICAL; case $params in *"(neural network)"*) want=$NEURAL ;; esac
   expect $([ "$dst" = "$want" ]; echo $?) "trust: $name DigitalSourceType ${dst##*/} agrees with its History (neural step: $([ "$want" = "$NEURAL" ] && echo yes || echo no))"
   tool=$(exiftool -s3 -XMP-xmp:CreatorTool "$f")
-  nhist=$(exiftool -s3 -sep '\n' -XMP-xmpMM:HistoryAction "$f" | grep -c .)
+  nhist=$(exiftool -s3 -sep '|' -XMP-xmpMM:HistoryAction "$f" | tr '|' '\n' | grep -c .)
   expect $(case $tool in "headshot "*) [ "$nhist" -ge 1 ] ;; *) false ;; esac; echo $?) \
     "trust: $name CreatorTool '$tool', $nhist History events: $(echo "$params" | cut -c1-100)"
   sha=$(exiftool -s3 -XMP-headshot:InputSHA256 "$f")
