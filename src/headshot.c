@@ -104,7 +104,7 @@ static const char hs_help[] =
     "       headshot [options] --variants INPUT -o OUTPUT   six looks and a contact sheet\n"
     "       headshot detect IMAGE [--json]      faces, landmarks and pose of a photo\n"
     "       headshot compare A B [--json]       are two photos the same person?\n"
-    "       headshot bench [--runs N] [--json]  how fast the networks run here\n"
+    "       headshot bench [--runs N] [--json]  how fast the networks and the pipeline run here\n"
     "       headshot models                     the built-in networks and their licences\n"
     "\n"
     "headshot finds the face (the largest, most central one), levels the eyes by turning the\n"
@@ -238,6 +238,16 @@ static int hs_cmd_help(int argc, char **argv, const hs_global *g) {
  * The machine code outside the kernels is the architecture's baseline, so any x86-64 or
  * aarch64 CPU runs the binary; a CPU without AVX2 gets the portable kernels and a note of
  * what that costs (measured on the demo photo, whose upscaling is most of its time). */
+/* On an x86-64 CPU without AVX2 the portable kernels run: what that costs, or NULL. */
+static const char *hs_speed_note(void) {
+#if defined(__x86_64__)
+    if (!strcmp(nn_isa_best(), "portable"))
+        return "this CPU has no AVX2, so the portable kernels run: the networks are about 4x slower "
+               "(the demo photo takes 4x as long, a large photo that needs no upscaling about 1.1x)";
+#endif
+    return NULL;
+}
+
 static int hs_cmd_version(int argc, char **argv, const hs_global *g) {
     (void)argc, (void)argv, (void)g;
     printf("headshot " HS_VERSION "\n"
@@ -252,11 +262,7 @@ static int hs_cmd_version(int argc, char **argv, const hs_global *g) {
     for (int i = 0; (name = nn_isa_built(i, &runs)); i++)
         if (runs) printf("%s %s", n++ ? "," : "", name);
     printf("\n");
-#if defined(__x86_64__)
-    if (!strcmp(best, "portable"))
-        printf("note: this CPU has no AVX2, so the portable kernels run: the networks are about 4x slower "
-               "(the demo photo takes 4x as long, a large photo that needs no upscaling about 1.1x)\n");
-#endif
+    if (hs_speed_note()) printf("note: %s\n", hs_speed_note());
     return HS_OK;
 }
 
@@ -832,6 +838,7 @@ static int hs_run(int argc, char **argv, const hs_global *g) {
     if (rc == HS_OK) rc = hs_presets(&o);
     if (rc) return rc;
     if (!o.batch && g->threads) nn_set_threads(g->threads);   /* a batch's workers set their own */
+    if (!o.quiet && hs_speed_note()) fprintf(stderr, "headshot: note: %s\n", hs_speed_note());
     img_rgb picture = {0};
     if (o.pl.background.kind == COMPOSE_IMAGE) {   /* --background image:FILE, read once for all */
         char err[IMG_ERR];

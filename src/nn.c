@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static void nn__seterr(char *err, const char *fmt, ...) {
@@ -32,9 +33,19 @@ static void nn__seterr(char *err, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* Buffers of a megabyte and more (packed weights of the big layers, arenas) are placed on
+ * 2 MB boundaries and offered to the kernel as huge pages: a fresh process then takes one
+ * page fault per 2 MB instead of one per 4 KB, which is most of a cold start's cost. */
+#define NN_HUGE (2u << 20)
+
 static void *nn__alloc_aligned(size_t n) {
     void *p = NULL;
-    if (posix_memalign(&p, NN_ALIGN, n + NN_ALIGN) != 0) return NULL;
+    size_t align = NN_ALIGN, size = n + NN_ALIGN;
+    if (size >= NN_HUGE / 2) align = NN_HUGE, size = (size + NN_HUGE - 1) / NN_HUGE * NN_HUGE;
+    if (posix_memalign(&p, align, size) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align == NN_HUGE) madvise(p, size, MADV_HUGEPAGE);   /* a hint: failure changes nothing */
+#endif
     return p;
 }
 
