@@ -423,7 +423,7 @@ static int bench_pipeline(int runs, int json, const char *weights_dir) {
 
 /* ------------------------------------------------------------ the command */
 
-int bench_main(int threads, int runs, int json, const char *weights_dir) {
+int bench_main(int threads, int runs, int json, int networks_only, const char *weights_dir) {
     char err[NN_ERR];
     nn_set_threads(threads);
     if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"networks\":[", nn_threads(), nn_isa());
@@ -454,6 +454,10 @@ int bench_main(int threads, int runs, int json, const char *weights_dir) {
         first = 0;
     }
     if (json) printf("]");
+    if (networks_only) {     /* the table alone, to compare with ../shared/peer-bench */
+        if (json) printf("}\n");
+        return rc;
+    }
     rc |= bench_pipeline(runs, json, weights_dir);
     double conv = conv3x3_gflops(runs, err), peak = 0;
 #if defined(__x86_64__)

@@ -38,7 +38,7 @@ static void nn__seterr(char *err, const char *fmt, ...) {
  * page fault per 2 MB instead of one per 4 KB, which is most of a cold start's cost. */
 #define NN_HUGE (2u << 20)
 
-static void *nn__alloc_aligned(size_t n) {
+void *nn_buffer_alloc(size_t n) {
     void *p = NULL;
     size_t align = NN_ALIGN, size = n + NN_ALIGN;
     if (size >= NN_HUGE / 2) align = NN_HUGE, size = (size + NN_HUGE - 1) / NN_HUGE * NN_HUGE;
@@ -99,7 +99,7 @@ float nn_quantize_row(const float *x, int n, int8_t *q) {
 /* ======================================================== 2. the weight container === */
 
 #define NN__MAGIC "HSNN"
-#define NN__VERSION 1
+#define NN__VERSION 2         /* version 1 files (no dtype 3) are read too: old golden files */
 #define NN__HEADER 64
 #define NN__ENTRY 96
 
@@ -108,6 +108,7 @@ struct nn_model {
     int count;               /* tensors */
     nn_wtensor *tensors;     /* [count] */
     void *owned;             /* file contents when read from disk, else NULL */
+    int8_t *decoded;         /* the Huffman-coded int8 tensors, decoded; else NULL */
     size_t size;             /* container bytes */
     char err[NN_ERR];        /* first error of the nn_layer_* calls */
 };
@@ -125,12 +126,104 @@ static uint64_t nn__checksum(const unsigned char *p, size_t n) {  /* FNV-1a 64 o
 
 static const size_t nn__dtype_size[] = {4, 2, 1};
 
+/* dtype 3: int8 values stored as a canonical Huffman code (docs/WEIGHTS.md).
+ * A Huffman code gives frequent values short bit strings and rare ones long strings, none the
+ * start of another, so a stream of codes needs no separators: face_recognition's weights take
+ * about 5.8 bits per value instead of 8. "Canonical" means the file stores only each value's
+ * code length; the codes follow from them (shortest first, then by value, each code the
+ * previous one plus 1, shifted left when the length grows), so writer and reader agree.
+ * Codes are at most 12 bits and streams are read LSB-first (codes bit-reversed, as in DEFLATE),
+ * so the next 12 bits of a stream index a 4096-entry table that gives the value and length of
+ * the code they start with: one lookup per value. The code must be complete (every 12-bit
+ * string starts with a code), so every table entry is a valid one. The block holds four
+ * independent streams, decoded interleaved, so the CPU overlaps four lookups at a time. */
+#define NN__I8_CODED 3
+#define NN__HUFF_BITS 12
+#define NN__HUFF_HEAD (256 + 16)   /* u8 lengths[256], u32 stream sizes[4] */
+
+typedef struct { uint64_t bits; int nb; const unsigned char *p, *end; int8_t *out; size_t n; } nn__hstream;
+
+static inline uint64_t nn__load64(const unsigned char *p) {      /* 8 bytes, little-endian */
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+
+static const char *nn__huff_decode(const unsigned char *blk, uint64_t nbytes, int8_t *out, size_t n) {
+    if (nbytes < NN__HUFF_HEAD) return "coded block too short";
+    uint32_t count[NN__HUFF_BITS + 1] = {0}, next[NN__HUFF_BITS + 1] = {0}, kraft = 0, code = 0;
+    for (int v = 0; v < 256; v++) {
+        if (blk[v] > NN__HUFF_BITS) return "code length > 12";
+        if (blk[v]) count[blk[v]]++, kraft += 1u << (NN__HUFF_BITS - blk[v]);
+    }
+    if (kraft != 1u << NN__HUFF_BITS) return "code lengths do not form a complete code";
+    for (int l = 1; l <= NN__HUFF_BITS; l++) code = (code + count[l - 1]) << 1, next[l] = code;
+    uint16_t table[1 << NN__HUFF_BITS];     /* length << 8 | value; complete: every entry is set */
+    for (int v = 0; v < 256; v++) {
+        uint32_t l = blk[v], c = next[l]++, r = 0;
+        for (uint32_t i = 0; i < l; i++) r |= (c >> i & 1) << (l - 1 - i);
+        for (uint32_t j = r; l && j < 1u << NN__HUFF_BITS; j += 1u << l) table[j] = (uint16_t)(l << 8 | v);
+    }
+    nn__hstream s[4];
+    const unsigned char *p = blk + NN__HUFF_HEAD;
+    uint64_t total = NN__HUFF_HEAD;
+    for (int k = 0; k < 4; k++) {
+        uint32_t sz = nn__u32(blk + 256 + 4 * k);
+        total += sz;
+        if (total > nbytes) return "stream sizes do not match the block size";
+        size_t a = k * n / 4, b = (k + 1) * n / 4;
+        s[k] = (nn__hstream){0, 0, p, p + sz, out + a, b - a};
+        p += sz;
+    }
+    if (total != nbytes) return "stream sizes do not match the block size";
+    /* Fast part, the four streams in registers (hence the macros): while every stream has 8
+     * bytes left to load and 4 values to decode, top its bit buffer up to 56..63 bits with
+     * one 8-byte load, then decode 4 values from each (4 x 12 bits <= 56). */
+    uint32_t e;
+#define NN__HFILL(k) (b##k |= nn__load64(s[k].p) << n##k, s[k].p += (63 - n##k) >> 3, n##k |= 56)
+#define NN__HGET(k) (e = table[b##k & ((1u << NN__HUFF_BITS) - 1)], \
+                     *o##k++ = (int8_t)(e & 255), b##k >>= e >> 8, n##k -= e >> 8)
+    uint64_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    uint32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    int8_t *o0 = s[0].out, *o1 = s[1].out, *o2 = s[2].out, *o3 = s[3].out;
+    size_t left = s[0].n;                       /* the smallest count: stream 0's */
+    for (; left >= 4 && s[0].end - s[0].p >= 8 && s[1].end - s[1].p >= 8 &&
+           s[2].end - s[2].p >= 8 && s[3].end - s[3].p >= 8; left -= 4) {
+        NN__HFILL(0), NN__HFILL(1), NN__HFILL(2), NN__HFILL(3);
+        for (int j = 0; j < 4; j++) NN__HGET(0), NN__HGET(1), NN__HGET(2), NN__HGET(3);
+    }
+#undef NN__HFILL
+#undef NN__HGET
+    size_t done = (size_t)(o0 - s[0].out);
+    s[0].bits = b0, s[1].bits = b1, s[2].bits = b2, s[3].bits = b3;
+    s[0].nb = (int)n0, s[1].nb = (int)n1, s[2].nb = (int)n2, s[3].nb = (int)n3;
+    s[0].out = o0, s[1].out = o1, s[2].out = o2, s[3].out = o3;
+    for (int k = 0; k < 4; k++) s[k].n -= done;
+    for (int k = 0; k < 4; k++) {           /* the ends, a byte at a time */
+        nn__hstream *t = &s[k];
+        for (; t->n; t->n--) {
+            while (t->nb <= 56 && t->p < t->end) t->bits |= (uint64_t)*t->p++ << t->nb, t->nb += 8;
+            e = table[t->bits & ((1u << NN__HUFF_BITS) - 1)];
+            if ((int)(e >> 8) > t->nb) return "stream ends before its last value";
+            *t->out++ = (int8_t)(e & 255);
+            t->bits >>= e >> 8;
+            t->nb -= (int)(e >> 8);
+        }
+        if (t->p != t->end || t->nb >= 8) return "stream longer than its values";
+    }
+    return NULL;
+}
+
 int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *what, char err[NN_ERR]) {
     const unsigned char *b = bytes;
     *out = NULL;
     if (size < NN__HEADER || memcmp(b, NN__MAGIC, 4) != 0)
         return nn__seterr(err, "%s: not a headshot weight file (bad magic)", what), -1;
-    if (nn__u32(b + 4) != NN__VERSION)
+    uint32_t version = nn__u32(b + 4);
+    if (version != 1 && version != NN__VERSION)
         return nn__seterr(err, "%s: weight format version %u, this build reads %d", what, nn__u32(b + 4), NN__VERSION), -1;
     uint32_t count = nn__u32(b + 8), entry = nn__u32(b + 12);
     uint64_t table = nn__u64(b + 16), poff = nn__u64(b + 24), psize = nn__u64(b + 32), sum = nn__u64(b + 40);
@@ -145,6 +238,7 @@ int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *w
         free(m);
         return nn__seterr(err, "%s: out of memory", what), -1;
     }
+    size_t decoded = 0;      /* bytes for the dtype-3 tensors, decoded */
     memcpy(m->network, b + 48, 16);
     m->count = (int)count;
     m->size = size;
@@ -156,16 +250,19 @@ int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *w
         uint64_t off = nn__u64(e + 72), nbytes = nn__u64(e + 80), soff = nn__u64(e + 88), n = 1;
         const char *bad = NULL;
         if (t->name[47] || !t->name[0]) bad = "bad name";
-        else if (dtype > NN_I8 || ndim < 1 || ndim > 4) bad = "bad dtype or rank";
+        else if (dtype > (version == 1 ? NN_I8 : NN__I8_CODED) || ndim < 1 || ndim > 4) bad = "bad dtype or rank";
         for (int d = 0; !bad && d < 4; d++) {
             uint32_t s = nn__u32(e + 52 + 4 * d);
-            if (s == 0 || s > (1u << 24) || (d >= ndim && s != 1)) bad = "bad shape";
+            if (s == 0 || s > (1u << 24) || (d >= ndim && s != 1) || n > (1ull << 38)) bad = "bad shape";
             t->shape[d] = (int)s;
             n *= s;
         }
-        if (!bad && (n * nn__dtype_size[dtype] != nbytes || off % 64 || off > psize || nbytes > psize - off))
+        int coded = dtype == NN__I8_CODED;   /* every value takes at least one bit */
+        if (!bad && (coded ? nbytes < NN__HUFF_HEAD || n > 8 * (nbytes - NN__HUFF_HEAD) : n * nn__dtype_size[dtype] != nbytes))
+            bad = "data size does not match the shape";
+        if (!bad && (off % 64 || off > psize || nbytes > psize - off))
             bad = "data out of bounds";
-        if (!bad && dtype == NN_I8 && (soff % 64 || soff > psize || (uint64_t)t->shape[0] * 4 > psize - soff))
+        if (!bad && (dtype == NN_I8 || coded) && (soff % 64 || soff > psize || (uint64_t)t->shape[0] * 4 > psize - soff))
             bad = "scales out of bounds";
         for (uint32_t j = 0; !bad && j < i; j++)
             if (!strcmp(m->tensors[j].name, t->name)) bad = "duplicate name";
@@ -174,10 +271,30 @@ int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *w
             nn_model_close(m);
             return -1;
         }
-        t->dtype = (nn_dtype)dtype;
+        t->dtype = coded ? NN_I8 : (nn_dtype)dtype;   /* coded: t->data is the block until decoded */
         t->ndim = ndim;
         t->data = b + poff + off;
-        t->scales = dtype == NN_I8 ? (const float *)(const void *)(b + poff + soff) : NULL;
+        t->scales = t->dtype == NN_I8 ? (const float *)(const void *)(b + poff + soff) : NULL;
+        if (coded) decoded += (n + 63) / 64 * 64;
+    }
+    if (decoded && !(m->decoded = nn_buffer_alloc(decoded))) {
+        nn_model_close(m);
+        return nn__seterr(err, "%s: out of memory", what), -1;
+    }
+    size_t at = 0;
+    for (uint32_t i = 0; i < count; i++) {             /* every consumer sees plain int8 */
+        const unsigned char *e = b + table + (size_t)i * entry;
+        nn_wtensor *t = &m->tensors[i];
+        if (e[48] != NN__I8_CODED) continue;
+        size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3];
+        const char *bad = nn__huff_decode(t->data, nn__u64(e + 80), m->decoded + at, n);
+        if (bad) {
+            nn__seterr(err, "%s: tensor %u: %s", what, i, bad);
+            nn_model_close(m);
+            return -1;
+        }
+        t->data = m->decoded + at;
+        at += (n + 63) / 64 * 64;
     }
     *out = m;
     return 0;
@@ -205,7 +322,7 @@ int nn_model_open(nn_model **m, const char *name, const char *dir, char err[NN_E
     FILE *f = fopen(path, "rb");
     if (!f) return nn__seterr(err, "%s: %s", path, strerror(errno)), -1;
     long n = (fseek(f, 0, SEEK_END) == 0) ? ftell(f) : -1;
-    void *buf = n > 0 ? nn__alloc_aligned((size_t)n) : NULL;
+    void *buf = n > 0 ? nn_buffer_alloc((size_t)n) : NULL;
     int ok = buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)n, f) == (size_t)n;
     fclose(f);
     if (!ok) {
@@ -223,6 +340,7 @@ int nn_model_open(nn_model **m, const char *name, const char *dir, char err[NN_E
 void nn_model_close(nn_model *m) {
     if (!m) return;
     free(m->owned);
+    free(m->decoded);
     free(m->tensors);
     free(m);
 }
@@ -260,7 +378,7 @@ static float *nn__dequant(nn_model *m, const char *name, const int *shape, int n
             return NULL;
         }
     size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3], row = n / t->shape[0];
-    float *x = nn__alloc_aligned(n * sizeof(float));
+    float *x = nn_buffer_alloc(n * sizeof(float));
     if (!x) return nn__model_fail(m, "out of memory"), NULL;
     if (t->dtype == NN_F32) memcpy(x, t->data, n * sizeof(float));
     for (size_t i = 0; t->dtype == NN_F16 && i < n; i++) x[i] = nn_half_to_float(((const uint16_t *)t->data)[i]);
@@ -289,7 +407,7 @@ static void nn__layer_init(nn_model *m, nn_layer *l, const char *name, nn_layer_
     snprintf(bname, sizeof bname, "%s.b", name);
     int shape[4] = {cout, kh, kw, kind == NN_DWCONV ? 1 : cin};
     l->weights = nn__dequant(m, wname, shape, 4);
-    l->bias = nn__alloc_aligned(cout * sizeof(float));
+    l->bias = nn_buffer_alloc(cout * sizeof(float));
     if (!l->weights || !l->bias) return;
     memset(l->bias, 0, cout * sizeof(float));
     if (nn_model_find(m, bname)) {
@@ -306,7 +424,7 @@ static size_t nn__round_up(size_t x, size_t to) { return (x + to - 1) / to * to;
 static void nn__pack_conv(nn_layer *l) {
     int taps = l->kh * l->kw, panels = (l->cout + NN_NR - 1) / NN_NR;
     size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
-    l->packed = nn__alloc_aligned(panels * panel * sizeof(float));
+    l->packed = nn_buffer_alloc(panels * panel * sizeof(float));
     if (!l->packed) return;
     memset(l->packed, 0, panels * panel * sizeof(float));
     for (int o = 0; o < l->cout; o++) {
@@ -334,7 +452,7 @@ void nn_layer_deconv(nn_model *m, nn_layer *l, const char *name, int kh, int kw,
 static void nn__pack_dwconv(nn_layer *l) {
     int taps = l->kh * l->kw;
     size_t cp = nn__round_up(l->cout, NN_NR);
-    l->packed = nn__alloc_aligned((1 + taps) * cp * sizeof(float));
+    l->packed = nn_buffer_alloc((1 + taps) * cp * sizeof(float));
     if (!l->packed) return;
     memset(l->packed, 0, (1 + taps) * cp * sizeof(float));
     for (int c = 0; c < l->cout; c++) {
@@ -354,8 +472,8 @@ int nn_layer_random(nn_layer *l, nn_layer_kind kind, int kh, int kw, int cin, in
     snprintf(l->name, sizeof l->name, "random");
     l->kind = kind, l->kh = kh, l->kw = kw, l->cin = cin, l->cout = cout;
     size_t n = (size_t)cout * kh * kw * (kind == NN_DWCONV ? 1 : cin);
-    l->weights = nn__alloc_aligned(n * sizeof(float));
-    l->bias = nn__alloc_aligned(cout * sizeof(float));
+    l->weights = nn_buffer_alloc(n * sizeof(float));
+    l->bias = nn_buffer_alloc(cout * sizeof(float));
     if (!l->weights || !l->bias) return nn_layer_free(l), -1;
     for (size_t i = 0; i < n + cout; i++) {
         seed = seed * 1664525u + 1013904223u;
@@ -749,8 +867,8 @@ int nn_run(nn_ctx *c, nn_forward_fn f, const void *net, const float *in, int h, 
         size_t peak = nn__plan_offsets(c->allocs, c->nallocs);
         free(c->arena);
         free(c->zeros);
-        c->arena = nn__alloc_aligned(peak);
-        c->zeros = nn__alloc_aligned((c->max_row + NN_ALIGN) * sizeof(float));
+        c->arena = nn_buffer_alloc(peak);
+        c->zeros = nn_buffer_alloc((c->max_row + NN_ALIGN) * sizeof(float));
         if (!c->arena || !c->zeros) {
             c->in_h = 0;
             return nn__seterr(err, "%s: out of memory for %zu bytes of activations", c->name, peak), -1;
@@ -760,7 +878,7 @@ int nn_run(nn_ctx *c, nn_forward_fn f, const void *net, const float *in, int h, 
         c->in_h = h, c->in_w = w, c->in_c = ch;
     }
     c->next_alloc = 0, c->clock = 0, c->err[0] = 0;
-    c->stats.ops = 0, c->stats.macs = 0;
+    c->stats.ops = 0, c->stats.macs = 0, c->stats.split_ops = 0;
     nn_tensor x = nn_new(c, h, w, ch);
     nn__copy_input(x, in);
     c->t0 = nn__now();
@@ -826,11 +944,26 @@ static void nn__act_rows(float *y, size_t pixels, int ch, const nn_act *a) {
     }
 }
 
+/* When an op is worth more than one thread. Splitting costs little to start (the workers
+ * spin) but every thread then holds a part of the output in its own cache, and the next op
+ * pulls it across: for a small op that costs more than the second thread gains (blazeface on
+ * 2 threads: 1.0 ms with the old limits of 64 K elements / 100 K / 200 K MACs, 0.73-0.85 ms
+ * with these; 1 thread: 0.70 ms). Measured with `headshot bench --networks --threads 2`. */
+#define NN__PAR_ELEMENTS (1u << 20)   /* memory-bound ops: output elements */
+#define NN__PAR_DW_MACS 4000000u       /* depthwise convolution */
+#define NN__PAR_CONV_MACS 2000000u     /* convolution (and dense) */
+
+/* An op's tasks on the pool, counted in the stats when they do use more than one thread. */
+static void nn__op_parallel(nn_ctx *c, int tasks, nn__task_fn fn, void *arg) {
+    if (tasks > 1 && nn_threads() > 1) c->stats.split_ops++;
+    nn__parallel(tasks, fn, arg);
+}
+
 /* Memory-bound ops split their pixels into this many chunks when they are big enough to
  * be worth waking the pool. */
 #define NN__ROW_CHUNK 4096
 static int nn__row_tasks(size_t pixels, int ch) {
-    if (pixels * ch < 65536) return 1;
+    if (pixels * ch < NN__PAR_ELEMENTS) return 1;
     return (int)((pixels + NN__ROW_CHUNK - 1) / NN__ROW_CHUNK);
 }
 
@@ -858,27 +991,30 @@ static int nn__out_size(int in, int k, int stride, nn_padding pad, int *before) 
 }
 
 /* --- convolution. */
+#define NN_SPAN_MAX 32       /* kw * cin at most this: a stem's kernel row is one tap (nn__conv) */
 typedef struct {
     nn_ctx *c;
     const nn_layer *l;
     nn_tensor x, y;
     int stride, pt, pl;      /* stride, padding top and left */
-    const float **ind;       /* [oh*ow*taps] indirection buffer */
+    int kw_ind, cin_ind;     /* taps per kernel row and channels per tap, as the kernels see them */
+    const float **ind;       /* [oh*ow*kh*kw_ind] indirection buffer */
     const float *residual;   /* oh*ow*cout added before the activation, or NULL */
     nn_act act;
-    int rows_per_task;
+    int rows_per_task;       /* output pixels per task, whole micro-tiles */
+    int groups;              /* tasks per row band, each over its share of the channel panels */
 } nn__conv_job;
 
 static void nn__conv_indirection(nn__conv_job *j, int p0, int p1) {
     const nn_layer *l = j->l;
-    int taps = l->kh * l->kw;
+    int taps = l->kh * j->kw_ind;
     for (int p = p0; p < p1; p++) {
         int oy = p / j->y.w, ox = p % j->y.w;
         for (int ky = 0; ky < l->kh; ky++)
-            for (int kx = 0; kx < l->kw; kx++) {
+            for (int kx = 0; kx < j->kw_ind; kx++) {
                 int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
                 int in = iy >= 0 && iy < j->x.h && ix >= 0 && ix < j->x.w;
-                j->ind[(size_t)p * taps + ky * l->kw + kx] =
+                j->ind[(size_t)p * taps + ky * j->kw_ind + kx] =
                     in ? j->x.data + ((size_t)iy * j->x.w + ix) * j->x.c : j->c->zeros;
             }
     }
@@ -888,22 +1024,24 @@ static void nn__conv_task(void *arg, int task) {
     nn__conv_job *j = arg;
     const nn_layer *l = j->l;
     const nn_kernel_set *k = nn__kernels;
-    int taps = l->kh * l->kw, M = j->y.h * j->y.w;
-    int p0 = task * j->rows_per_task, p1 = p0 + j->rows_per_task < M ? p0 + j->rows_per_task : M;
-    nn__conv_indirection(j, p0, p1);
-    size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
+    int taps = l->kh * j->kw_ind, M = j->y.h * j->y.w, band = task / j->groups, group = task % j->groups;
+    int p0 = band * j->rows_per_task, p1 = p0 + j->rows_per_task < M ? p0 + j->rows_per_task : M;
+    int per_group = ((l->cout + k->nr - 1) / k->nr + j->groups - 1) / j->groups * k->nr;
+    int n_lo = group * per_group, n_hi = n_lo + per_group < l->cout ? n_lo + per_group : l->cout;
+    if (j->groups == 1) nn__conv_indirection(j, p0, p1);   /* else built once before the tasks */
+    size_t panel = NN_NR + (size_t)l->kh * l->kw * l->cin * NN_NR;
     nn_epilogue e = nn__epilogue(&j->act);
-    for (int n0 = 0; n0 < l->cout; n0 += k->nr) {
-        int nc = l->cout - n0 < k->nr ? l->cout - n0 : k->nr;
+    for (int n0 = n_lo; n0 < n_hi; n0 += k->nr) {
+        int nc = n_hi - n0 < k->nr ? n_hi - n0 : k->nr;
         e.prelu = j->act.kind == NN_PRELU ? j->act.slope + n0 : NULL;
         for (int p = p0; p < p1; p += k->mr) {
             int mr = p1 - p < k->mr ? p1 - p : k->mr;
             e.residual = j->residual ? j->residual + (size_t)p * l->cout + n0 : NULL;
-            k->igemm(mr, nc, taps, l->cin, j->ind + (size_t)p * taps, l->packed + (n0 / NN_NR) * panel,
+            k->igemm(mr, nc, taps, j->cin_ind, j->ind + (size_t)p * taps, l->packed + (n0 / NN_NR) * panel,
                      j->y.data + (size_t)p * l->cout + n0, l->cout, &e);
         }
     }
-    if (!nn__act_in_epilogue(&j->act))
+    if (!nn__act_in_epilogue(&j->act) && j->groups == 1)
         nn__act_rows(j->y.data + (size_t)p0 * l->cout, p1 - p0, l->cout, &j->act);
 }
 
@@ -942,22 +1080,49 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
                 residual->w, residual->c, oh, ow, l->cout);
     y = nn_new(c, oh, ow, l->cout);
     int M = oh * ow, taps = l->kh * l->kw;
-    nn_tensor ind = nn_new(c, M, taps, sizeof(void *) / sizeof(float));
+    /* A stem with few input channels (RGB) runs as kh taps of kw * cin floats each: in NHWC
+     * the pixels under one kernel row are adjacent, and the packed weights [tap][cin] have the
+     * same order either way, so the sums and their order are unchanged. Only the pointer loads
+     * and the tap loop's overhead per 3 channels go. The input is first copied with its left
+     * and right padding, so that every span lies inside a row; rows above and below read the
+     * zero row, as before. */
+    nn__conv_job j = {c, l, x, y, stride, pt, pl, l->kw, l->cin, NULL, residual ? residual->data : NULL, act, 0, 1};
+    nn_tensor xp = {0, 0, 0, NULL, -1};
+    if (l->kw > 1 && l->cin * l->kw <= NN_SPAN_MAX) {
+        int pr = (ow - 1) * stride - pl + l->kw - x.w;
+        xp = nn_new(c, x.h, pl + x.w + (pr > 0 ? pr : 0), x.c);
+        j.x = xp, j.pl = 0, j.kw_ind = 1, j.cin_ind = l->kw * l->cin;
+    }
+    nn_tensor ind = nn_new(c, M, l->kh * j.kw_ind, sizeof(void *) / sizeof(float));
     nn_free(c, ind);
-    if ((size_t)x.c > c->max_row) c->max_row = x.c;
+    nn_free(c, xp);
+    if ((size_t)j.cin_ind > c->max_row) c->max_row = j.cin_ind;
     uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
     if (!nn__op_begin(c, macs)) return y;
-    nn__conv_job j = {c, l, x, y, stride, pt, pl, (const float **)(void *)ind.data, residual ? residual->data : NULL, act, 0};
+    j.ind = (const float **)(void *)ind.data;
     if (!nn__kernels) {
+        j.x = x, j.pl = pl;
         nn__conv_reference(&j);
     } else {
-        /* Split output pixels into tasks of whole micro-tiles, a few tasks per thread. */
+        if (xp.data)
+            for (int r = 0; r < x.h; r++) {
+                float *d = xp.data + (size_t)r * xp.w * x.c;
+                memset(d, 0, (size_t)xp.w * x.c * sizeof(float));
+                memcpy(d + (size_t)pl * x.c, x.data + (size_t)r * x.w * x.c, (size_t)x.w * x.c * sizeof(float));
+            }
+        /* Tasks of whole micro-tiles of output pixels, a few per thread. With fewer tiles than
+         * that (the deep layers of a small map, where the weights are most of the memory
+         * traffic) each task takes every pixel and a share of the output channels instead, so
+         * that every thread has work and reads only its share of the weights. */
         int mr = nn__kernels->mr, tiles = (M + mr - 1) / mr, per = 1;
-        int want = nn_threads() * 4;
-        if (macs > 200000 && tiles > want) per = (tiles + want - 1) / want;
-        else if (macs <= 200000) per = tiles;
+        int want = nn_threads() * 4, panels = (l->cout + nn__kernels->nr - 1) / nn__kernels->nr;
+        if (macs < NN__PAR_CONV_MACS) per = tiles;
+        else if (tiles > want) per = (tiles + want - 1) / want;
+        else per = tiles, j.groups = panels < want ? panels : want;
         j.rows_per_task = per * mr;
-        nn__parallel((M + j.rows_per_task - 1) / j.rows_per_task, nn__conv_task, &j);
+        if (j.groups > 1) nn__conv_indirection(&j, 0, M);
+        nn__op_parallel(c, (M + j.rows_per_task - 1) / j.rows_per_task * j.groups, nn__conv_task, &j);
+        if (j.groups > 1 && !nn__act_in_epilogue(&act)) nn__act_rows(y.data, M, l->cout, &act);
     }
     nn__op_end(c, opname, l->name, x, y, macs);
     return y;
@@ -1031,8 +1196,8 @@ nn_tensor nn_dwconv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_
     if (!nn__op_begin(c, macs)) return y;
     nn__dw_job j = {c, l, x, y, stride, pt, pl, act};
     if (!nn__kernels) nn__dw_reference(&j);
-    else if (macs < 100000) for (int r = 0; r < oh; r++) nn__dw_row(&j, r);
-    else nn__parallel(oh, nn__dw_row, &j);
+    else if (macs < NN__PAR_DW_MACS) for (int r = 0; r < oh; r++) nn__dw_row(&j, r);
+    else nn__op_parallel(c, oh, nn__dw_row, &j);
     nn__op_end(c, "dwconv", l->name, x, y, macs);
     return y;
 }
@@ -1121,7 +1286,7 @@ static nn_tensor nn__binary(nn_ctx *c, nn_tensor a, nn_tensor b, int mul, nn_act
     nn_tensor y = nn_new(c, a.h, a.w, a.c);
     if (!nn__op_begin(c, 0)) return y;
     nn__binary_job j = {a, b, y, mul, act};
-    nn__parallel(nn__row_tasks((size_t)a.h * a.w, a.c), nn__binary_rows, &j);
+    nn__op_parallel(c, nn__row_tasks((size_t)a.h * a.w, a.c), nn__binary_rows, &j);
     nn__op_end(c, mul ? "mul" : "add", NULL, a, y, 0);
     return y;
 }
@@ -1177,7 +1342,7 @@ nn_tensor nn_concat(nn_ctx *c, nn_tensor a, nn_tensor b) {
     nn_tensor y = nn_new(c, a.h, a.w, a.c + b.c);
     if (!nn__op_begin(c, 0)) return y;
     nn__concat_job j = {a, b, y};
-    nn__parallel(nn__row_tasks((size_t)a.h * a.w, y.c), nn__concat_rows, &j);
+    nn__op_parallel(c, nn__row_tasks((size_t)a.h * a.w, y.c), nn__concat_rows, &j);
     nn__op_end(c, "concat", NULL, a, y, 0);
     return y;
 }
@@ -1283,12 +1448,14 @@ nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block) {
     if (!c->err[0] && oc * block * block != x.c) nn_fail(c, "depth_to_space: %d channels, block %d", x.c, block);
     nn_tensor y = nn_new(c, x.h * block, x.w * block, oc);
     if (!nn__op_begin(c, 0)) return y;
+    int run = block * oc;    /* the bx = 0..block-1 pixels are adjacent in input and output */
     for (int iy = 0; iy < x.h; iy++)
-        for (int ix = 0; ix < x.w; ix++)
-            for (int by = 0; by < block; by++)
-                for (int bx = 0; bx < block; bx++)
-                    memcpy(y.data + ((size_t)(iy * block + by) * y.w + ix * block + bx) * oc,
-                           x.data + ((size_t)iy * x.w + ix) * x.c + (by * block + bx) * oc, oc * sizeof(float));
+        for (int by = 0; by < block; by++) {
+            float *dst = y.data + (size_t)(iy * block + by) * y.w * oc;
+            const float *src = x.data + (size_t)iy * x.w * x.c + by * run;
+            for (int ix = 0; ix < x.w; ix++, dst += run, src += x.c)
+                for (int k = 0; k < run; k++) dst[k] = src[k];
+        }
     nn__op_end(c, "d2s", NULL, x, y, 0);
     return y;
 }

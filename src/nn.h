@@ -145,6 +145,7 @@ typedef struct {
     uint64_t macs;           /* multiply-accumulates of one run */
     size_t arena_bytes;      /* peak activation memory of the plan */
     int ops;                 /* ops per run */
+    int split_ops;           /* ops of the last run whose work was split across threads */
 } nn_stats;
 nn_stats nn_ctx_stats(const nn_ctx *c);
 void nn_ctx_trace(nn_ctx *c, int on);   /* print every op (name, shapes, MACs, time) to stderr */
@@ -220,6 +221,12 @@ int nn_threads(void);
 void nn_parallel_for(int n, void (*fn)(void *arg, int i), void *arg);
 /* The same over 0..n-1 cut into a few contiguous bands per thread: fn(arg, lo, hi). */
 void nn_parallel_rows(int n, void (*fn)(void *arg, int lo, int hi), void *arg);
+
+/* Memory for big buffers (arenas, packed weights, images, planes): 64-byte aligned and padded
+ * by NN_ALIGN; from 1 MB up on 2 MB boundaries with a huge-page hint, because every first
+ * touch of a 4 KB page costs microseconds (a 12 MP photo's buffers have tens of thousands of
+ * them) and a 2 MB page costs one fault. Release with free(). NULL when out of memory. */
+void *nn_buffer_alloc(size_t n);
 
 /* fp16 <-> fp32 (IEEE half), used by the loader and the tests. */
 float nn_half_to_float(uint16_t h);

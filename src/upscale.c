@@ -65,26 +65,18 @@ static int up_forward(nn_ctx *c, const void *net, nn_tensor x, nn_tensor *out) {
         nn_tensor f = nn_conv2d(c, t, &n->f[k], 1, NN_SAME, nn_relu);       /* 64 -> G */
         nn_tensor cat = nn_concat(c, t, f);                                  /* 64 + G */
         nn_free(c, f);
-        nn_tensor lff = nn_conv2d(c, cat, &n->lff[k], 1, NN_SAME, nn_linear);   /* -> 64 */
+        nn_tensor lrl = nn_conv2d_add(c, cat, &n->lff[k], 1, NN_SAME, t, nn_linear);   /* LRL_k = LFF_k + t */
         nn_free(c, cat);
-        nn_tensor lrl = nn_add(c, lff, t, nn_linear);                        /* LRL_k */
-        nn_free(c, lff);
         nn_free(c, t);
-        nn_tensor part = nn_conv2d(c, lrl, &n->gff1[k], 1, NN_SAME, nn_linear);  /* GFF_1 share */
-        if (k > 0) {
-            nn_tensor sum = nn_add(c, gff, part, nn_linear);
-            nn_free(c, gff);
-            nn_free(c, part);
-            part = sum;
-        }
+        nn_tensor part = k == 0 ? nn_conv2d(c, lrl, &n->gff1[k], 1, NN_SAME, nn_linear)   /* GFF_1 share */
+                                : nn_conv2d_add(c, lrl, &n->gff1[k], 1, NN_SAME, gff, nn_linear);
+        if (k > 0) nn_free(c, gff);
         gff = part;
         t = lrl;
     }
     nn_free(c, t);
-    nn_tensor g2 = nn_conv2d(c, gff, &n->gff2, 1, NN_SAME, nn_linear);     /* 64 -> 64 */
+    nn_tensor fdf = nn_conv2d_add(c, gff, &n->gff2, 1, NN_SAME, f_m1, nn_linear);   /* FDF = GFF_2 + F_-1 */
     nn_free(c, gff);
-    nn_tensor fdf = nn_add(c, g2, f_m1, nn_linear);                        /* FDF */
-    nn_free(c, g2);
     nn_free(c, f_m1);
     nn_tensor u1 = nn_conv2d(c, fdf, &n->upn1, 1, NN_SAME, nn_relu);       /* 64 -> 64 */
     nn_free(c, fdf);
@@ -224,7 +216,7 @@ static int up_tiles(up_model *m, const unsigned char *in8, const float *inf, int
     if (tile <= 2 * R)
         return snprintf(err, NN_ERR, "upscale: tile %d must exceed twice the margin %d", tile, R), -1;
     up_axis ax = up_axis_new(w, tile, R), ay = up_axis_new(h, tile, R);
-    float *buf = malloc((size_t)ax.t * ay.t * 3 * sizeof(float));
+    float *buf = nn_buffer_alloc((size_t)ax.t * ay.t * 3 * sizeof(float));
     if (!buf) return snprintf(err, NN_ERR, "upscale: out of memory"), -1;
     int rc = 0;
     for (int ty = 0; ty < ay.count && rc == 0; ty++)

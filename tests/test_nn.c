@@ -4,6 +4,7 @@
 #include "test.h"
 #include "nn.h"
 #include <stdint.h>
+#include <time.h>
 
 /* ------------------------------------------------------------ a container writer for tests */
 
@@ -100,10 +101,15 @@ static const char *isas[] = {"reference", "portable", "avx2", "avx512", "neon"};
 #define NSETS (int)(sizeof isas / sizeof isas[0])
 
 /* One random conv/dwconv/dense case, run with every kernel set and thread count. */
-static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, int *cases) {
+static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, int *split, int *cases) {
     int kh = op == 2 ? 1 : 1 + 2 * irand(3), kw = op == 2 ? 1 : (irand(4) ? kh : 1 + 2 * irand(2));
     int h = 1 + irand(13), w = 1 + irand(13), cin = trial % 7 == 0 ? 3 : 1 + irand(40);   /* 3: first layers */
     int cout = op == 1 ? cin : 1 + irand(40);
+    if (trial % 5 == 4 && op != 2)   /* a deep layer's small map: tasks split the channels */
+        h = 1 + irand(4), w = 1 + irand(4), cin = 16 + irand(80), cout = op == 1 ? cin : 100 + irand(200);
+    if (trial % 10 == 3 && op != 2)  /* big enough to be split across threads (NN__PAR_* in nn.c) */
+        kh = kw = 5, h = 64 + irand(16), w = 64 + irand(16), cin = 48 + irand(16), cout = op == 1 ? cin : 16 + irand(24);
+    if (trial % 10 == 3 && op == 2) h = w = 1, cin = 4096 + irand(1024), cout = 500 + irand(100);   /* split by channels */
     if (op == 2) cin = h * w * cin, h = w = 1;
     int stride = op == 2 ? 1 : 1 + irand(2);
     nn_padding pad = irand(2) ? NN_SAME : NN_VALID;
@@ -149,7 +155,10 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
                 if (rel > 1e-5f)
                     CHECK(0, "%s op%d %dx%dx%d k%dx%d s%d %s cout %d act %s: rel diff %g", isas[s], op, h, w, cin, kh, kw,
                           stride, pad == NN_SAME ? "same" : "valid", cout, act_name[ak], rel);
-            } else if (memcmp(first, out[0].data, nout * 4)) (*ident_fail)++;
+            } else {
+                if (memcmp(first, out[0].data, nout * 4)) (*ident_fail)++;
+                if (nn_ctx_stats(c).split_ops > 0) (*split)++;
+            }
             nn_ctx_free(c);
         }
     }
@@ -168,11 +177,12 @@ static void test_kernels(void) {
     nn_set_isa("auto", err);
     for (int op = 0; op < 4; op++) {
         float worst = 0;
-        int ident = 0, cases = 0;
-        for (int trial = 0; trial < 60; trial++) kernel_case(op, trial, &worst, &ident, &cases);
+        int ident = 0, split = 0, cases = 0;
+        for (int trial = 0; trial < 60; trial++) kernel_case(op, trial, &worst, &ident, &split, &cases);
         CHECK(worst <= 1e-5f, "%s: %s kernels match the reference on %d random shapes, worst rel diff %.2g (tol 1e-5)",
               names[op], sets, cases, worst);
-        CHECK(ident == 0, "%s: 1 and 2 threads bit-identical on %d shapes (%d differ)", names[op], cases, ident);
+        CHECK(ident == 0 && split > 0, "%s: 1 and 2 threads bit-identical on %d shapes (%d differ; %d runs split across threads)",
+              names[op], cases, ident, split);
     }
 }
 
@@ -283,6 +293,122 @@ static void test_container(void) {
     free(buf);
     CHECK(nn_model_open(&m, "no-such-net", NULL, err) == -1 && strstr(err, "not embedded"), "container: unknown network: %s", err);
     CHECK(nn_model_open(&m, "x", "/nonexistent", err) == -1 && strstr(err, "/nonexistent/x.hsw"), "container: missing file: %s", err);
+}
+
+/* ------------------------------------------------------------ Huffman-coded int8 (dtype 3) */
+
+/* A version-2 file with one tensor "c.w" of dtype 3 (or dtype, when asked), shape
+ * [2, 1, 1, cols], scales {1, 0.5}; nbytes is the block's length unless nbytes != 0. */
+static size_t build_coded(unsigned char **out, const unsigned char *blk, size_t blen, int cols,
+                          uint64_t nbytes, int version, int dtype) {
+    size_t poff = up64(64 + 96), psize = up64(blen) + 64, size = poff + psize;
+    unsigned char *b = aligned_alloc(64, size);
+    memset(b, 0, size);
+    memcpy(b, "HSNN", 4);
+    put32(b + 4, version), put32(b + 8, 1), put32(b + 12, 96);
+    put64(b + 16, 64), put64(b + 24, poff), put64(b + 32, psize);
+    memcpy(b + 48, "test", 4);
+    unsigned char *e = b + 64;
+    strcpy((char *)e, "c.w");
+    e[48] = dtype, e[49] = 4;
+    int shape[4] = {2, 1, 1, cols};
+    for (int d = 0; d < 4; d++) put32(e + 52 + 4 * d, shape[d]);
+    put64(e + 72, 0), put64(e + 80, nbytes ? nbytes : blen), put64(e + 88, up64(blen));
+    memcpy(b + poff, blk, blen);
+    float sc[2] = {1, 0.5f};
+    memcpy(b + poff + up64(blen), sc, 8);
+    put64(b + 40, fnv_words(b + 64, size - 64));
+    *out = b;
+    return size;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static void test_coded(void) {
+    /* Values {0, 1, -1, 0, 0, 2}; lengths 0:1, 1:2, 2:3, -1 (0xff):3. Canonical codes, MSB
+     * first: 0 = 0, 1 = 10, 2 = 110, -1 = 111. Four streams of n/4: {0} {1,-1} {0} {0,2},
+     * written LSB-first: 0x00, 1+0+1+1+1 -> 0x1d, 0x00, 0+1+1+0 -> 0x06. */
+    unsigned char blk[276] = {0};
+    blk[0x00] = 1, blk[0x01] = 2, blk[0x02] = 3, blk[0xff] = 3;
+    for (int k = 0; k < 4; k++) put32(blk + 256 + 4 * k, 1);
+    blk[272] = 0x00, blk[273] = 0x1d, blk[274] = 0x00, blk[275] = 0x06;
+    unsigned char *buf;
+    size_t size = build_coded(&buf, blk, sizeof blk, 3, 0, 2, 3);
+    nn_model *m = NULL;
+    char err[NN_ERR] = "";
+    CHECK(nn_model_parse(&m, buf, size, "coded", err) == 0, "coded: a hand-made Huffman tensor parses (%s)", err);
+    if (m) {
+        const nn_wtensor *t = nn_model_find(m, "c.w");
+        const int8_t want[6] = {0, 1, -1, 0, 0, 2};
+        CHECK(t && t->dtype == NN_I8 && !memcmp(t->data, want, 6) && t->scales[1] == 0.5f && (size_t)t->data % 64 == 0,
+              "coded: decodes to {0, 1, -1, 0, 0, 2}, seen as plain i8 with its scales");
+        nn_model_close(m);
+    }
+    free(buf);
+    struct { const char *what; int at, val, cols, version, dtype; long dn; const char *expect; } bad[] = {
+        {"oversubscribed lengths", 0x03, 1, 3, 2, 3, 0, "complete code"},
+        {"code length 13", 0x02, 13, 3, 2, 3, 0, "> 12"},
+        {"no code lengths", 0x00, 0, 3, 2, 3, 0, "complete code"},   /* blk[1,2,ff] cleared below */
+        {"stream sizes past the block", 256 + 12, 9, 3, 2, 3, 0, "sizes"},
+        {"truncated stream (last byte cut)", 256 + 12, 0, 3, 2, 3, -1, "ends before"},
+        {"too few values in the streams", -1, 0, 6, 2, 3, 0, "ends before"},
+        {"unused bytes after the values", 256 + 12, 2, 3, 2, 3, 1, "longer"},
+        {"incomplete code (11 is no code)", 0x01, 0, 3, 2, 3, 0, "complete code"},
+        {"more values than bits", -1, 0, 1 << 16, 2, 3, 0, "size does not match"},
+        {"nbytes past the payload", -1, 0, 3, 2, 3, 4096, "bounds"},
+        {"dtype 3 in a version-1 file", -1, 0, 3, 1, 3, 0, "dtype"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned char c[277] = {0};
+        memcpy(c, blk, sizeof blk);
+        size_t blen = sizeof blk;
+        if (bad[i].at >= 0) c[bad[i].at] = (unsigned char)bad[i].val;
+        if (!strcmp(bad[i].what, "no code lengths")) c[1] = c[2] = c[0xff] = 0;
+        if (!strcmp(bad[i].what, "too few values in the streams")) c[272] = c[273] = c[274] = c[275] = 0xff;
+        if (!strcmp(bad[i].what, "incomplete code (11 is no code)")) c[0x01] = 2, c[0xff] = c[0x02] = 0;  /* 0, 10 */
+        uint64_t nbytes = 0;
+        if (bad[i].dn == -1) blen -= 1;                /* stream 3: 0 bytes, 2 values */
+        else if (bad[i].dn == 1) blen += 1;             /* stream 3: 2 bytes, 1 needed */
+        else if (bad[i].dn) nbytes = blen + bad[i].dn;
+        size = build_coded(&buf, c, blen, bad[i].cols, nbytes, bad[i].version, bad[i].dtype);
+        int rc = nn_model_parse(&m, buf, size, "bad", err);
+        CHECK(rc == -1 && m == NULL && strstr(err, bad[i].expect), "coded: %s refused: %s", bad[i].what, err);
+        free(buf);
+    }
+
+    /* The real thing: face_recognition's int8 values, decoded, are those of the version-1
+     * file (5.6 MB of plain int8): FNV-1a 64 over the bytes of every i8 tensor, in table order,
+     * recorded from weights/face_recognition.hsw version 1 before the coding was introduced. */
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_ms();
+        int rc = nn_model_open(&m, "face_recognition", NULL, err);
+        best = fmin(best, now_ms() - t0);
+        if (rc) { CHECK(0, "coded: embedded face_recognition opens: %s", err); return; }
+        if (r < 4) nn_model_close(m);
+    }
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t bytes = 0;
+    int n8 = 0;
+    for (int i = 0; i < nn_model_count(m); i++) {
+        const nn_wtensor *t = nn_model_at(m, i);
+        if (t->dtype != NN_I8) continue;
+        size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3];
+        h = fnv_bytes(h, t->data, n), bytes += n, n8++;
+    }
+    CHECK(h == 0x05d8a405c10c1547ull && n8 == 30 && bytes == 5603936,
+          "coded: face_recognition's %d i8 tensors (%zu values) equal the version-1 ones: fnv %016llx; "
+          "open (checksum + decode) %.2f ms, container %zu bytes", n8, bytes, (unsigned long long)h, best, nn_model_bytes(m));
+    nn_model_close(m);
 }
 
 /* ------------------------------------------------------------ transposed convolution */
@@ -398,12 +524,44 @@ static void test_planner(void) {
     free(buf);
 }
 
+/* ------------------------------------------------------------ depth to space */
+
+static int fwd_d2s(nn_ctx *c, const void *net, nn_tensor x, nn_tensor *out) {
+    out[0] = nn_depth_to_space(c, x, *(const int *)net);
+    return 1;
+}
+
+/* TF's DCR order, from its definition: out[y*b + by][x*b + bx][k] = in[y][x][(by*b + bx)*oc + k]. */
+static void test_depth_to_space(void) {
+    int bad = 0, cases = 0;
+    char err[NN_ERR];
+    for (int trial = 0; trial < 12; trial++) {
+        int b = 2 + trial % 3, oc = 1 + irand(4), h = 1 + irand(9), w = 1 + irand(9), c = b * b * oc;
+        float *in = malloc(sizeof(float) * h * w * c);
+        for (int i = 0; i < h * w * c; i++) in[i] = frand();
+        nn_ctx *ctx = nn_ctx_new("d2s", err);
+        nn_tensor out[NN_MAX_OUTPUTS];
+        if (nn_run(ctx, fwd_d2s, &b, in, h, w, c, out, err) != 1 || out[0].h != h * b || out[0].w != w * b || out[0].c != oc) bad++;
+        else
+            for (int y = 0; y < h * b; y++)
+                for (int x = 0; x < w * b; x++)
+                    for (int k = 0; k < oc; k++)
+                        bad += out[0].data[((size_t)y * w * b + x) * oc + k] !=
+                               in[((size_t)(y / b) * w + x / b) * c + ((y % b) * b + x % b) * oc + k];
+        cases++;
+        nn_ctx_free(ctx), free(in);
+    }
+    CHECK(bad == 0, "depth_to_space: %d random shapes (block 2-4) equal the definition exactly (%d values differ)", cases, bad);
+}
+
 int main(void) {
     test_half();
     test_quant();
     test_container();
+    test_coded();
     test_planner();
     test_deconv();
+    test_depth_to_space();
     test_dispatch();
     test_kernels();
     return test_done();

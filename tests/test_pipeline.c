@@ -735,24 +735,23 @@ static uint64_t le64(const unsigned char *p) {
     return v;
 }
 
-/* path = weights/esrgan_slim_x4.hsw with its largest int8 tensor's bytes in reverse order and
- * the checksum redone (docs/WEIGHTS.md): a generative model gone wrong. Returns 0 or -1. */
+/* path = weights/esrgan_slim_x4.hsw with the per-channel scales of its largest int8 tensor
+ * (plain or Huffman-coded) negated and the checksum redone (docs/WEIGHTS.md): a generative
+ * model gone wrong. Returns 0 or -1. */
 static int broken_upscaler(const char *path) {
     FILE *f = fopen("weights/esrgan_slim_x4.hsw", "rb");
     unsigned char *b = NULL;
     long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     int ok = n > 64 && n % 8 == 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc(n)) && fread(b, 1, n, f) == (size_t)n;
     if (f) fclose(f);
-    uint64_t count = ok ? (uint32_t)le64(b + 8) : 0, table = ok ? le64(b + 16) : 0, payload = ok ? le64(b + 24) : 0, best = 0, off = 0;
+    uint64_t count = ok ? (uint32_t)le64(b + 8) : 0, table = ok ? le64(b + 16) : 0, payload = ok ? le64(b + 24) : 0, best = 0, off = 0, scales = 0;
     for (uint64_t i = 0; i < count && table + 96 * (i + 1) <= (uint64_t)n; i++) {
         const unsigned char *e = b + table + 96 * i;
-        if (e[48] == 2 && le64(e + 80) > best) best = le64(e + 80), off = payload + le64(e + 72);
+        if ((e[48] == 2 || e[48] == 3) && le64(e + 80) > best)
+            best = le64(e + 80), off = payload + le64(e + 88), scales = (uint32_t)le64(e + 52);
     }
-    ok = ok && best > 0 && off + best <= (uint64_t)n;
-    for (uint64_t i = 0; ok && i < best / 2; i++) {
-        unsigned char t = b[off + i];
-        b[off + i] = b[off + best - 1 - i], b[off + best - 1 - i] = t;
-    }
+    ok = ok && best > 0 && scales > 1 && off + 4 * scales <= (uint64_t)n;
+    for (uint64_t i = 0; ok && i < scales; i++) b[off + 4 * i + 3] ^= 0x80;   /* the sign bit of each f32 */
     uint64_t h = 0xcbf29ce484222325ull;
     for (long i = 64; ok && i < n; i += 8) h ^= le64(b + i), h *= 0x100000001b3ull;
     for (int i = 0; ok && i < 8; i++) b[40 + i] = (unsigned char)(h >> 8 * i);

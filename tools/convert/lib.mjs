@@ -2,7 +2,7 @@
 //
 // Development tool only (Node >= 20, no npm dependencies). Used by tools/convert/net-*.mjs
 // (one per network) and by tools/reference/ (golden files). The container format is
-// docs/WEIGHTS.md, version 1; readContainer() checks everything nn_model_parse() checks.
+// docs/WEIGHTS.md, version 2; readContainer() checks everything nn_model_parse() checks.
 //
 // Exports
 //   loadGraphModel(jsonPath)        tfjs graph model  -> { nodes, weights, signature, inputs, outputs }
@@ -10,6 +10,7 @@
 //   loadWeightsManifest(path)       face-api *-weights_manifest.json -> Map(name -> tensor)
 //   hwioToOhwi, depthwiseToC, deconvToOhwi, denseToOhwi     TF layouts -> ours
 //   Container, readContainer, fnv1a64Words, f32ToF16, f16ToF32, quantizeRowI8
+//   huffEncodeI8, huffDecodeI8          the Huffman-coded int8 blocks (dtype 3)
 //   MODEL_DIRS                      where tools/fetch-models.sh unpacks each package
 //
 // A tensor is { shape: number[], dtype: 'float32' | 'int32', data: Float32Array | Int32Array }.
@@ -304,8 +305,9 @@ function checkLen(data, n, what) {
 // ========================================================================= container ===
 
 const DTYPES = { f32: 0, f16: 1, i8: 2 };
-const DTYPE_NAMES = ['f32', 'f16', 'i8'];
+const DTYPE_NAMES = ['f32', 'f16', 'i8', 'i8'];   // 3 = i8, Huffman-coded (same values as 2)
 const ELEM = [4, 2, 1];
+const VERSION = 2;          // readContainer() also reads version 1 (no dtype 3): old golden files
 const HEADER = 64;
 const ENTRY = 96;
 const align64 = (n) => Math.ceil(n / 64) * 64;
@@ -327,6 +329,130 @@ export function fnv1a64Words(buf) {
     hi = h % T;
   }
   return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+// ============================================================ Huffman-coded int8 (dtype 3) ===
+//
+// Block: u8 len[256] (code length of byte value v = q & 255; 0 = absent; <= 12), u32 size[4]
+// (bytes of four bit streams), then the four streams back to back. Stream k codes elements
+// [floor(k n / 4), floor((k+1) n / 4)): four independent streams let the decoder interleave
+// them. Codes are canonical (shorter first, then by byte value) and written LSB-first, i.e.
+// bit-reversed as in DEFLATE; a stream's last byte is zero-padded. The code is complete (Kraft
+// sum exactly 1; a single value gets a second, unused code). See docs/WEIGHTS.md.
+
+export const HUFF_MAXLEN = 12;
+const HUFF_HEAD = 256 + 16;
+
+// Huffman code lengths for freq (256 counts), deterministic: leaves sorted by (count, value),
+// ties between a leaf and a merged node go to the leaf (two-queue method).
+function huffLengths(freq) {
+  const leaves = [];
+  for (let v = 0; v < 256; v++) if (freq[v] > 0) leaves.push(v);
+  const len = new Uint8Array(256);
+  if (leaves.length === 1) { len[leaves[0]] = len[leaves[0] ^ 1] = 1; return len; }   // complete: 2 codes
+  leaves.sort((a, b) => freq[a] - freq[b] || a - b);
+  const nodes = [];          // merged nodes: { w, kids: [leaf or node index] }, in creation order
+  const parentOfLeaf = new Int32Array(256).fill(-1), parentOfNode = [];
+  let li = 0, ni = 0;
+  const take = () => {
+    if (li < leaves.length && (ni >= nodes.length || freq[leaves[li]] <= nodes[ni].w)) return { leaf: leaves[li++] };
+    return { node: ni++ };
+  };
+  const weight = (x) => (x.leaf !== undefined ? freq[x.leaf] : nodes[x.node].w);
+  while (leaves.length - li + nodes.length - ni > 1) {
+    const a = take(), b = take();
+    const id = nodes.length;
+    nodes.push({ w: weight(a) + weight(b) });
+    parentOfNode.push(-1);
+    for (const x of [a, b]) if (x.leaf !== undefined) parentOfLeaf[x.leaf] = id; else parentOfNode[x.node] = id;
+  }
+  const depth = new Int32Array(nodes.length);      // the root is the last node: depth 0
+  for (let i = nodes.length - 2; i >= 0; i--) depth[i] = depth[parentOfNode[i]] + 1;
+  for (const v of leaves) len[v] = depth[parentOfLeaf[v]] + 1;
+  return len;
+}
+
+/** Canonical codes (MSB-first values) for code lengths len[256]. */
+function huffCodes(len) {
+  const count = new Int32Array(HUFF_MAXLEN + 2), next = new Int32Array(HUFF_MAXLEN + 2);
+  for (let v = 0; v < 256; v++) if (len[v]) count[len[v]]++;
+  for (let l = 1, c = 0; l <= HUFF_MAXLEN; l++) { c = (c + count[l - 1]) << 1; next[l] = c; }
+  const code = new Int32Array(256);
+  for (let v = 0; v < 256; v++) if (len[v]) code[v] = next[len[v]]++;
+  return code;
+}
+
+const bitReverse = (c, l) => { let r = 0; for (let i = 0; i < l; i++) r |= ((c >> i) & 1) << (l - 1 - i); return r; };
+
+/** Huffman-codes the int8 values q (Int8Array) as a dtype-3 block (Buffer). Lengths are limited
+ * to 12 bits by halving the counts (keeping them >= 1) until the code fits. */
+export function huffEncodeI8(q) {
+  const n = q.length;
+  const freq = new Float64Array(256);
+  for (let i = 0; i < n; i++) freq[q[i] & 255]++;
+  let len = huffLengths(freq);
+  while (Math.max(...len) > HUFF_MAXLEN) {
+    for (let v = 0; v < 256; v++) if (freq[v] > 0) freq[v] = Math.max(1, Math.floor(freq[v] / 2));
+    len = huffLengths(freq);
+  }
+  const code = huffCodes(len);
+  const rev = new Int32Array(256);
+  for (let v = 0; v < 256; v++) rev[v] = bitReverse(code[v], len[v]);
+  const streams = [];
+  for (let k = 0; k < 4; k++) {
+    const a = Math.floor((k * n) / 4), b = Math.floor(((k + 1) * n) / 4);
+    let bits = 0;
+    for (let i = a; i < b; i++) bits += len[q[i] & 255];
+    const out = Buffer.alloc(Math.ceil(bits / 8));
+    let acc = 0, nb = 0, o = 0;
+    for (let i = a; i < b; i++) {
+      const v = q[i] & 255;
+      acc |= rev[v] << nb;
+      nb += len[v];
+      while (nb >= 8) { out[o++] = acc & 255; acc >>>= 8; nb -= 8; }
+    }
+    if (nb > 0) out[o++] = acc & 255;
+    streams.push(out);
+  }
+  const head = Buffer.alloc(HUFF_HEAD);
+  for (let v = 0; v < 256; v++) head[v] = len[v];
+  streams.forEach((s, k) => head.writeUInt32LE(s.length, 256 + 4 * k));
+  return Buffer.concat([head, ...streams]);
+}
+
+/** Decodes a dtype-3 block into n int8 values; throws on anything nn_model_parse refuses. */
+export function huffDecodeI8(block, n) {
+  if (block.length < HUFF_HEAD) throw new Error('coded block shorter than its header');
+  const len = block.subarray(0, 256);
+  let kraft = 0;
+  for (let v = 0; v < 256; v++) {
+    if (len[v] > HUFF_MAXLEN) throw new Error(`code length ${len[v]} > ${HUFF_MAXLEN}`);
+    if (len[v]) kraft += 1 << (HUFF_MAXLEN - len[v]);
+  }
+  if (kraft !== 1 << HUFF_MAXLEN) throw new Error('code lengths do not form a complete code');
+  const code = huffCodes(len);
+  const table = new Int32Array(1 << HUFF_MAXLEN);       // (len << 8) | value; complete: all set
+  for (let v = 0; v < 256; v++)
+    if (len[v]) for (let j = bitReverse(code[v], len[v]); j < 1 << HUFF_MAXLEN; j += 1 << len[v]) table[j] = (len[v] << 8) | v;
+  const sizes = [0, 1, 2, 3].map((k) => block.readUInt32LE(256 + 4 * k));
+  if (HUFF_HEAD + sizes.reduce((a, b) => a + b, 0) !== block.length) throw new Error('stream sizes do not add up to the block size');
+  const out = new Int8Array(n);
+  let p = HUFF_HEAD;
+  for (let k = 0; k < 4; k++) {
+    const a = Math.floor((k * n) / 4), b = Math.floor(((k + 1) * n) / 4), end = p + sizes[k];
+    let acc = 0, nb = 0;
+    for (let i = a; i < b; i++) {
+      while (nb < HUFF_MAXLEN && p < end) { acc |= block[p++] << nb; nb += 8; }
+      const e = table[acc & ((1 << HUFF_MAXLEN) - 1)];
+      if (e >> 8 > nb) throw new Error('stream ends before its last value');
+      out[i] = (e & 255) << 24 >> 24;
+      acc >>>= e >> 8;
+      nb -= e >> 8;
+    }
+    if (p !== end || nb >= 8) throw new Error('stream longer than its values');
+    p = end;
+  }
+  return out;
 }
 
 /** Symmetric int8 quantisation of one row, bit-identical to nn_quantize_row() in src/nn.c:
@@ -371,7 +497,7 @@ export class Container {
     const src = Float32Array.from(data);
     for (let i = 0; i < n; i++) if (!Number.isFinite(src[i])) throw new Error(`tensor ${name}: value ${i} is ${src[i]}`);
     const back = new Float32Array(n);          // what the runtime will see
-    let stored, scales = null;
+    let stored, scales = null, code = DTYPES[dtype];
     if (dtype === 'f32') {
       stored = Buffer.from(src.buffer.slice(0));
       back.set(src);
@@ -392,6 +518,8 @@ export class Container {
         for (let i = r * len; i < (r + 1) * len; i++) back[i] = Math.fround(q[i] * s);
       }
       stored = Buffer.from(q.buffer);
+      const coded = huffEncodeI8(q);            // lossless; kept only when it saves >= 5%
+      if (coded.length <= 0.95 * n) stored = coded, code = 3;
     }
     let maxAbs = 0, se = 0, ss = 0;
     for (let i = 0; i < n; i++) {
@@ -401,7 +529,7 @@ export class Container {
       ss += src[i] * src[i];
     }
     const report = { name, dtype, shape: shape.slice(), maxAbsErr: maxAbs, relRmsErr: ss > 0 ? Math.sqrt(se / ss) : 0 };
-    this.tensors.push({ name, dtype, shape: shape.slice(), stored, scales, report });
+    this.tensors.push({ name, dtype, code, shape: shape.slice(), stored, scales, report });
     this.names.add(name);
     return this;
   }
@@ -434,7 +562,7 @@ export class Container {
     this.tensors.forEach((t, k) => {
       const e = HEADER + k * ENTRY;
       buf.write(t.name, e, 'latin1');
-      buf[e + 48] = DTYPES[t.dtype];
+      buf[e + 48] = t.code;
       buf[e + 49] = t.shape.length;
       for (let d = 0; d < 4; d++) buf.writeUInt32LE(d < t.shape.length ? t.shape[d] : 1, e + 52 + 4 * d);
       buf.writeBigUInt64LE(BigInt(places[k][0]), e + 72);
@@ -444,7 +572,7 @@ export class Container {
       if (t.scales) t.scales.copy(buf, payloadOffset + places[k][1]);
     });
     buf.write('HSNN', 0, 'latin1');
-    buf.writeUInt32LE(1, 4);
+    buf.writeUInt32LE(VERSION, 4);
     buf.writeUInt32LE(count, 8);
     buf.writeUInt32LE(ENTRY, 12);
     buf.writeBigUInt64LE(BigInt(HEADER), 16);
@@ -469,7 +597,8 @@ export function readContainer(buf) {
   const fail = (m) => { throw new Error(`hsw: ${m}`); };
   if (buf.length < HEADER || buf.toString('latin1', 0, 4) !== 'HSNN') fail('bad magic');
   if (buf.length % 64) fail('file size is not a multiple of 64');
-  if (buf.readUInt32LE(4) !== 1) fail(`version ${buf.readUInt32LE(4)}, expected 1`);
+  const version = buf.readUInt32LE(4);
+  if (version !== 1 && version !== 2) fail(`version ${version}, expected 1 or 2`);
   const count = buf.readUInt32LE(8);
   if (buf.readUInt32LE(12) !== ENTRY) fail('entry_size is not 96');
   if (buf.readBigUInt64LE(16) !== BigInt(HEADER)) fail('table_offset is not 64');
@@ -489,7 +618,7 @@ export function readContainer(buf) {
     if (!name || name.length > 47 || names.has(name)) fail(`entry ${k}: bad or duplicate name '${name}'`);
     names.add(name);
     const dt = buf[e + 48], ndim = buf[e + 49];
-    if (dt > 2) fail(`${name}: dtype ${dt}`);
+    if (dt > (version === 1 ? 2 : 3)) fail(`${name}: dtype ${dt}`);
     if (ndim < 1 || ndim > 4) fail(`${name}: ndim ${ndim}`);
     if (buf.readUInt16LE(e + 50) || buf.readUInt32LE(e + 68)) fail(`${name}: reserved fields not 0`);
     const dims = [0, 1, 2, 3].map((d) => buf.readUInt32LE(e + 52 + 4 * d));
@@ -499,7 +628,7 @@ export function readContainer(buf) {
     const off = Number(buf.readBigUInt64LE(e + 72));
     const nbytes = Number(buf.readBigUInt64LE(e + 80));
     const soff = Number(buf.readBigUInt64LE(e + 88));
-    if (nbytes !== n * ELEM[dt]) fail(`${name}: nbytes ${nbytes} != ${n * ELEM[dt]}`);
+    if (dt !== 3 && nbytes !== n * ELEM[dt]) fail(`${name}: nbytes ${nbytes} != ${n * ELEM[dt]}`);
     if (off % 64 || off + nbytes > payloadSize) fail(`${name}: data block misplaced`);
     blocks.push([off, off + nbytes, name]);
     const base = payloadOffset + off;
@@ -513,14 +642,18 @@ export function readContainer(buf) {
       scales = new Float32Array(shape[0]);
       for (let r = 0; r < shape[0]; r++) scales[r] = buf.readFloatLE(payloadOffset + soff + 4 * r);
       const len = n / shape[0];
+      let qs = buf.subarray(base, base + n);
+      if (dt === 3) {
+        try { qs = huffDecodeI8(buf.subarray(base, base + nbytes), n); } catch (err) { fail(`${name}: ${err.message}`); }
+      }
       for (let i = 0; i < n; i++) {
-        const q = buf.readInt8(base + i);
+        const q = (qs[i] << 24) >> 24;
         if (q < -127) fail(`${name}: int8 value -128`);
         data[i] = Math.fround(q * scales[Math.floor(i / len)]);
       }
     }
-    if (dt !== 2 && soff !== 0) fail(`${name}: scales_offset set for a non-i8 tensor`);
-    tensors.push({ name, dtype: DTYPE_NAMES[dt], shape, data, scales });
+    if (dt < 2 && soff !== 0) fail(`${name}: scales_offset set for a non-i8 tensor`);
+    tensors.push({ name, dtype: DTYPE_NAMES[dt], coded: dt === 3, shape, data, scales });
   }
   blocks.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < blocks.length; i++)
