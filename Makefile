@@ -9,7 +9,12 @@ CC      ?= cc
 VERSION := 0.1.0
 BIN     ?= headshot
 CFLAGS  ?= -O2 -g
-override CFLAGS += -std=c11 -Wall -Wextra -D_GNU_SOURCE -Isrc -Ithird_party/stb
+# GCC's -O2 vectorises a loop only when it knows the trip count fits the vectors (its "very
+# cheap" cost model); the channel loops of nn.c and the pixel loops of the image stages have
+# run-time counts, which the dynamic model handles with a check: networks 5-15% faster (selfie
+# 5.2 -> 4.4 ms). Clang vectorises those loops at -O2 already and has no such option.
+VECTORIZE := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),,-fvect-cost-model=dynamic)
+override CFLAGS += -std=c11 -Wall -Wextra -D_GNU_SOURCE -Isrc -Ithird_party/stb $(VECTORIZE)
 LDLIBS  += -lm -lpthread
 PREFIX  ?= /usr/local
 ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)

@@ -420,7 +420,41 @@ static void nn__layer_init(nn_model *m, nn_layer *l, const char *name, nn_layer_
 
 static size_t nn__round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
-/* Panels of NN_NR output channels: bias[16], then w[tap][cin][16] (see nn_kernels.h). */
+/* Winograd F(2x2, 3x3) (Lavin and Gray, 2015): a 2x2 block of outputs of a 3x3 convolution
+ * from its 4x4 block of inputs with 16 multiplications per input and output channel instead
+ * of 36. The inputs d are transformed to V = B'dB, the weights g to U = GgG', the 16
+ * elementwise products V.U summed over input channels are 16 matrix products (our igemm
+ * kernels, one tap each), and the output is Y = A'MA. The weights are transformed once, here:
+ * U[xi] for xi = 4i + j, packed like a 1x1 convolution's panels with a zero bias (the bias is
+ * added after the output transform). Only layers whose channels are multiples of 16 (no tails
+ * in the transforms) and whose weights are not wide: our wide layers run on small maps, where
+ * Winograd's 16/9 larger weights cost more memory traffic than its multiplications save. */
+#define NN__WINO_MAX_WEIGHTS (128 * 128)   /* cin * cout at most this */
+static void nn__pack_winograd(nn_layer *l) {
+    int panels = l->cout / NN_NR, cin = l->cin;
+    size_t panel = NN_NR + (size_t)cin * NN_NR, per_xi = panels * panel;
+    l->wino = nn_buffer_alloc(16 * per_xi * sizeof(float));
+    if (!l->wino) return;
+    memset(l->wino, 0, 16 * per_xi * sizeof(float));
+    for (int o = 0; o < l->cout; o++)
+        for (int k = 0; k < cin; k++) {
+            const float *w = l->weights + (size_t)o * 9 * cin + k;   /* g[ky][kx] = w[(3 ky + kx) cin] */
+            float gt[4][3], u;                                       /* G g, then (G g) G' */
+            for (int x = 0; x < 3; x++) {
+                float g0 = w[x * cin], g1 = w[(3 + x) * cin], g2 = w[(6 + x) * cin];
+                gt[0][x] = g0, gt[1][x] = 0.5f * (g0 + g1 + g2), gt[2][x] = 0.5f * (g0 - g1 + g2), gt[3][x] = g2;
+            }
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) {
+                    const float *r = gt[i];
+                    u = j == 0 ? r[0] : j == 1 ? 0.5f * (r[0] + r[1] + r[2]) : j == 2 ? 0.5f * (r[0] - r[1] + r[2]) : r[2];
+                    l->wino[(i * 4 + j) * per_xi + (o / NN_NR) * panel + NN_NR + (size_t)k * NN_NR + o % NN_NR] = u;
+                }
+        }
+}
+
+/* Panels of NN_NR output channels: bias[16], then w[tap][cin][16] (see nn_kernels.h); and the
+ * Winograd weights where they apply. packed stays NULL if either fails. */
 static void nn__pack_conv(nn_layer *l) {
     int taps = l->kh * l->kw, panels = (l->cout + NN_NR - 1) / NN_NR;
     size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
@@ -434,6 +468,11 @@ static void nn__pack_conv(nn_layer *l) {
         for (int t = 0; t < taps; t++)
             for (int k = 0; k < l->cin; k++)
                 p[NN_NR + ((size_t)t * l->cin + k) * NN_NR + j] = l->weights[((size_t)o * taps + t) * l->cin + k];
+    }
+    if (l->kh == 3 && l->kw == 3 && l->cin % NN_NR == 0 && l->cout % NN_NR == 0 &&
+        l->cin * l->cout <= NN__WINO_MAX_WEIGHTS) {
+        nn__pack_winograd(l);
+        if (!l->wino) free(l->packed), l->packed = NULL;
     }
 }
 
@@ -488,6 +527,7 @@ int nn_layer_random(nn_layer *l, nn_layer_kind kind, int kh, int kw, int cin, in
 
 void nn_layer_free(nn_layer *l) {
     free(l->packed);
+    free(l->wino);
     free(l->bias);
     free(l->weights);
     memset(l, 0, sizeof *l);
@@ -1066,6 +1106,86 @@ static void nn__conv_reference(nn__conv_job *j) {
             }
 }
 
+/* --- Winograd F(2x2, 3x3) at run time (the weights: nn__pack_winograd). The output's 2x2
+ * tiles are taken in chunks of NN__WINO_CHUNK; for each chunk the input transform fills V
+ * [16][chunk][cin], 16 igemm calls give M [16][chunk][cout], and the output transform writes
+ * the tiles with bias, residual and activation. Task s takes a contiguous run of chunks and
+ * scratch slot s, one slot per thread, so that a thread reuses the same cache-warm scratch;
+ * the arithmetic of every output is the same whichever task does it. The transforms work on
+ * 16 channels at a time (the layer's channels are multiples of 16), loops the compiler
+ * turns into vector code. */
+#define NN__WINO_CHUNK 48         /* tiles per chunk: whole micro-tiles for MR = 4, 6 or 12 */
+#define NN__WINO_SLOTS 16         /* scratch slots, the most threads one layer runs on */
+#define NN__WINO_MIN_TILES 64     /* smaller outputs (8x8 and less) run direct */
+
+typedef struct {
+    nn__conv_job *j;
+    int tiles_x, tiles, chunks;
+    int tasks;                    /* <= the slots planned */
+    float *scratch;               /* [slots][16 * chunk * (cin + cout)] */
+} nn__wino_job;
+
+/* The tile (tx, ty): its 16 input pixels (the zero row where they fall in the padding)
+ * through the kernel set's input transform into v. */
+static void nn__wino_input(const nn__conv_job *j, int tx, int ty, float *v, size_t xs) {
+    const float *src[16];
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 4; k++) {
+            int iy = 2 * ty - j->pt + i, ix = 2 * tx - j->pl + k;
+            src[i * 4 + k] = iy >= 0 && iy < j->x.h && ix >= 0 && ix < j->x.w
+                                 ? j->x.data + ((size_t)iy * j->x.w + ix) * j->x.c : j->c->zeros;
+        }
+    nn__kernels->wino_input(src, j->x.c, v, xs);
+}
+
+/* The tile's output pixels (those inside the output) from m, with bias, residual, activation. */
+static void nn__wino_output(const nn__conv_job *j, int tx, int ty, const float *m, size_t xs) {
+    const nn_layer *l = j->l;
+    float *out[4];
+    const float *res[4];
+    for (int p = 0; p < 4; p++) {
+        int oy = 2 * ty + p / 2, ox = 2 * tx + p % 2;
+        size_t at = ((size_t)oy * j->y.w + ox) * l->cout;
+        out[p] = oy < j->y.h && ox < j->y.w ? j->y.data + at : NULL;
+        res[p] = out[p] && j->residual ? j->residual + at : NULL;
+    }
+    nn_epilogue e = nn__epilogue(&j->act);
+    int rest = e.leaky || !nn__act_in_epilogue(&j->act);   /* activations done a pixel at a time */
+    nn__kernels->wino_output(m, xs, l->cout, l->bias, j->residual ? res : NULL, out, rest ? -FLT_MAX : e.min,
+                             rest ? FLT_MAX : e.max);
+    for (int p = 0; rest && p < 4; p++)
+        if (out[p]) nn__act_rows(out[p], 1, l->cout, &j->act);
+}
+
+static void nn__wino_task(void *arg, int slot) {
+    const nn__wino_job *w = arg;
+    const nn__conv_job *j = w->j;
+    const nn_layer *l = j->l;
+    const nn_kernel_set *k = nn__kernels;
+    int cin = l->cin, cout = l->cout;
+    float *v = w->scratch + (size_t)slot * 16 * NN__WINO_CHUNK * (cin + cout), *m = v + (size_t)16 * NN__WINO_CHUNK * cin;
+    size_t panel = NN_NR + (size_t)cin * NN_NR, per_xi = cout / NN_NR * panel;
+    nn_epilogue plain = {-FLT_MAX, FLT_MAX, 0, 0, NULL, NULL};
+    const float *rows[NN__WINO_CHUNK];
+    for (int chunk = slot * w->chunks / w->tasks; chunk < (slot + 1) * w->chunks / w->tasks; chunk++) {
+        int t0 = chunk * NN__WINO_CHUNK, nt = w->tiles - t0 < NN__WINO_CHUNK ? w->tiles - t0 : NN__WINO_CHUNK;
+        for (int t = 0; t < nt; t++)
+            nn__wino_input(j, (t0 + t) % w->tiles_x, (t0 + t) / w->tiles_x, v + (size_t)t * cin, (size_t)NN__WINO_CHUNK * cin);
+        for (int xi = 0; xi < 16; xi++) {
+            for (int t = 0; t < nt; t++) rows[t] = v + ((size_t)xi * NN__WINO_CHUNK + t) * cin;
+            float *mx = m + (size_t)xi * NN__WINO_CHUNK * cout;
+            for (int n0 = 0; n0 < cout; n0 += k->nr) {
+                int nc = cout - n0 < k->nr ? cout - n0 : k->nr;
+                for (int r = 0; r < nt; r += k->mr)
+                    k->igemm(nt - r < k->mr ? nt - r : k->mr, nc, 1, cin, rows + r, l->wino + xi * per_xi + (n0 / NN_NR) * panel,
+                             mx + (size_t)r * cout + n0, cout, &plain);
+            }
+        }
+        for (int t = 0; t < nt; t++)
+            nn__wino_output(j, (t0 + t) % w->tiles_x, (t0 + t) / w->tiles_x, m + (size_t)t * cout, (size_t)NN__WINO_CHUNK * cout);
+    }
+}
+
 static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad,
                           const nn_tensor *residual, nn_act act, const char *opname) {
     nn_tensor y = {0, 0, 0, NULL, -1};
@@ -1087,6 +1207,25 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
      * and right padding, so that every span lies inside a row; rows above and below read the
      * zero row, as before. */
     nn__conv_job j = {c, l, x, y, stride, pt, pl, l->kw, l->cin, NULL, residual ? residual->data : NULL, act, 0, 1};
+    int tiles_x = (ow + 1) / 2, tiles = tiles_x * ((oh + 1) / 2), chunks = (tiles + NN__WINO_CHUNK - 1) / NN__WINO_CHUNK;
+    if (l->wino && stride == 1 && tiles >= NN__WINO_MIN_TILES) {
+        int slots = chunks < NN__WINO_SLOTS ? chunks : NN__WINO_SLOTS;
+        nn__wino_job w = {&j, tiles_x, tiles, chunks, 1, NULL};
+        nn_tensor scratch = nn_new(c, slots * 16 * NN__WINO_CHUNK, 1, l->cin + l->cout);
+        nn_free(c, scratch);
+        if ((size_t)l->cin > c->max_row) c->max_row = l->cin;
+        uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
+        if (!nn__op_begin(c, macs)) return y;
+        if (!nn__kernels) {
+            nn__conv_reference(&j);
+        } else {
+            w.scratch = scratch.data;
+            if (macs >= NN__PAR_CONV_MACS) w.tasks = nn_threads() < slots ? nn_threads() : slots;
+            nn__op_parallel(c, w.tasks, nn__wino_task, &w);
+        }
+        nn__op_end(c, opname, l->name, x, y, macs);
+        return y;
+    }
     nn_tensor xp = {0, 0, 0, NULL, -1};
     if (l->kw > 1 && l->cin * l->kw <= NN_SPAN_MAX) {
         int pr = (ow - 1) * stride - pl + l->kw - x.w;
@@ -1297,12 +1436,13 @@ nn_tensor nn_mul(nn_ctx *c, nn_tensor a, nn_tensor b) { return nn__binary(c, a, 
 nn_tensor nn_affine(nn_ctx *c, nn_tensor x, const float *scale, const float *shift, nn_act act) {
     nn_tensor y = nn_new(c, x.h, x.w, x.c);
     if (!nn__op_begin(c, 0)) return y;
-    size_t n = nn_numel(x);
-    for (size_t i = 0; i < n; i++) {
-        int ch = (int)(i % x.c);
-        float v = x.data[i] * (scale ? scale[ch] : 1.0f) + (shift ? shift[ch] : 0.0f);
-        y.data[i] = nn__act1(v, &act, ch);
+    size_t pixels = (size_t)x.h * x.w;
+    for (size_t p = 0; p < pixels; p++) {
+        const float *in = x.data + p * x.c;
+        float *out = y.data + p * x.c;
+        for (int ch = 0; ch < x.c; ch++) out[ch] = in[ch] * (scale ? scale[ch] : 1.0f) + (shift ? shift[ch] : 0.0f);
     }
+    nn__act_rows(y.data, pixels, x.c, &act);
     nn__op_end(c, "affine", NULL, x, y, 0);
     return y;
 }

@@ -85,6 +85,7 @@ typedef struct {
     nn_layer_kind kind;
     int kh, kw, cin, cout;   /* DWCONV: cin == cout == channels */
     float *packed;           /* kernel-ready weights with the bias inside (layout: nn.c) */
+    float *wino;             /* 3x3 convs: the 16 Winograd-domain weight matrices, or NULL */
     float *bias;             /* cout floats (also inside packed; kept for the reference path) */
     float *weights;          /* fp32 weights in the stored layout, for the reference path */
 } nn_layer;

@@ -8,6 +8,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "nn_kernels.h"
+#include "nn_winograd.h"
 
 static inline __m256 nn__epi8(__m256 v, const nn_epilogue *e, const float *slope, __m256 vmin, __m256 vmax) {
     if (e->leaky) {
@@ -84,5 +85,6 @@ static void nn_dwconv_16_fma3(const nn_dwrow *d, const float *const *rows, const
         }
 }
 
-const nn_kernel_set nn_kernels_avx2 = {"avx2", 6, 16, nn_igemm_6x16_fma3, nn_dwconv_16_fma3};
+const nn_kernel_set nn_kernels_avx2 = {"avx2", 6, 16, nn_igemm_6x16_fma3, nn_dwconv_16_fma3, nn__wino_input_tile,
+                                        nn__wino_output_tile};
 #endif

@@ -21,6 +21,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "nn_kernels.h"
+#include "nn_winograd.h"
 
 #define NN__INLINE static inline __attribute__((always_inline))
 #if defined(__clang__)
@@ -154,5 +155,6 @@ static void nn_dwconv_avx512(const nn_dwrow *d, const float *const *rows, const 
     else nn_kernels_avx2.dwconv(d, rows, w, out, e);
 }
 
-const nn_kernel_set nn_kernels_avx512 = {"avx512", 12, 32, nn_igemm_12x32_avx512, nn_dwconv_avx512};
+const nn_kernel_set nn_kernels_avx512 = {"avx512", 12, 32, nn_igemm_12x32_avx512, nn_dwconv_avx512, nn__wino_input_tile,
+                                          nn__wino_output_tile};
 #endif

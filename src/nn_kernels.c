@@ -4,6 +4,7 @@
  * the inner loops over the 16 channels of a panel. It is what a CPU without AVX2 runs.
  */
 #include "nn_kernels.h"
+#include "nn_winograd.h"
 
 #define MR 4
 
@@ -50,4 +51,5 @@ static void nn_dwconv_16_scalar(const nn_dwrow *d, const float *const *rows, con
         }
 }
 
-const nn_kernel_set nn_kernels_portable = {"portable", MR, NN_NR, nn_igemm_4x16_scalar, nn_dwconv_16_scalar};
+const nn_kernel_set nn_kernels_portable = {"portable", MR, NN_NR, nn_igemm_4x16_scalar, nn_dwconv_16_scalar,
+                                            nn__wino_input_tile, nn__wino_output_tile};

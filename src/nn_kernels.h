@@ -52,12 +52,19 @@ typedef struct {
 typedef void (*nn_dwconv_fn)(const nn_dwrow *d, const float *const *rows, const float *w,
                              float *out, const nn_epilogue *e);
 
+/* The Winograd F(2x2, 3x3) transforms of one tile (nn_winograd.h, compiled by every set). */
+typedef void (*nn_wino_input_fn)(const float *const *src, int cin, float *v, size_t xs);
+typedef void (*nn_wino_output_fn)(const float *m, size_t xs, int cout, const float *bias, const float *const *res,
+                                  float *const *out, float lo, float hi);
+
 typedef struct {
     const char *name;        /* "portable", "avx2", "avx512", "neon" */
     int mr;                  /* rows per igemm tile */
     int nr;                  /* output channels per igemm call: 16 (one panel) or 32 (two) */
     nn_igemm_fn igemm;
     nn_dwconv_fn dwconv;
+    nn_wino_input_fn wino_input;
+    nn_wino_output_fn wino_output;
 } nn_kernel_set;
 
 extern const nn_kernel_set nn_kernels_portable;

@@ -6,6 +6,7 @@
 #if defined(__aarch64__)
 #include <arm_neon.h>
 #include "nn_kernels.h"
+#include "nn_winograd.h"
 
 static inline float32x4_t nn__epi4(float32x4_t v, const nn_epilogue *e, const float *slope, float32x4_t vmin, float32x4_t vmax) {
     if (e->leaky) {
@@ -75,5 +76,6 @@ static void nn_dwconv_16_neon(const nn_dwrow *d, const float *const *rows, const
         }
 }
 
-const nn_kernel_set nn_kernels_neon = {"neon", 6, 16, nn_igemm_6x16_neon, nn_dwconv_16_neon};
+const nn_kernel_set nn_kernels_neon = {"neon", 6, 16, nn_igemm_6x16_neon, nn_dwconv_16_neon, nn__wino_input_tile,
+                                        nn__wino_output_tile};
 #endif
