@@ -37,6 +37,15 @@ case ${HEADSHOT_ISA:-auto} in auto) want='[a-z0-9]* (the best this CPU runs)' ;;
   echo "$kernels" | grep -q "^kernels: $want" && echo "$kernels" | grep -q 'built in: .*portable; this CPU runs: .*portable$'
 say $? "--version prints 'headshot 0.1.0', a build line and the kernels: $kernels"; expect "--version" 0 0
 
+run bench --networks --json --runs 1 --threads 1
+n=0
+for net in blazeface facemesh selfie face_recognition esrgan_slim_x4 esrgan_medium_x4; do
+  grep -q "{\"name\":\"$net\",\"input\":\[[0-9]*,[0-9]*,3\],\"macs\":[1-9][0-9]*,\"median_ms\":[0-9.]*" "$tmp/stdout" && n=$((n + 1))
+done
+grep -q '^{"threads":1,' "$tmp/stdout" && [ "$(lines "$tmp/stdout")" -eq 1 ] && [ "$n" -eq 6 ]
+say $? "bench --networks --json: one JSON line with threads, and input, macs, median_ms for the 6 peer-bench networks ($n)"
+expect "bench --networks --json" 0 0
+
 # ------------------------------------------------------------------ usage errors (2)
 run --frobnicate "$tmp/in.jpg" -o "$tmp/x.jpg";       expect "unknown option" 2 1
 run frobnicate;                                        expect "unknown command 'frobnicate'" 2 1
