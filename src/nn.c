@@ -428,43 +428,29 @@ static size_t nn__round_up(size_t x, size_t to) { return (x + to - 1) / to * to;
  * U[xi] for xi = 4i + j, packed like a 1x1 convolution's panels with a zero bias (the bias is
  * added after the output transform). Only layers whose channels are multiples of 16 (no tails
  * in the transforms) and whose weights are not wide: our wide layers run on small maps, where
- * Winograd's 16/9 larger weights cost more memory traffic than its multiplications save.
- * A 5x5 kernel, zero-padded to 6x6, is a 2x2 grid of 3x3 kernels at offsets 0 and 3: the
- * four sub-kernels' products are summed in the same matrix products (K = 4 cin), 64
- * multiplications per 2x2 outputs instead of 100. */
+ * Winograd's 16/9 larger weights cost more memory traffic than its multiplications save. */
 #define NN__WINO_MAX_WEIGHTS (64 * 64)     /* cin * cout at most this */
-static int nn__wino_grid(const nn_layer *l) {  /* 3x3 sub-kernels per side, 0: not Winograd */
-    int ok = l->kh == l->kw && (l->kh == 3 || l->kh == 5) && l->cin % NN_NR == 0 && l->cout % NN_NR == 0 &&
-             l->cin * l->cout <= NN__WINO_MAX_WEIGHTS;
-    return ok ? (l->kh + 2) / 3 : 0;
-}
-
 static void nn__pack_winograd(nn_layer *l) {
-    int grid = nn__wino_grid(l), cin = l->cin, k4 = grid * grid * cin, kh = l->kh;
-    size_t panel = NN_NR + (size_t)k4 * NN_NR, per_xi = l->cout / NN_NR * panel;
+    int panels = l->cout / NN_NR, cin = l->cin;
+    size_t panel = NN_NR + (size_t)cin * NN_NR, per_xi = panels * panel;
     l->wino = nn_buffer_alloc(16 * per_xi * sizeof(float));
     if (!l->wino) return;
     memset(l->wino, 0, 16 * per_xi * sizeof(float));
     for (int o = 0; o < l->cout; o++)
-        for (int sub = 0; sub < grid * grid; sub++)
-            for (int k = 0; k < cin; k++) {
-                float g[3][3], gt[4][3], u;     /* the sub-kernel, G g, then (G g) G' */
-                for (int y = 0; y < 3; y++)
-                    for (int x = 0; x < 3; x++) {
-                        int ky = 3 * (sub / grid) + y, kx = 3 * (sub % grid) + x;
-                        g[y][x] = ky < kh && kx < kh ? l->weights[(((size_t)o * kh + ky) * kh + kx) * cin + k] : 0;
-                    }
-                for (int x = 0; x < 3; x++) {
-                    float g0 = g[0][x], g1 = g[1][x], g2 = g[2][x];
-                    gt[0][x] = g0, gt[1][x] = 0.5f * (g0 + g1 + g2), gt[2][x] = 0.5f * (g0 - g1 + g2), gt[3][x] = g2;
-                }
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++) {
-                        const float *r = gt[i];
-                        u = j == 0 ? r[0] : j == 1 ? 0.5f * (r[0] + r[1] + r[2]) : j == 2 ? 0.5f * (r[0] - r[1] + r[2]) : r[2];
-                        l->wino[(i * 4 + j) * per_xi + (o / NN_NR) * panel + NN_NR + ((size_t)sub * cin + k) * NN_NR + o % NN_NR] = u;
-                    }
+        for (int k = 0; k < cin; k++) {
+            const float *w = l->weights + (size_t)o * 9 * cin + k;   /* g[ky][kx] = w[(3 ky + kx) cin] */
+            float gt[4][3], u;                                       /* G g, then (G g) G' */
+            for (int x = 0; x < 3; x++) {
+                float g0 = w[x * cin], g1 = w[(3 + x) * cin], g2 = w[(6 + x) * cin];
+                gt[0][x] = g0, gt[1][x] = 0.5f * (g0 + g1 + g2), gt[2][x] = 0.5f * (g0 - g1 + g2), gt[3][x] = g2;
             }
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) {
+                    const float *r = gt[i];
+                    u = j == 0 ? r[0] : j == 1 ? 0.5f * (r[0] + r[1] + r[2]) : j == 2 ? 0.5f * (r[0] - r[1] + r[2]) : r[2];
+                    l->wino[(i * 4 + j) * per_xi + (o / NN_NR) * panel + NN_NR + (size_t)k * NN_NR + o % NN_NR] = u;
+                }
+        }
 }
 
 /* Panels of NN_NR output channels: bias[16], then w[tap][cin][16] (see nn_kernels.h); and the
@@ -483,7 +469,8 @@ static void nn__pack_conv(nn_layer *l) {
             for (int k = 0; k < l->cin; k++)
                 p[NN_NR + ((size_t)t * l->cin + k) * NN_NR + j] = l->weights[((size_t)o * taps + t) * l->cin + k];
     }
-    if (nn__wino_grid(l)) {
+    if (l->kh == 3 && l->kw == 3 && l->cin % NN_NR == 0 && l->cout % NN_NR == 0 &&
+        l->cin * l->cout <= NN__WINO_MAX_WEIGHTS) {
         nn__pack_winograd(l);
         if (!l->wino) free(l->packed), l->packed = NULL;
     }
@@ -1151,19 +1138,17 @@ typedef struct {
     float *scratch;               /* [slots][16 * chunk * (cin + cout)] */
 } nn__wino_job;
 
-/* The tile (tx, ty): for each 3x3 sub-kernel its 16 input pixels (the zero row where they fall
- * in the padding) through the kernel set's input transform into v, sub-kernel s at s * cin. */
-static void nn__wino_input(const nn__conv_job *j, int grid, int tx, int ty, float *v, size_t xs) {
+/* The tile (tx, ty): its 16 input pixels (the zero row where they fall in the padding)
+ * through the kernel set's input transform into v. */
+static void nn__wino_input(const nn__conv_job *j, int tx, int ty, float *v, size_t xs) {
     const float *src[16];
-    for (int sub = 0; sub < grid * grid; sub++) {
-        for (int i = 0; i < 4; i++)
-            for (int k = 0; k < 4; k++) {
-                int iy = 2 * ty - j->pt + 3 * (sub / grid) + i, ix = 2 * tx - j->pl + 3 * (sub % grid) + k;
-                src[i * 4 + k] = iy >= 0 && iy < j->x.h && ix >= 0 && ix < j->x.w
-                                     ? j->x.data + ((size_t)iy * j->x.w + ix) * j->x.c : j->c->zeros;
-            }
-        nn__kernels->wino_input(src, j->x.c, v + (size_t)sub * j->x.c, xs);
-    }
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 4; k++) {
+            int iy = 2 * ty - j->pt + i, ix = 2 * tx - j->pl + k;
+            src[i * 4 + k] = iy >= 0 && iy < j->x.h && ix >= 0 && ix < j->x.w
+                                 ? j->x.data + ((size_t)iy * j->x.w + ix) * j->x.c : j->c->zeros;
+        }
+    nn__kernels->wino_input(src, j->x.c, v, xs);
 }
 
 /* The tile's output pixels (those inside the output) from m, with bias, residual, activation. */
@@ -1190,7 +1175,7 @@ static void nn__wino_task(void *arg, int slot) {
     const nn__conv_job *j = w->j;
     const nn_layer *l = j->l;
     const nn_kernel_set *k = nn__kernels;
-    int grid = nn__wino_grid(l), cin = grid * grid * l->cin, cout = l->cout;   /* cin: K of the products */
+    int cin = l->cin, cout = l->cout;
     float *v = w->scratch + (size_t)slot * 16 * NN__WINO_CHUNK * (cin + cout), *m = v + (size_t)16 * NN__WINO_CHUNK * cin;
     size_t panel = NN_NR + (size_t)cin * NN_NR, per_xi = cout / NN_NR * panel;
     nn_epilogue plain = {-FLT_MAX, FLT_MAX, 0, 0, NULL, NULL};
@@ -1198,7 +1183,7 @@ static void nn__wino_task(void *arg, int slot) {
     for (int chunk = slot * w->chunks / w->tasks; chunk < (slot + 1) * w->chunks / w->tasks; chunk++) {
         int t0 = chunk * NN__WINO_CHUNK, nt = w->tiles - t0 < NN__WINO_CHUNK ? w->tiles - t0 : NN__WINO_CHUNK;
         for (int t = 0; t < nt; t++)
-            nn__wino_input(j, grid, (t0 + t) % w->tiles_x, (t0 + t) / w->tiles_x, v + (size_t)t * cin, (size_t)NN__WINO_CHUNK * cin);
+            nn__wino_input(j, (t0 + t) % w->tiles_x, (t0 + t) / w->tiles_x, v + (size_t)t * cin, (size_t)NN__WINO_CHUNK * cin);
         for (int xi = 0; xi < 16; xi++) {
             for (int t = 0; t < nt; t++) rows[t] = v + ((size_t)xi * NN__WINO_CHUNK + t) * cin;
             float *mx = m + (size_t)xi * NN__WINO_CHUNK * cout;
@@ -1239,8 +1224,7 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
     if (l->wino && stride == 1 && tiles >= NN__WINO_MIN_TILES) {
         int slots = chunks < NN__WINO_SLOTS ? chunks : NN__WINO_SLOTS;
         nn__wino_job w = {&j, tiles_x, tiles, chunks, 1, NULL};
-        int grid = nn__wino_grid(l);
-        nn_tensor scratch = nn_new(c, slots * 16 * NN__WINO_CHUNK, 1, grid * grid * l->cin + l->cout);
+        nn_tensor scratch = nn_new(c, slots * 16 * NN__WINO_CHUNK, 1, l->cin + l->cout);
         nn_free(c, scratch);
         if ((size_t)l->cin > c->max_row) c->max_row = l->cin;
         uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
