@@ -6,14 +6,11 @@
 #include "img.h"
 #include "landmarks.h"
 #include "meta.h"
+#include "status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Exit statuses: the values of headshot.c's HS_* codes (docs/CLI.md). */
-enum { CMP_SAME = 0, CMP_EINTERNAL = 1, CMP_EUSAGE = 2, CMP_EINPUT = 3, CMP_EFORMAT = 4, CMP_ELARGE = 5,
-       CMP_ENOFACE = 6, CMP_EDIFFERENT = 7, CMP_EWEIGHTS = 9 };
 
 #define CMP_MAX_FACES 16
 
@@ -47,47 +44,38 @@ static int cmp_fail(int code, const char *file, const char *what) {
     return code;
 }
 
-static int cmp_exit_for(int img_code) {
-    switch (img_code) {
-    case IMG_EREAD: return CMP_EINPUT;
-    case IMG_EFORMAT: return CMP_EFORMAT;
-    case IMG_ELARGE: return CMP_ELARGE;
-    default: return CMP_EINTERNAL;
-    }
-}
-
 /* Loads p->file and fills the rest of *p. Returns 0 or an exit status (after the message). */
 static int cmp_photo_run(const cmp_nets *n, cmp_photo *p) {
     char err[NN_ERR > IMG_ERR ? NN_ERR : IMG_ERR];
     img_rgb im;
     int rc = img_load_file(&im, p->file, NULL, err);
-    if (rc) return cmp_fail(cmp_exit_for(rc), p->file, err);
+    if (rc) return cmp_fail(hs_status_of_image(rc), p->file, err);
     p->w = im.w, p->h = im.h;
 
     det_face faces[CMP_MAX_FACES];
     static lmk_result lr;         /* 5.6 KB: off the stack */
-    rc = CMP_ENOFACE;
+    rc = HS_ENOFACE;
     p->faces = det_run(n->det, im.rgb, im.w, im.h, faces, CMP_MAX_FACES, err);
-    if (p->faces < 0) rc = cmp_fail(CMP_EINTERNAL, p->file, err);
+    if (p->faces < 0) rc = cmp_fail(HS_EINTERNAL, p->file, err);
     /* Largest box first; the first one FaceMesh confirms is the main face. */
-    for (int tries = 0; rc == CMP_ENOFACE && tries < p->faces; tries++) {
+    for (int tries = 0; rc == HS_ENOFACE && tries < p->faces; tries++) {
         int best = tries;
         for (int i = tries + 1; i < p->faces; i++)
             if (faces[i].w * faces[i].h > faces[best].w * faces[best].h) best = i;
         det_face f = faces[best];
         faces[best] = faces[tries], faces[tries] = f;
         if (lmk_run(n->lmk, im.rgb, im.w, im.h, &f, &lr, err) != 0) {
-            rc = cmp_fail(CMP_EINTERNAL, p->file, err);
+            rc = cmp_fail(HS_EINTERNAL, p->file, err);
         } else if (lr.flag >= LMK_FLAG_MIN) {
             float pts68[68][2];
             id_points68((const float (*)[3])lr.pts, pts68);
             if (id_descriptor(n->id, im.rgb, im.w, im.h, (const float (*)[2])pts68, p->desc, err) != 0)
-                rc = cmp_fail(CMP_EINTERNAL, p->file, err);
+                rc = cmp_fail(HS_EINTERNAL, p->file, err);
             else
                 p->face = f, rc = 0;
         }
     }
-    if (rc == CMP_ENOFACE) cmp_fail(rc, p->file, p->faces ? "no face confirmed by the landmark network" : "no face found");
+    if (rc == HS_ENOFACE) cmp_fail(rc, p->file, p->faces ? "no face confirmed by the landmark network" : "no face found");
     img_free(&im);
     return rc;
 }
@@ -108,20 +96,20 @@ int compare_main(int argc, char **argv, const char *weights_dir) {
     memset(ph, 0, sizeof ph);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return fputs(cmp_usage, stdout), CMP_SAME;
-        else if (argv[i][0] == '-' && argv[i][1]) return cmp_fail(CMP_EUSAGE, NULL, "unknown option (see 'headshot compare --help')");
-        else if (n == 2) return cmp_fail(CMP_EUSAGE, NULL, "more than two photos given (see 'headshot compare --help')");
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return fputs(cmp_usage, stdout), HS_OK;
+        else if (argv[i][0] == '-' && argv[i][1]) return cmp_fail(HS_EUSAGE, NULL, "unknown option (see 'headshot compare --help')");
+        else if (n == 2) return cmp_fail(HS_EUSAGE, NULL, "more than two photos given (see 'headshot compare --help')");
         else ph[n++].file = argv[i];
     }
-    if (n < 2) return cmp_fail(CMP_EUSAGE, NULL, "give two photos: headshot compare A B");
+    if (n < 2) return cmp_fail(HS_EUSAGE, NULL, "give two photos: headshot compare A B");
 
     char err[NN_ERR];
     cmp_nets nets = {NULL, NULL, NULL};
-    int rc = CMP_SAME;
+    int rc = HS_OK;
     if (!(nets.det = det_load(weights_dir, err)) || !(nets.lmk = lmk_load(weights_dir, err)) ||
         !(nets.id = id_load(weights_dir, err)))
-        rc = cmp_fail(weights_dir ? CMP_EWEIGHTS : CMP_EINTERNAL, weights_dir, err);
-    for (int k = 0; k < 2 && rc == CMP_SAME; k++) rc = cmp_photo_run(&nets, &ph[k]);
+        rc = cmp_fail(weights_dir ? HS_EWEIGHTS : HS_EINTERNAL, weights_dir, err);
+    for (int k = 0; k < 2 && rc == HS_OK; k++) rc = cmp_photo_run(&nets, &ph[k]);
     id_free(nets.id);
     lmk_free(nets.lmk);
     det_free(nets.det);
@@ -143,6 +131,6 @@ int compare_main(int argc, char **argv, const char *weights_dir) {
         printf("distance %.4f: %s (same person below %.1f, uncertain above %.1f)\n", d, meta_identity_verdict(d),
                META_ID_SAME, META_ID_WARN);
     }
-    if (fflush(stdout) != 0) return cmp_fail(CMP_EINTERNAL, "standard output", "cannot write");
-    return same ? CMP_SAME : CMP_EDIFFERENT;
+    if (fflush(stdout) != 0) return cmp_fail(HS_EINTERNAL, "standard output", "cannot write");
+    return same ? HS_OK : HS_EIDENTITY;
 }

@@ -12,6 +12,7 @@
 #include "nn.h"
 #include "pipeline.h"
 #include "sheet.h"
+#include "status.h"
 #include "team.h"
 
 #include <errno.h>
@@ -33,20 +34,6 @@
 #define HS_QUALITY 92            /* default JPEG quality */
 #define HS_JOBS 1                /* default --jobs (measured: docs/CLI.md) */
 #define HS_WHY 160               /* size of a failure's reason */
-
-enum {
-    HS_OK = 0,
-    HS_EINTERNAL = 1,    /* out of memory, bug */
-    HS_EUSAGE = 2,       /* bad command line */
-    HS_EINPUT = 3,       /* input missing or unreadable */
-    HS_EFORMAT = 4,      /* input unsupported, corrupt or truncated */
-    HS_ELARGE = 5,       /* input above the pixel limit */
-    HS_ENOFACE = 6,      /* no face found */
-    HS_EIDENTITY = 7,    /* identity check failed */
-    HS_EOUTPUT = 8,      /* output cannot be written */
-    HS_EWEIGHTS = 9,     /* network weights unreadable (--weights) */
-    HS_EBATCH = 10,      /* a batch ran, and some of its photos failed (the summary says why) */
-};
 
 /* Options every command takes (they may come before or after the command's own). */
 typedef struct {
@@ -499,16 +486,6 @@ static int hs_presets(hs_opts *o) {
 
 /* ============================================================ the main job === */
 
-static int hs_exit_for(int img_code) {
-    switch (img_code) {
-    case IMG_EREAD: return HS_EINPUT;
-    case IMG_EFORMAT: return HS_EFORMAT;
-    case IMG_ELARGE: return HS_ELARGE;
-    case IMG_EWRITE: return HS_EOUTPUT;
-    default: return HS_EINTERNAL;
-    }
-}
-
 static int hs_exit_for_pipeline(int pl_code) {
     switch (pl_code) {
     case PL_ENOFACE: return HS_ENOFACE;
@@ -571,7 +548,7 @@ static int hs_save(const hs_opts *o, const img_rgb *im, meta_history *h, const c
     if (meta_xmp_block(h, (img_format)o->format, &xmp, &xmp_n, err)) return snprintf(why, HS_WHY, "%s", err), HS_EINTERNAL;
     int rc = img_encode(im, (img_format)o->format, o->quality, xmp, xmp_n, &bytes, &n, err);
     free(xmp);
-    if (rc) return snprintf(why, HS_WHY, "%s", err), hs_exit_for(rc);
+    if (rc) return snprintf(why, HS_WHY, "%s", err), hs_status_of_image(rc);
     rc = !strcmp(path, "-") ? hs_write_stdout(bytes, n, why)
        : img_write_file(path, bytes, n, err) ? (snprintf(why, HS_WHY, "%s", err), HS_EOUTPUT) : HS_OK;
     free(bytes);
@@ -604,7 +581,7 @@ static int hs_one(const hs_opts *op, const hs_global *g) {
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
     if ((rc = pl_load(o.input, o.max_pixels, &photo, &res, &hist, err))) {
         pl_models_close(&models);
-        return hs_error(hs_exit_for(rc), o.input, "%s", err);
+        return hs_error(hs_status_of_image(rc), o.input, "%s", err);
     }
     rc = pl_run(&models, &photo, &o.pl, &res, &hist, err);
     pl_models_close(&models);
@@ -681,7 +658,7 @@ static int hs_batch_run(void *ctx, batch_item *it, batch_stage_fn stage, void *p
     stage(progress, "load");
     meta_init(&b->hist, "headshot " HS_VERSION);
     int rc = pl_load(it->in, o->max_pixels, &photo, &b->res, &b->hist, err);
-    if (rc) return snprintf(it->why, BATCH_ERR, "%s", err), hs_exit_for(rc);
+    if (rc) return snprintf(it->why, BATCH_ERR, "%s", err), hs_status_of_image(rc);
     rc = pl_run(&b->m, &photo, &pl, &b->res, &b->hist, err);
     img_free(&photo);
     size_t at = 0;
@@ -793,7 +770,7 @@ static int hs_variants_main(const hs_opts *o, const hs_global *g) {
     img_rgb photo;
     pl_models m;
     meta_init(&h[0], "headshot " HS_VERSION);
-    if ((rc = pl_load(o->input, o->max_pixels, &photo, &r[0], &h[0], err))) return hs_error(hs_exit_for(rc), o->input, "%s", err);
+    if ((rc = pl_load(o->input, o->max_pixels, &photo, &r[0], &h[0], err))) return hs_error(hs_status_of_image(rc), o->input, "%s", err);
     if (pl_models_open(&m, g->weights, err)) {
         img_free(&photo);
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
@@ -845,7 +822,7 @@ static int hs_run(int argc, char **argv, const hs_global *g) {
         char err[IMG_ERR];
         img_load_opts lo = {o.max_pixels, 0};
         if ((rc = img_load_file(&picture, o.pl.background.file, &lo, err)))
-            return hs_error(hs_exit_for(rc), o.pl.background.file, "%s", err);
+            return hs_error(hs_status_of_image(rc), o.pl.background.file, "%s", err);
         o.pl.background.picture = &picture;
     }
     rc = o.batch ? hs_batch_main(&o, g) : o.variants ? hs_variants_main(&o, g) : hs_one(&o, g);
@@ -879,7 +856,7 @@ static int hs_cmd_detect(int argc, char **argv, const hs_global *g) {
     img_rgb im;
     img_load_opts lo = {max_pixels, 0};
     int rc = img_load_file(&im, file, &lo, err);
-    if (rc) return hs_error(hs_exit_for(rc), file, "%s", err);
+    if (rc) return hs_error(hs_status_of_image(rc), file, "%s", err);
     pl_models m;
     pl_face *f = malloc(sizeof(pl_face) * PL_MAX_FACES);
     if (!f) return img_free(&im), hs_error(HS_EINTERNAL, file, "out of memory");
