@@ -670,17 +670,15 @@ static inline void nn__cpu_relax(void) {
 #endif
 }
 
-/* Runs tasks of block b until it has none left; 1 if it ran any. */
-static int nn__take_block(int b) {
-    int ran = 0;
+/* Runs tasks of block b until it has none left. */
+static void nn__take_block(int b) {
     for (;;) {
         uint64_t t = atomic_fetch_add(&nn__pool.next[b], 1);
         nn__job *j = &nn__pool.jobs[(t >> 32) & 1];
         int i = (int)(uint32_t)t;
-        if (b >= j->parts || i >= (int)((long long)j->n * (b + 1) / j->parts)) return ran;
+        if (b >= j->parts || i >= (int)((long long)j->n * (b + 1) / j->parts)) return;
         j->fn(j->arg, i);
         atomic_fetch_add(&j->done, 1);
-        ran = 1;
     }
 }
 
@@ -1124,9 +1122,9 @@ static void nn__conv_reference(nn__conv_job *j) {
  * [16][chunk][cin], 16 igemm calls give M [16][chunk][cout], and the output transform writes
  * the tiles with bias, residual and activation. Task s takes a contiguous run of chunks and
  * scratch slot s, one slot per thread, so that a thread reuses the same cache-warm scratch;
- * the arithmetic of every output is the same whichever task does it. The transforms work on
- * 16 channels at a time (the layer's channels are multiples of 16), loops the compiler
- * turns into vector code. */
+ * the arithmetic of every output is the same whichever task does it. The transforms are the
+ * kernel set's (nn_winograd.h): 16 channels at a time, the layer's channels being multiples
+ * of 16. */
 #define NN__WINO_CHUNK 24         /* tiles per chunk: whole micro-tiles for MR = 4, 6 or 12; 24 beat 12, 48, 96 */
 #define NN__WINO_SLOTS 16         /* scratch slots, the most threads one layer runs on */
 #define NN__WINO_MIN_TILES 64     /* smaller outputs (8x8 and less) run direct */
