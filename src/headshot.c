@@ -30,7 +30,7 @@
 #include <malloc.h>
 #endif
 
-#define HS_VERSION "0.1.0"
+
 #define HS_QUALITY 92            /* default JPEG quality */
 #define HS_JOBS 1                /* default --jobs (measured: docs/CLI.md) */
 #define HS_WHY 160               /* size of a failure's reason */

@@ -11,19 +11,19 @@
 #                (kernels against their references, every golden comparison); the
 #                end-to-end scripts, ten times slower under emulation, run natively, and
 #                tests/isa_test.sh compares the arm64 build's headshot with the x86-64 ones
-# HEADSHOT_TEST_PASSES limits the passes (e.g. "native" for the sanitizer build).
-# Ends with the total "N passed, N failed" line; exits 1 on any failure.
+# HEADSHOT_TEST_PASSES limits the passes (e.g. "native" for the sanitizer build and make
+# check). A pass that cannot run here counts as one skip. Ends with the total
+# "N passed, N failed, K skipped" line; exits 1 on any failure.
 build=${1:-build}
 bin=${2:-./headshot}
 passes=${HEADSHOT_TEST_PASSES:-native avx2 portable arm64}
-total_p=0; total_f=0; status=0
+total_p=0; total_f=0; total_k=0; status=0
 count() {   # $1: log, $2: label. Adds its closing line to the totals.
-  last=$(tail -n 1 "$1")
-  p=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-  f=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-  [ -n "$p" ] || { p=0; f=1; echo "not ok - $2: the suite did not finish"; }
-  total_p=$((total_p + p)); total_f=$((total_f + f))
+  set -- "$1" "$2" $(tail -n 1 "$1" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p')
+  [ $# -eq 5 ] || { set -- "$1" "$2" 0 1 0; echo "not ok - $2: the suite did not finish"; }
+  total_p=$((total_p + $3)); total_f=$((total_f + $4)); total_k=$((total_k + $5))
 }
+skip_pass() { echo "# $1"; total_k=$((total_k + 1)); }
 for pass in $passes; do
   log="$build/test-$pass.log"
   case $pass in
@@ -32,7 +32,7 @@ for pass in $passes; do
       sed '$d' "$log" ;;
     avx2)
       if ! env -u HEADSHOT_ISA "$bin" --version 2>/dev/null | grep -q '^kernels: avx512'; then
-        echo "# avx2 pass skipped: the native pass already runs AVX2 (or this is not x86-64)"; continue
+        skip_pass "avx2 pass skipped: the native pass already runs AVX2 (or this is not x86-64)"; continue
       fi
       HEADSHOT_ISA=avx2 SCRIPTS=no sh tests/run.sh "$build" "$bin" > "$log" 2>&1 || status=1
       grep '^not ok' "$log" | sed 's/^not ok - /not ok - [avx2] /'
@@ -43,7 +43,7 @@ for pass in $passes; do
       echo "# portable kernels: $(tail -n 1 "$log")" ;;
     arm64)
       if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
-        echo "# arm64 pass skipped: install gcc-aarch64-linux-gnu and qemu-user to run it"; continue
+        skip_pass "arm64 pass skipped: install gcc-aarch64-linux-gnu and qemu-user to run it"; continue
       fi
       if ! make -s arm64-tests > "$log" 2>&1; then
         echo "not ok - [arm64] cross build failed"; tail -n 20 "$log"; total_f=$((total_f + 1)); status=1; continue
@@ -54,5 +54,5 @@ for pass in $passes; do
   esac
   count "$log" "$pass"
 done
-echo "$total_p passed, $total_f failed"
+echo "$total_p passed, $total_f failed, $total_k skipped"
 [ "$total_f" -eq 0 ] && [ $status -eq 0 ]

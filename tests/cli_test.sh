@@ -33,9 +33,10 @@ run --version
 kernels=$(sed -n 3p "$tmp/stdout")
 # The kernel set in use: the one HEADSHOT_ISA forces (the portable pass), else the best one.
 case ${HEADSHOT_ISA:-auto} in auto) want='[a-z0-9]* (the best this CPU runs)' ;; *) want="$HEADSHOT_ISA (" ;; esac
-[ "$(head -n 1 "$tmp/stdout")" = "headshot 0.1.0" ] && sed -n 2p "$tmp/stdout" | grep -Eq '^built with .* for (x86_64|aarch64) ' &&
+version=$(sed -n 's/^VERSION *:= *//p' Makefile)   # the one place it is written
+[ "$(head -n 1 "$tmp/stdout")" = "headshot $version" ] && sed -n 2p "$tmp/stdout" | grep -Eq '^built with .* for (x86_64|aarch64) ' &&
   echo "$kernels" | grep -q "^kernels: $want" && echo "$kernels" | grep -q 'built in: .*portable; this CPU runs: .*portable$'
-say $? "--version prints 'headshot 0.1.0', a build line and the kernels: $kernels"; expect "--version" 0 0
+say $? "--version prints 'headshot $version' (the Makefile's VERSION), a build line and the kernels: $kernels"; expect "--version" 0 0
 
 run bench --networks --json --runs 1 --threads 1
 n=0

@@ -14,7 +14,8 @@
 #   - Under qemu (the arm64 release build with NEON kernels, the x86-64 one on Westmere) the
 #     demo runs with --enhance off, compared with a native run with --enhance off: emulated,
 #     the x4 upscaling alone takes many minutes (test_upscale covers it on NEON).
-# The static binaries are built here (make static, make static-arm64) when their tools exist;
+# The static binaries are built here, under build-static/ and build-arm64/ (make static,
+# make static-arm64 with STATIC_BIN), when their tools exist;
 # otherwise those checks print "# skipped". tests/all.sh runs this file in each of its passes:
 # it runs every kernel set itself, so it does its work in the native pass only.
 bin=${1:-./headshot}
@@ -70,15 +71,14 @@ if render "$ref" env HEADSHOT_ISA="$ref" "$bin" "$photo"; then
 fi
 
 # ------------------------------------------------------------------ under qemu (release builds)
-version=$("$bin" --version | sed -n '1s/^headshot //p')
 have_ref_off=0
 ref_off() {   # the native reference without upscaling, made once
   [ $have_ref_off = 1 ] || render "$ref-enhance-off" env HEADSHOT_ISA="$ref" "$bin" "$photo" --enhance off && have_ref_off=1
 }
 
 if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then
-  arm=headshot-$version-linux-arm64
-  if ! make -s static-arm64 >"$tmp/make.log" 2>&1 || [ ! -x "$arm" ]; then
+  arm=build-arm64/headshot-release-arm64
+  if ! make -s static-arm64 STATIC_BIN=build-arm64/headshot-release >"$tmp/make.log" 2>&1 || [ ! -x "$arm" ]; then
     notok "make static-arm64 failed: $(tail -n 3 "$tmp/make.log")"
   elif ref_off && render neon-qemu qemu-aarch64 "$arm" "$photo" --enhance off; then
     kernels=$(qemu-aarch64 "$arm" --version | sed -n 3p)
@@ -91,8 +91,8 @@ else
 fi
 
 if command -v musl-gcc >/dev/null && command -v qemu-x86_64 >/dev/null && [ "$(uname -m)" = x86_64 ]; then
-  x86=headshot-$version-linux-x86_64
-  if ! make -s static >"$tmp/make.log" 2>&1 || [ ! -x "$x86" ]; then
+  x86=build-static/headshot-release-x86_64
+  if ! make -s static STATIC_BIN=build-static/headshot-release >"$tmp/make.log" 2>&1 || [ ! -x "$x86" ]; then
     notok "make static failed: $(tail -n 3 "$tmp/make.log")"
   else
     qemu-x86_64 -cpu Westmere "$x86" --version >"$tmp/westmere.txt" 2>&1; rc=$?
