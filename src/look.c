@@ -441,6 +441,7 @@ float look_guard_gain(const img_rgb *im, const float (*lmk)[3], float gain[3], c
 #define WB_AGREE 0.4f              /* ... and the further disagreement that removes all trust */
 #define WB_WARM_KEEP 0.5f          /* share of a warm cast that is corrected */
 #define WB_SKIN_R 0.12f            /* chromaticity radius around the cheeks' that is skin, ln units */
+#define WB_SKIN_RMAX 0.2f          /* ... and at most (a wide skin model would take in the scene) */
 #define THUMB 256                  /* statistics image: long side in blocks */
 
 static const float wb_axis[2] = {0.53f, -0.85f};   /* warm direction in (u, v): 6500 K -> 2700 K */
@@ -455,7 +456,7 @@ typedef struct {
 } look_scene;
 
 /* The skin's chromaticity: median ln R/G, ln B/G of the cheeks and a radius of three robust
- * spreads (at least WB_SKIN_R). */
+ * spreads, between WB_SKIN_R and WB_SKIN_RMAX. */
 static void skin_chroma(const look_cheeks *k, float sk[4]) {
     float *v = malloc((size_t)(k->n + 1) * sizeof *v);
     sk[0] = sk[1] = 1e9f, sk[2] = sk[3] = 0;
@@ -464,7 +465,7 @@ static void skin_chroma(const look_cheeks *k, float sk[4]) {
         for (int i = 0; i < k->n; i++) v[i] = logf(fmaxf(k->c[3 * i + 2 * d], 1e-4f) / fmaxf(k->c[3 * i + 1], 1e-4f));
         float med = quantile(v, k->n, 0.5f);
         for (int i = 0; i < k->n; i++) v[i] = fabsf(v[i] - med);
-        sk[d] = med, sk[2 + d] = fmaxf(WB_SKIN_R, 3 * 1.4826f * quantile(v, k->n, 0.5f));
+        sk[d] = med, sk[2 + d] = fminf(fmaxf(WB_SKIN_R, 3 * 1.4826f * quantile(v, k->n, 0.5f)), WB_SKIN_RMAX);
     }
     free(v);
 }
