@@ -6,8 +6,9 @@
  * perceptual space retouchers separate frequencies in), inside the face's box only.
  */
 #include "look.h"
+#include "colour.h"
+#include "compose.h"
 #include "landmarks.h"
-#include "matte.h"
 #include "nn.h"
 
 #include <math.h>
@@ -149,42 +150,8 @@ static int check_args(const img_rgb *im, const float (*lmk)[3], float strength, 
 
 /* ============================================================ colour === */
 
-static void linear_lut(float lut[256]) {
-    for (int i = 0; i < 256; i++) lut[i] = matte_srgb_to_linear((unsigned char)i);
-}
-
-#define ENC_N 65536   /* linear -> sRGB byte table: steps small enough to round right */
-
-static unsigned char *encode_lut(void) {
-    unsigned char *t = malloc(ENC_N);
-    for (int i = 0; t && i < ENC_N; i++) {
-        double x = (double)i / (ENC_N - 1), y = x <= 0.0031308 ? 12.92 * x : 1.055 * pow(x, 1 / 2.4) - 0.055;
-        t[i] = (unsigned char)(y * 255 + 0.5);
-    }
-    return t;
-}
-
-static inline unsigned char encode8(const unsigned char *t, float x) {
-    x = x < 0 ? 0 : x > 1 ? 1 : x;
-    return t[(int)(x * (ENC_N - 1) + 0.5f)];
-}
-
-static inline float luminance(const float c[3]) { return 0.2126f * c[0] + 0.7152f * c[1] + 0.0722f * c[2]; }
-
-static float lab_f(float t) { return t > 216.f / 24389 ? cbrtf(t) : (24389.f / 27 * t + 16) / 116; }
-
-/* CIELAB (D65) of linear sRGB c. */
-static void lab_of(const float c[3], float *l, float *a, float *b) {
-    float x = 0.4124564f * c[0] + 0.3575761f * c[1] + 0.1804375f * c[2];
-    float z = 0.0193339f * c[0] + 0.1191920f * c[1] + 0.9503041f * c[2];
-    float fy = lab_f(luminance(c));
-    *l = 116 * fy - 16, *a = 500 * (lab_f(x / 0.95047f) - fy), *b = 200 * (fy - lab_f(z / 1.08883f));
-}
-
-#define DEG (float)(180 / M_PI)
-
 static look_skin skin_from(float l, float a, float b) {
-    look_skin s = {l, a, b, atan2f(b, a) * DEG, atan2f(l - 50, b) * DEG};
+    look_skin s = {l, a, b, col_hue(a, b), col_ita(l, b)};
     return s;
 }
 
@@ -226,7 +193,7 @@ static float region_y(const img_rgb *im, const float (*lmk)[3], look_region rg, 
             if (!m[i]) continue;
             const unsigned char *p = im->rgb + 3 * ((size_t)(b.y0 + i / b.w) * im->w + b.x0 + i % b.w);
             float c[3] = {lin[p[0]] * gain[0], lin[p[1]] * gain[1], lin[p[2]] * gain[2]};
-            v[n++] = luminance(c);
+            v[n++] = col_luminance(c);
         }
         y = quantile(v, n, 0.5f);
     }
@@ -320,9 +287,10 @@ static look_skin cheeks_skin(const look_cheeks *k, const look_plan *p) {
     if (!v || !k->n) return free(v), s;
     for (int i = 0; i < k->n; i++) {
         float f = p->fill.stops != 0 ? exp2f(p->fill.stops * fill_shape(&p->fill, k->xy[2 * i], k->xy[2 * i + 1])) : 1;
-        float c[3];
+        float c[3], lab[3];
         for (int j = 0; j < 3; j++) c[j] = fminf(shoulder(k->c[3 * i + j] * g[j] * f, gmax), 1);
-        lab_of(c, &v[i], &v[k->n + i], &v[2 * k->n + i]);
+        col_lab(c, lab);
+        v[i] = lab[0], v[k->n + i] = lab[1], v[2 * k->n + i] = lab[2];
     }
     s = skin_from(quantile(v, k->n, 0.5f), quantile(v + k->n, k->n, 0.5f), quantile(v + 2 * k->n, k->n, 0.5f));
     free(v);
@@ -339,8 +307,6 @@ static look_skin cheeks_skin(const look_cheeks *k, const look_plan *p) {
 #define GUARD_CHROMA 3.f
 #define GUARD_STEPS 7             /* bisection steps on a correction's share: 1/128 */
 
-static float angle_diff(float a, float b) { return fmodf(a - b + 540.f, 360.f) - 180.f; }
-
 typedef struct {
     float hue, ita, exp_ita;      /* hue change, ITA change beyond the exposure's, the exposure's */
 } look_move;
@@ -352,7 +318,7 @@ static int tone_kept(const look_cheeks *k, look_skin s0, const look_plan *p, loo
     e.ev = p->ev;
     m->exp_ita = p->ev != 0 ? cheeks_skin(k, &e).ita - s0.ita : 0;
     m->ita = s.ita - s0.ita - m->exp_ita;
-    m->hue = hypotf(s0.a, s0.b) >= GUARD_CHROMA ? angle_diff(s.hue, s0.hue) : 0;
+    m->hue = hypotf(s0.a, s0.b) >= GUARD_CHROMA ? col_angle_diff(s.hue, s0.hue) : 0;
     if (!isfinite(s.ita) || !isfinite(s0.ita)) return *m = (look_move){0, 0, 0}, 1;   /* no skin to watch */
     return fabsf(m->hue) <= LOOK_GUARD_HUE && fabsf(m->ita) <= LOOK_GUARD_ITA && fabsf(m->exp_ita) <= GUARD_EXP_ITA;
 }
@@ -391,17 +357,16 @@ static float guard_step(const look_cheeks *k, look_skin s0, look_plan *p, int st
 }
 
 float look_guard_gain(const img_rgb *im, const float (*lmk)[3], float gain[3], char why[LOOK_GUARD_WHY]) {
-    float lin[256];
+    const float *lin = compose_linear_table();
     look_cheeks k;
     look_report r;
     r.guard_why[0] = 0;
     if (why) why[0] = 0;
     if (!im || !im->rgb || !lmk || !gain || !(gain[0] > 0 && gain[1] > 0 && gain[2] > 0)) return 1;
-    linear_lut(lin);
     if (cheeks_load(im, lmk, lin, &k)) return 1;
     look_skin s0 = cheeks_skin(&k, &plan_none);
     look_plan p = plan_none;
-    p.ev = log2f(luminance(gain));
+    p.ev = log2f(col_luminance(gain));
     for (int c = 0; c < 3; c++) p.wb[c] = gain[c] / exp2f(p.ev);
     float t = guard_step(&k, s0, &p, LOOK_STEP_TEAM, &r);
     plan_gains(&p, gain);
@@ -552,7 +517,7 @@ static int scene_stats(const img_rgb *im, const float (*lmk)[3], const look_ligh
             float *c = sc->blk + 3 * ((size_t)by * sw + bx), n[3];
             for (int i = 0; i < 3; i++) c[i] = (float)(s[i] / cnt), n[i] = nonskin ? (float)(ns[i] / nonskin) : 0;
             nscene += !inhead, head[by * sw + bx] = (unsigned char)inhead;
-            float y = luminance(n);
+            float y = col_luminance(n);
             if (inhead || clipped || 2 * nonskin < cnt || y < 0.02f || n[0] < 1e-4f || n[1] < 1e-4f || n[2] < 1e-4f) continue;
             int iu = (int)lroundf(logf(n[0] / n[1]) / WB_STEP) + WB_BINS / 2;
             int iv = (int)lroundf(logf(n[2] / n[1]) / WB_STEP) + WB_BINS / 2;
@@ -588,7 +553,7 @@ static void wb_gains(const look_scene *sc, float strength, float gain[3], float 
                                 : (len - WB_DEAD) / (WB_FULL - WB_DEAD) * WB_FULL / len;
     *trust = fminf(sc->neutral / WB_NEUTRAL_FULL, 1) * fminf(sc->area / WB_AREA_FULL, 1) * sc->agree;
     u *= keep * *trust * strength, v *= keep * *trust * strength;
-    float e[3] = {expf(u), 1, expf(v)}, ey = luminance(e);
+    float e[3] = {expf(u), 1, expf(v)}, ey = col_luminance(e);
     for (int c = 0; c < 3; c++) gain[c] = ey / e[c];
 }
 
@@ -622,13 +587,13 @@ static int exposure_ev(const img_rgb *im, const float (*lmk)[3], const look_scen
         if (m[i]) {
             const unsigned char *p = im->rgb + 3 * ((size_t)(b.y0 + i / b.w) * im->w + b.x0 + i % b.w);
             float c[3] = {lin[p[0]] * gain[0], lin[p[1]] * gain[1], lin[p[2]] * gain[2]};
-            v[n++] = luminance(c);
+            v[n++] = col_luminance(c);
         }
     float face_hi = quantile(v, n, 0.99f);
     for (int i = 0; i < sc->n; i++) {
         const float *c = sc->blk + 3 * i;
         float g[3] = {c[0] * gain[0], c[1] * gain[1], c[2] * gain[2]};
-        v[i] = luminance(g);
+        v[i] = col_luminance(g);
     }
     float scene_hi = quantile(v, sc->n, 0.99f), hi = n ? fmaxf(face_hi, scene_hi) : scene_hi;
     free(m), free(v);
@@ -693,7 +658,6 @@ typedef struct {
     const float *lin, *gain;      /* [256] sRGB byte -> linear; [3] white balance x exposure */
     float gmax;                   /* largest gain with the fill: the shoulder's zmax */
     const look_fill *fill;
-    const unsigned char *enc;     /* encode_lut() */
 } light_job;
 
 static void light_rows(void *arg, int y0, int y1) {
@@ -703,16 +667,15 @@ static void light_rows(void *arg, int y0, int y1) {
         for (int x = 0; x < j->im->w; x++) {
             unsigned char *p = j->im->rgb + 3 * ((size_t)y * j->im->w + x);
             float g = f->stops != 0 ? exp2f(f->stops * fill_shape(f, x + 0.5f, y + 0.5f)) : 1;
-            for (int c = 0; c < 3; c++) p[c] = encode8(j->enc, shoulder(j->lin[p[c]] * j->gain[c] * g, j->gmax));
+            for (int c = 0; c < 3; c++) p[c] = compose_srgb(shoulder(j->lin[p[c]] * j->gain[c] * g, j->gmax));
         }
 }
 
 look_skin look_skin_of(const img_rgb *im, const float (*lmk)[3]) {
     look_skin s = {NAN, NAN, NAN, NAN, NAN};
-    float lin[256];
+    const float *lin = compose_linear_table();
     look_cheeks k;
     if (!im || !im->rgb || !lmk) return s;
-    linear_lut(lin);
     if (cheeks_load(im, lmk, lin, &k)) return s;
     s = cheeks_skin(&k, &plan_none);
     cheeks_free(&k);
@@ -745,10 +708,10 @@ static int light_plan(const img_rgb *im, const float (*lmk)[3], const look_light
 
 int look_light(img_rgb *im, const float (*lmk)[3], const look_light_opts *o, float strength, look_report *rep,
                char err[LOOK_ERR]) {
-    float fw, lin[256];
+    float fw;
+    const float *lin = compose_linear_table();
     look_report r0 = {0}, *r = rep ? rep : &r0;
     if (check_args(im, lmk, strength, &fw, err)) return -1;
-    linear_lut(lin);
     look_cheeks k;
     if (cheeks_load(im, lmk, lin, &k)) return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
     r->skin_before = r->skin_after = cheeks_skin(&k, &plan_none);
@@ -764,11 +727,8 @@ int look_light(img_rgb *im, const float (*lmk)[3], const look_light_opts *o, flo
     r->exposure_ev = p.ev, r->fill = fill_lift(&p.fill, lmk);
     float g[3], gmax = plan_gains(&p, g);
     if (g[0] == 1 && g[1] == 1 && g[2] == 1 && p.fill.stops == 0) return 0;   /* nothing to correct */
-    unsigned char *enc = encode_lut();
-    if (!enc) return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
-    light_job j = {im, lin, g, gmax, &p.fill, enc};
+    light_job j = {im, lin, g, gmax, &p.fill};
     nn_parallel_rows(im->h, light_rows, &j);
-    free(enc);
     r->skin_after = look_skin_of(im, lmk);
     r->ita_after = r->skin_after.ita;
     return 0;

@@ -2,6 +2,7 @@
  * recording, text building (UTF-8 check, XML and JSON escaping), XMP, framing, JSON.
  */
 #include "meta.h"
+#include "colour.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -432,7 +433,7 @@ int meta_report_json(const meta_history *h, FILE *f) {
 
     for (int k = 0; k < 2; k++) {   /* L*, a*, b*, hue angle and ITA of the skin */
         const float *s = h->skin[k];
-        const float more[2] = {atan2f(s[2], s[1]) * (float)(180 / M_PI), atan2f(s[0] - 50, s[2]) * (float)(180 / M_PI)};
+        const float more[2] = {col_hue(s[1], s[2]), col_ita(s[0], s[2])};
         meta__put(&b, k ? "}, \"after\": {\"L\": " : "},\n  \"skin\": {\"before\": {\"L\": ");
         meta__jnum(&b, s[0]);
         meta__put(&b, ", \"a\": ");

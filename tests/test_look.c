@@ -345,6 +345,14 @@ static void test_light_cast(const photo *p, const char *what, double g0, double 
     float dh, di;
     skin_moves(&cast, &out, p->pts, &dh, &di);
     int toward = (g0 > g2) == (r.wb_scene[0] <= r.wb_scene[2]) || r.wb_trust == 0;
+    look_light_opts off = {NULL, NULL, 0, 0};
+    look_report ro = {0};
+    img_rgb kept = copy_of(&cast);
+    int rco = look_light(&kept, p->pts, &off, 1, &ro, err);
+    CHECK(rco == 0 && ro.wb_gain[0] == 1 && ro.wb_gain[1] == 1 && ro.wb_gain[2] == 1 && ro.wb_trust == 0,
+          "%s %s cast, white balance off: gains %.3f %.3f %.3f (want 1), exposure %+.2f EV", p->name, what, ro.wb_gain[0],
+          ro.wb_gain[1], ro.wb_gain[2], ro.exposure_ev);
+    img_free(&kept);
     CHECK(rc == 0 && toward && fabsf(dh) <= LOOK_GUARD_HUE + 0.5f && fabsf(di - 0) <= LOOK_GUARD_ITA + 0.5f && de1 <= de0 + 0.3,
           "%s %s cast (sRGB x %.2f %.2f %.2f): scene gains %.3f %.3f %.3f (trust %.2f, toward neutral), applied "
           "%.3f %.3f %.3f (guard kept %.2f: %s); skin hue %+.1f, ITA %+.1f deg (tol 3.5, exposure %+.2f EV); face dE76 "
