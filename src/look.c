@@ -300,10 +300,9 @@ static look_skin cheeks_skin(const look_cheeks *k, const look_plan *p) {
 /* ============================================================ light: tone guard === */
 
 /* An exposure change moves the ITA of the skin by itself (L* and b* do not scale alike): that
- * much is explained, but at most GUARD_EXP_ITA degrees of it, so that the skin's total ITA
+ * much is explained, but at most LOOK_GUARD_EXP_ITA degrees of it, so that the skin's total ITA
  * change stays within what a viewer reads as the same person's tone (10 degrees). The hue is
  * not judged on nearly grey skin (chroma under GUARD_CHROMA): its angle is noise there. */
-#define GUARD_EXP_ITA 5.f
 #define GUARD_CHROMA 3.f
 #define GUARD_STEPS 7             /* bisection steps on a correction's share: 1/128 */
 
@@ -320,7 +319,7 @@ static int tone_kept(const look_cheeks *k, look_skin s0, const look_plan *p, loo
     m->ita = s.ita - s0.ita - m->exp_ita;
     m->hue = hypotf(s0.a, s0.b) >= GUARD_CHROMA ? col_angle_diff(s.hue, s0.hue) : 0;
     if (!isfinite(s.ita) || !isfinite(s0.ita)) return *m = (look_move){0, 0, 0}, 1;   /* no skin to watch */
-    return fabsf(m->hue) <= LOOK_GUARD_HUE && fabsf(m->ita) <= LOOK_GUARD_ITA && fabsf(m->exp_ita) <= GUARD_EXP_ITA;
+    return fabsf(m->hue) <= LOOK_GUARD_HUE && fabsf(m->ita) <= LOOK_GUARD_ITA && fabsf(m->exp_ita) <= LOOK_GUARD_EXP_ITA;
 }
 
 /* Step `step` of full at share t: white balance and team as powers of their gains, exposure

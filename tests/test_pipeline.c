@@ -30,7 +30,8 @@
 #include <unistd.h>
 
 #define HUE_MOVE 5.0f             /* the skin's hue may move at most this (degrees) */
-#define ITA_MOVE 8.0f             /* its ITA at most this: the guard's 3 + an exposure's 5 (degrees) */
+#define ITA_MOVE (LOOK_GUARD_ITA + LOOK_GUARD_EXP_ITA + 1)   /* its ITA at most this (degrees): the guard's
+                                     bounds and 1 for retouch, compositing and rounding */
 
 static meta_history H;            /* 30 KB: off the stack; the last run's record */
 static pl_face faces[PL_MAX_FACES];
