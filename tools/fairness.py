@@ -5,7 +5,8 @@ For each photo set it runs ../shared/tools/look-check (the independent viewer ch
 reference FaceMesh on input and output, median CIELAB of both cheeks) unless --reuse finds
 its look.tsv already there, and `headshot detect` on every photo with faces for detection
 recall (faces confirmed, at most the manifest's count, over the manifest's faces). Then it
-prints one Markdown table by the manifests' skin_tone column over all the sets together.
+prints one Markdown table by the manifests' skin_tone column over all the sets together
+(look-check's own summary goes to standard error).
 
 usage: tools/fairness.py --headshot ./headshot --out /tmp/fair \\
            --set ../shared/devset --cache /tmp/lc/cache1 --set ../shared/devset2 --cache /tmp/lc/cache2
@@ -32,7 +33,7 @@ for k, setdir in enumerate(a.sets):
     out = os.path.join(a.out, name)
     cache = a.cache[k] if k < len(a.cache) else os.path.join(out, "cache")
     if not (a.reuse and os.path.exists(f"{out}/look.tsv")):
-        subprocess.run([a.look_check, "--headshot", a.headshot, "--set", setdir, "--out", out, "--cache", cache])
+        subprocess.run([a.look_check, "--headshot", a.headshot, "--set", setdir, "--out", out, "--cache", cache], stdout=sys.stderr)
     measured = {}
     for r in csv.reader(open(f"{out}/look.tsv"), delimiter="\t"):
         di = next((float(x.split()[1]) for x in r if x.startswith("dITA ")), None)
