@@ -373,6 +373,27 @@ int meta_json_string(FILE *f, const char *s) {
     return meta__flush(&b, f);
 }
 
+/* The report's "skin": L*, a*, b*, hue angle and ITA before and after, and the guard's cuts
+ * (opened after the "skin_ita" object; the caller closes it). */
+static void meta__skin_json(meta_buf *b, const meta_history *h) {
+    for (int k = 0; k < 2; k++) {   /* L*, a*, b*, hue angle and ITA of the skin */
+        const float *s = h->skin[k];
+        const float more[2] = {col_hue(s[1], s[2]), col_ita(s[0], s[2])};
+        meta__put(b, k ? "}, \"after\": {\"L\": " : "},\n  \"skin\": {\"before\": {\"L\": ");
+        meta__jnum(b, s[0]);
+        meta__put(b, ", \"a\": ");
+        meta__jnum(b, s[1]);
+        meta__put(b, ", \"b\": ");
+        meta__jnum(b, s[2]);
+        meta__put(b, ", \"hue\": ");
+        meta__jnum(b, more[0]);
+        meta__put(b, ", \"ita\": ");
+        meta__jnum(b, more[1]);
+    }
+    meta__put(b, "}, \"guard\": ");
+    meta__jstr(b, h->guard);
+}
+
 int meta_report_json(const meta_history *h, FILE *f) {
     static const char *const kinds[] = {"analysis", "classical", "neural"};
     meta_buf b = {0};
@@ -431,22 +452,7 @@ int meta_report_json(const meta_history *h, FILE *f) {
     meta__put(&b, ", \"after\": ");
     meta__jnum(&b, h->ita_after);
 
-    for (int k = 0; k < 2; k++) {   /* L*, a*, b*, hue angle and ITA of the skin */
-        const float *s = h->skin[k];
-        const float more[2] = {col_hue(s[1], s[2]), col_ita(s[0], s[2])};
-        meta__put(&b, k ? "}, \"after\": {\"L\": " : "},\n  \"skin\": {\"before\": {\"L\": ");
-        meta__jnum(&b, s[0]);
-        meta__put(&b, ", \"a\": ");
-        meta__jnum(&b, s[1]);
-        meta__put(&b, ", \"b\": ");
-        meta__jnum(&b, s[2]);
-        meta__put(&b, ", \"hue\": ");
-        meta__jnum(&b, more[0]);
-        meta__put(&b, ", \"ita\": ");
-        meta__jnum(&b, more[1]);
-    }
-    meta__put(&b, "}, \"guard\": ");
-    meta__jstr(&b, h->guard);
+    meta__skin_json(&b, h);
     meta__put(&b, "},\n  \"warnings\": [");
     for (int i = 0; i < h->n_warnings; i++) {
         meta__put(&b, "%s", i ? ", " : "");
