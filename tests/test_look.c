@@ -475,6 +475,21 @@ static void test_light_tones_alike(const photo *p) {
           worst_h, worst_i);
 }
 
+/* The team's gain goes through the same guard: a strong tint is scaled back until the skin
+ * keeps its hue; a plain exposure gain that moves ITA little passes whole. */
+static void test_guard_gain(const photo *p) {
+    float tint[3] = {1.3f, 1.0f, 0.7f}, lift[3] = {1.05f, 1.05f, 1.05f};
+    char why[LOOK_GUARD_WHY];
+    float t = look_guard_gain(&p->im, p->pts, tint, why), t2 = look_guard_gain(&p->im, p->pts, lift, NULL);
+    img_rgb out = relight(&p->im, (const double[3]){tint[0], tint[1], tint[2]}, NULL);
+    float dh, di;
+    skin_moves(&p->im, &out, p->pts, &dh, &di);
+    CHECK(t > 0 && t < 1 && fabsf(dh) <= LOOK_GUARD_HUE + 0.5f && fabsf(di) <= LOOK_GUARD_ITA + 0.5f && t2 == 1 &&
+          lift[0] == 1.05f, "%s team gain 1.3 1.0 0.7 under the guard: kept x%.2f -> %.3f %.3f %.3f, skin hue %+.1f, ITA %+.1f "
+          "(tol 3.5; %s); a 1.05 lift kept whole (x%.2f)", p->name, t, tint[0], tint[1], tint[2], dh, di, why, t2);
+    img_free(&out);
+}
+
 /* Warm light on purpose: a warm gain on the subject and a near-black backdrop (everything
  * beyond 1.3 face widths of the face centre darkened 12x): the portrait stays warm. */
 static void test_light_warm_lit(const photo *p) {
@@ -578,6 +593,7 @@ int main(void) {
         test_light_dark_skin(&d03);
         test_light_tones_alike(&d03);
         test_light_warm_lit(&d03);
+        test_guard_gain(&d03);
         test_light_fill(&d03);
         img_free(&d03.im);
     }
