@@ -363,7 +363,6 @@ static int pl__matte(pl_run_state *s) {
     return 0;
 }
 
-/* Light and retouch in place on the framed photo, with the landmarks in canvas pixels. */
 /* Every confirmed face's landmark box in the framed image: the white balance leaves them out. */
 static int pl__face_boxes(const pl_result *r, float (*box)[4], int max) {
     const frame_affine *t = &r->plan.to_out;
@@ -380,8 +379,9 @@ static int pl__face_boxes(const pl_result *r, float (*box)[4], int max) {
     return n;
 }
 
-/* Light, retouch and the team's gain, the last under the tone guard; the skin before and
- * after all of them goes to the report. */
+/* Light, retouch and the team's gain in place on the framed photo, with the landmarks in
+ * canvas pixels; the team's gain under the tone guard; the skin before and after all of them
+ * goes to the report. */
 static int pl__look(pl_run_state *s) {
     pl_result *r = s->r;
     img_rgb view = {s->framed.w, s->framed.h, s->framed.rgb, NULL};
