@@ -108,7 +108,7 @@ float look_guard_gain(const img_rgb *im, const float (*lmk)[3], float gain[3], c
 /* Removes small temporary blemishes and softens uneven skin (the skin's mid frequencies,
  * keeping pores and texture) inside the skin mask: face oval minus eyes, brows, lips and
  * nostrils, feathered. strength 0..1 (LOOK_RETOUCH_DEFAULT). Fills rep->blemishes_removed,
- * rep->smooth and rep->ita_after (rep may be NULL). Returns 0, or -1 with err. */
+ * rep->smooth, rep->skin_after and rep->ita_after (rep may be NULL). Returns 0, or -1 with err. */
 int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report *rep,
                  char err[LOOK_ERR]);
 
