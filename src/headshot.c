@@ -144,6 +144,9 @@ static const char hs_help[] =
     "                        (whenever enlarged, ESRGAN-slim), best (ESRGAN-medium, slower)\n"
     "      --light auto|off  exposure, white balance and fill light (default auto); your\n"
     "                        skin tone is never lightened\n"
+    "      --white-balance auto|off  the light's colour correction (default auto): only\n"
+    "                        from neutral surfaces (walls, paper, a white shirt), never from\n"
+    "                        skin; off keeps the photo's colour of light\n"
     "      --light-strength X  0..1, how much of the light correction to apply (default 1)\n"
     "      --retouch X       0..1, blemishes and uneven skin (default 0.3; 0 = none);\n"
     "                        features are never moved or reshaped\n"
@@ -397,6 +400,10 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
             if (!(v = hs_value(argc, argv, &i, "--light"))) return HS_EUSAGE;
             if (strcmp(v, "auto") && strcmp(v, "off")) return hs_error(HS_EUSAGE, NULL, "--light must be auto or off, not '%s'", v);
             o->pl.light = !strcmp(v, "auto");
+        } else if (hs_is(a, "--white-balance")) {
+            if (!(v = hs_value(argc, argv, &i, "--white-balance"))) return HS_EUSAGE;
+            if (strcmp(v, "auto") && strcmp(v, "off")) return hs_error(HS_EUSAGE, NULL, "--white-balance must be auto or off, not '%s'", v);
+            o->pl.white_balance = !strcmp(v, "auto");
         } else if (hs_is(a, "--light-strength")) {
             if (hs_unit(hs_value(argc, argv, &i, "--light-strength"), "--light-strength", &o->pl.light_strength)) return HS_EUSAGE;
         } else if (hs_is(a, "--retouch")) {

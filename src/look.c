@@ -6,8 +6,9 @@
  * perceptual space retouchers separate frequencies in), inside the face's box only.
  */
 #include "look.h"
+#include "colour.h"
+#include "compose.h"
 #include "landmarks.h"
-#include "matte.h"
 #include "nn.h"
 
 #include <math.h>
@@ -149,39 +150,9 @@ static int check_args(const img_rgb *im, const float (*lmk)[3], float strength, 
 
 /* ============================================================ colour === */
 
-static void linear_lut(float lut[256]) {
-    for (int i = 0; i < 256; i++) lut[i] = matte_srgb_to_linear((unsigned char)i);
-}
-
-#define ENC_N 65536   /* linear -> sRGB byte table: steps small enough to round right */
-
-static unsigned char *encode_lut(void) {
-    unsigned char *t = malloc(ENC_N);
-    for (int i = 0; t && i < ENC_N; i++) {
-        double x = (double)i / (ENC_N - 1), y = x <= 0.0031308 ? 12.92 * x : 1.055 * pow(x, 1 / 2.4) - 0.055;
-        t[i] = (unsigned char)(y * 255 + 0.5);
-    }
-    return t;
-}
-
-static inline unsigned char encode8(const unsigned char *t, float x) {
-    x = x < 0 ? 0 : x > 1 ? 1 : x;
-    return t[(int)(x * (ENC_N - 1) + 0.5f)];
-}
-
-static inline float luminance(const float c[3]) { return 0.2126f * c[0] + 0.7152f * c[1] + 0.0722f * c[2]; }
-
-static float lab_f(float t) { return t > 216.f / 24389 ? cbrtf(t) : (24389.f / 27 * t + 16) / 116; }
-static float y_of_l(float l) {
-    float f = (l + 16) / 116;
-    return f > 6.f / 29 ? f * f * f : l * 27 / 24389;
-}
-
-/* CIELAB L* and b* (D65) of linear sRGB c. */
-static void lab_lb(const float c[3], float *l, float *b) {
-    float y = luminance(c), z = 0.0193339f * c[0] + 0.1191920f * c[1] + 0.9503041f * c[2];
-    float fy = lab_f(y);
-    *l = 116 * fy - 16, *b = 200 * (fy - lab_f(z / 1.08883f));
+static look_skin skin_from(float l, float a, float b) {
+    look_skin s = {l, a, b, col_hue(a, b), col_ita(l, b)};
+    return s;
 }
 
 /* ============================================================ statistics === */
@@ -208,69 +179,219 @@ static float quantile(float *v, int n, float q) {
     return v[k];
 }
 
-/* Medians over the union of regions rs, pixels seen through linear gains. */
-typedef struct {
-    float l, b;                   /* median L*, median b* */
-    float y;                      /* median linear luminance */
-    int n;                        /* pixels (0: none, the medians are NAN) */
-} look_stat;
-
-static look_stat region_stat(const img_rgb *im, const float (*lmk)[3], const look_region *rs, int nr,
-                             const float gain[3], const float lin[256]) {
-    look_stat s = {NAN, NAN, NAN, 0};
-    look_box b = region_box(lmk, rs, nr, 1, im->w, im->h);
+/* Median linear luminance of region rg seen through linear gains; NAN when it holds no pixel. */
+static float region_y(const img_rgb *im, const float (*lmk)[3], look_region rg, const float gain[3],
+                      const float lin[256]) {
+    look_box b = region_box(lmk, &rg, 1, 1, im->w, im->h);
     size_t np = (size_t)b.w * b.h;
-    unsigned char *m = calloc(np ? np : 1, 1);
-    float *v = malloc(3 * (np ? np : 1) * sizeof *v);
-    if (!m || !v) goto done;
-    for (int k = 0; k < nr; k++) fill_region(lmk, rs[k], 0, b, m, 1);
-    for (int j = 0; j < b.h; j++)
-        for (int i = 0; i < b.w; i++) {
-            if (!m[(size_t)j * b.w + i]) continue;
-            const unsigned char *p = im->rgb + 3 * ((size_t)(b.y0 + j) * im->w + b.x0 + i);
+    unsigned char *m = calloc(np + 1, 1);
+    float *v = malloc((np + 1) * sizeof *v), y = NAN;
+    int n = 0;
+    if (m && v) {
+        fill_region(lmk, rg, 0, b, m, 1);
+        for (size_t i = 0; i < np; i++) {
+            if (!m[i]) continue;
+            const unsigned char *p = im->rgb + 3 * ((size_t)(b.y0 + i / b.w) * im->w + b.x0 + i % b.w);
             float c[3] = {lin[p[0]] * gain[0], lin[p[1]] * gain[1], lin[p[2]] * gain[2]};
-            lab_lb(c, &v[s.n], &v[np + s.n]);
-            v[2 * np + s.n] = luminance(c);
-            s.n++;
+            v[n++] = col_luminance(c);
         }
-    if (s.n) s.l = quantile(v, s.n, 0.5f), s.b = quantile(v + np, s.n, 0.5f), s.y = quantile(v + 2 * np, s.n, 0.5f);
-done:
+        y = quantile(v, n, 0.5f);
+    }
     free(m), free(v);
+    return y;
+}
+
+/* ============================================================ light: the skin === */
+
+/* The subject's cheek pixels (linear RGB and position), every step-th one up to CHEEK_MAX:
+ * what the skin's tone is measured on, before and after each light step. */
+#define CHEEK_MAX 8192
+
+typedef struct {
+    float *c;                     /* n x 3 linear RGB */
+    float *xy;                    /* n x 2 pixel centres */
+    int n;
+} look_cheeks;
+
+static int cheeks_load(const img_rgb *im, const float (*lmk)[3], const float lin[256], look_cheeks *k) {
+    static const look_region rs[] = {LOOK_RIGHT_CHEEK, LOOK_LEFT_CHEEK};
+    look_box b = region_box(lmk, rs, 2, 1, im->w, im->h);
+    size_t np = (size_t)b.w * b.h, cnt = 0, seen = 0;
+    unsigned char *m = calloc(np + 1, 1);
+    k->n = 0, k->c = k->xy = NULL;
+    if (!m) return -1;
+    for (int i = 0; i < 2; i++) fill_region(lmk, rs[i], 0, b, m, 1);
+    for (size_t i = 0; i < np; i++) cnt += m[i];
+    size_t step = cnt > CHEEK_MAX ? (cnt + CHEEK_MAX - 1) / CHEEK_MAX : 1;
+    k->c = malloc((cnt / step + 1) * 3 * sizeof *k->c), k->xy = malloc((cnt / step + 1) * 2 * sizeof *k->xy);
+    if (!k->c || !k->xy) return free(m), free(k->c), free(k->xy), k->c = k->xy = NULL, -1;
+    for (size_t i = 0; i < np; i++) {
+        if (!m[i] || seen++ % step) continue;
+        int x = b.x0 + (int)(i % b.w), y = b.y0 + (int)(i / b.w);
+        const unsigned char *p = im->rgb + 3 * ((size_t)y * im->w + x);
+        for (int c = 0; c < 3; c++) k->c[3 * k->n + c] = lin[p[c]];
+        k->xy[2 * k->n] = x + 0.5f, k->xy[2 * k->n + 1] = y + 0.5f, k->n++;
+    }
+    free(m);
+    return 0;
+}
+
+static void cheeks_free(look_cheeks *k) { free(k->c), free(k->xy), k->c = k->xy = NULL, k->n = 0; }
+
+/* Fill light (see "light: fill" below): a smooth gain field 2^(stops * shape). */
+typedef struct {
+    float cx, cy;                 /* field centre, image pixels */
+    float ax, ay;                 /* unit vector toward the shadow side */
+    float inv_fw;                 /* 1 / face width */
+    float stops;                  /* field amplitude: gain = 2^(stops * shape) */
+} look_fill;
+
+#define FILL_RAMP 0.12f           /* sigmoid scale, face widths */
+#define FILL_REACH 0.9f           /* Gaussian sigma, face widths */
+
+static float fill_shape(const look_fill *f, float x, float y) {
+    float dx = x - f->cx, dy = y - f->cy, p = (dx * f->ax + dy * f->ay) * f->inv_fw;
+    float r2 = (dx * dx + dy * dy) * f->inv_fw * f->inv_fw;
+    return expf(-0.5f * r2 / (FILL_REACH * FILL_REACH)) / (1 + expf(-p / FILL_RAMP));
+}
+
+/* Per-channel gain z, then a shoulder above SHOULDER_KNEE that maps the largest possible value
+ * (zmax) to 1 with a continuous slope, so lifted highlights roll off instead of clipping. */
+#define SHOULDER_KNEE 0.8f
+
+static inline float shoulder(float z, float zmax) {
+    if (zmax <= 1 || z <= SHOULDER_KNEE) return z;
+    float a = (zmax - SHOULDER_KNEE) / (1 - SHOULDER_KNEE), t = fminf((z - SHOULDER_KNEE) / (zmax - SHOULDER_KNEE), 1);
+    return SHOULDER_KNEE + (1 - SHOULDER_KNEE) * (1 - powf(1 - t, a));
+}
+
+/* What the light does: white balance x exposure, the fill field, then the shoulder (the
+ * highlights step, which follows from the other three). */
+typedef struct {
+    float wb[3];                  /* white-balance gains on linear RGB (a neutral keeps its luminance) */
+    float ev;                     /* exposure, stops */
+    look_fill fill;
+} look_plan;
+
+static const look_plan plan_none = {{1, 1, 1}, 0, {0, 0, 1, 0, 1, 0}};
+
+static float plan_gains(const look_plan *p, float g[3]) {
+    for (int c = 0; c < 3; c++) g[c] = p->wb[c] * exp2f(p->ev);
+    return fmaxf(g[0], fmaxf(g[1], g[2])) * exp2f(fmaxf(p->fill.stops, 0));   /* the shoulder's zmax */
+}
+
+/* The skin of the cheeks k seen through plan p. */
+static look_skin cheeks_skin(const look_cheeks *k, const look_plan *p) {
+    look_skin s = {NAN, NAN, NAN, NAN, NAN};
+    float *v = malloc((size_t)(3 * k->n + 1) * sizeof *v), g[3], gmax = plan_gains(p, g);
+    if (!v || !k->n) return free(v), s;
+    for (int i = 0; i < k->n; i++) {
+        float f = p->fill.stops != 0 ? exp2f(p->fill.stops * fill_shape(&p->fill, k->xy[2 * i], k->xy[2 * i + 1])) : 1;
+        float c[3], lab[3];
+        for (int j = 0; j < 3; j++) c[j] = fminf(shoulder(k->c[3 * i + j] * g[j] * f, gmax), 1);
+        col_lab(c, lab);
+        v[i] = lab[0], v[k->n + i] = lab[1], v[2 * k->n + i] = lab[2];
+    }
+    s = skin_from(quantile(v, k->n, 0.5f), quantile(v + k->n, k->n, 0.5f), quantile(v + 2 * k->n, k->n, 0.5f));
+    free(v);
     return s;
 }
 
-static const look_region skin_regions[] = {LOOK_RIGHT_CHEEK, LOOK_LEFT_CHEEK, LOOK_FOREHEAD};
-static const float unit_gain[3] = {1, 1, 1};
+/* ============================================================ light: tone guard === */
 
-static float ita_of(const img_rgb *im, const float (*lmk)[3], const float lin[256]) {
-    look_stat s = region_stat(im, lmk, skin_regions, COUNT(skin_regions), unit_gain, lin);
-    return s.n ? atan2f(s.l - 50, s.b) * (float)(180 / M_PI) : NAN;
+/* An exposure change moves the ITA of the skin by itself (L* and b* do not scale alike): that
+ * much is explained, but at most LOOK_GUARD_EXP_ITA degrees of it, so that the skin's total ITA
+ * change stays within what a viewer reads as the same person's tone (10 degrees). The hue is
+ * not judged on nearly grey skin (chroma under GUARD_CHROMA): its angle is noise there. */
+#define GUARD_CHROMA 3.f
+#define GUARD_STEPS 7             /* bisection steps on a correction's share: 1/128 */
+
+typedef struct {
+    float hue, ita, exp_ita;      /* hue change, ITA change beyond the exposure's, the exposure's */
+} look_move;
+
+/* 1 when plan p keeps the tone of the skin s0 of the cheeks k (see look.h); *m gets the moves. */
+static int tone_kept(const look_cheeks *k, look_skin s0, const look_plan *p, look_move *m) {
+    look_skin s = cheeks_skin(k, p);
+    look_plan e = plan_none;
+    e.ev = p->ev;
+    m->exp_ita = p->ev != 0 ? cheeks_skin(k, &e).ita - s0.ita : 0;
+    m->ita = s.ita - s0.ita - m->exp_ita;
+    m->hue = hypotf(s0.a, s0.b) >= GUARD_CHROMA ? col_angle_diff(s.hue, s0.hue) : 0;
+    if (!isfinite(s.ita) || !isfinite(s0.ita)) return *m = (look_move){0, 0, 0}, 1;   /* no skin to watch */
+    return fabsf(m->hue) <= LOOK_GUARD_HUE && fabsf(m->ita) <= LOOK_GUARD_ITA && fabsf(m->exp_ita) <= LOOK_GUARD_EXP_ITA;
 }
 
-float look_ita(const img_rgb *im, const float (*lmk)[3]) {
-    float lin[256];
-    if (!im || !im->rgb || !lmk) return NAN;
-    linear_lut(lin);
-    return ita_of(im, lmk, lin);
+/* Step `step` of full at share t: white balance and team as powers of their gains, exposure
+ * and fill as multiples of their stops. */
+static look_plan plan_scaled(const look_plan *full, int step, float t) {
+    look_plan q = *full;
+    if (step == LOOK_STEP_WB || step == LOOK_STEP_TEAM)
+        for (int c = 0; c < 3; c++) q.wb[c] = powf(full->wb[c], t);
+    if (step == LOOK_STEP_EXPOSURE || step == LOOK_STEP_TEAM) q.ev = full->ev * t;
+    if (step == LOOK_STEP_FILL) q.fill.stops = full->fill.stops * t;
+    return q;
+}
+
+/* The guard after one step: the largest share of the step's correction that keeps the tone
+ * (the steps before it have kept it, so share 0 does); the cut and its reason go to r. */
+static float guard_step(const look_cheeks *k, look_skin s0, look_plan *p, int step, look_report *r) {
+    static const char *const names[LOOK_STEPS] = {"white balance", "exposure", "fill light", "team gain"};
+    look_move full, m;
+    r->guard[step] = 1;
+    if (tone_kept(k, s0, p, &full)) return 1;
+    float lo = 0, hi = 1;
+    for (int i = 0; i < GUARD_STEPS; i++) {
+        float mid = 0.5f * (lo + hi);
+        look_plan q = plan_scaled(p, step, mid);
+        if (tone_kept(k, s0, &q, &m)) lo = mid;
+        else hi = mid;
+    }
+    *p = plan_scaled(p, step, lo);
+    r->guard[step] = lo;
+    size_t n = strlen(r->guard_why);
+    snprintf(r->guard_why + n, sizeof r->guard_why - n, "%s%s x%.2f (would move hue %+.1f, ITA %+.1f + %+.1f from exposure)",
+             n ? "; " : "", names[step], lo, full.hue, full.ita, full.exp_ita);
+    return lo;
+}
+
+float look_guard_gain(const img_rgb *im, const float (*lmk)[3], float gain[3], char why[LOOK_GUARD_WHY]) {
+    const float *lin = compose_linear_table();
+    look_cheeks k;
+    look_report r;
+    r.guard_why[0] = 0;
+    if (why) why[0] = 0;
+    if (!im || !im->rgb || !lmk || !gain || !(gain[0] > 0 && gain[1] > 0 && gain[2] > 0)) return 1;
+    if (cheeks_load(im, lmk, lin, &k)) return 1;
+    look_skin s0 = cheeks_skin(&k, &plan_none);
+    look_plan p = plan_none;
+    p.ev = log2f(col_luminance(gain));
+    for (int c = 0; c < 3; c++) p.wb[c] = gain[c] / exp2f(p.ev);
+    float t = guard_step(&k, s0, &p, LOOK_STEP_TEAM, &r);
+    plan_gains(&p, gain);
+    cheeks_free(&k);
+    if (why) snprintf(why, LOOK_GUARD_WHY, "%s", r.guard_why);
+    return t;
 }
 
 /* ============================================================ light: scene === */
 
 /* White balance: the illuminant is the chromaticity most of the scene's near-neutral light
- * agrees on. Blocks of the image (face excluded, clipped and dark blocks excluded) vote in a
- * log-chromaticity histogram (u = ln R/G, v = ln B/G) weighted by their luminance (bright
- * surfaces are the likelier whites); the winner is the densest small disc, times a prior for
- * real illuminants: along the warm-cool (tungsten-daylight-shade) axis, wider on the warm
- * side, narrow across it (green-magenta). A big coloured area (a red shirt) forms a dense
- * disc too, but far out where the prior is small; a colour cast moves every neutral surface
- * together, so they still agree.
- * Trust: the winner must hold a fair share of the weight, and agree on the warm-cool axis
- * with the white patch (each channel's 99th percentile: the brightest things), which sees
- * through a scene whose only large surface is coloured (a blue backdrop under warm light
- * looks like a neutral under cool light; the white shirt, even clipped in red, does not).
- * Disagreement means doing less, never more. Finally a dead band: tints under WB_DEAD are
- * left alone (a lavender backdrop is a colour, not a cast), casts above WB_FULL are fully
- * corrected, with a ramp in between. */
+ * agrees on. Skin never votes: every pixel whose chromaticity matches the subject's own
+ * cheeks (anyone's neck, arms, hands, other faces of a like tone) is left out, and so is every
+ * detected face with its hair (a box around it, wider above). Clipped and dark blocks are
+ * left out too; the others vote in a log-chromaticity histogram (u = ln R/G, v = ln B/G)
+ * weighted by their luminance (bright surfaces are the likelier whites); the winner is the
+ * densest small disc, times a prior for real illuminants: along the warm-cool
+ * (tungsten-daylight-shade) axis, wider on the warm side, narrow across it (green-magenta).
+ * Trust needs strong evidence: the winner must cover a fair part of the picture and of the
+ * voting weight, and agree on the warm-cool axis with the white patch (each channel's 99th
+ * percentile: the brightest things), which sees through a scene whose only large surface is
+ * coloured (a blue backdrop under warm light looks like a neutral under cool light).
+ * Disagreement means doing less, never more. Then a dead band: tints under WB_DEAD are left
+ * alone (a lavender backdrop is a colour, not a cast), casts above WB_FULL are corrected in
+ * full, a ramp in between; of a warm cast only WB_WARM_KEEP is corrected (warm light is
+ * often the photographer's choice). The tone guard has the last word. */
 #define WB_BINS 129                /* histogram side; bin WB_BINS/2 is u or v = 0 */
 #define WB_STEP 0.025f             /* log-chromaticity per bin */
 #define WB_SEARCH 40               /* candidate illuminants within +-1.0 of neutral */
@@ -278,9 +399,13 @@ float look_ita(const img_rgb *im, const float (*lmk)[3]) {
 #define WB_MAX 0.9f                /* largest correction, ln units (x2.5 between channels) */
 #define WB_DEAD 0.08f              /* tint left alone, ln units */
 #define WB_FULL 0.25f              /* tint corrected in full; ramp in between */
-#define WB_NEUTRAL_FULL 0.05f      /* neutral share of the scene weight that gives full trust */
+#define WB_NEUTRAL_FULL 0.15f      /* neutral share of the voting weight that gives full trust */
+#define WB_AREA_FULL 0.08f         /* ... and share of the picture's blocks */
 #define WB_AGREE_OK 0.15f          /* warm-cool disagreement with the white patch that is ignored */
 #define WB_AGREE 0.4f              /* ... and the further disagreement that removes all trust */
+#define WB_WARM_KEEP 0.5f          /* share of a warm cast that is corrected */
+#define WB_SKIN_R 0.12f            /* chromaticity radius around the cheeks' that is skin, ln units */
+#define WB_SKIN_RMAX 0.2f          /* ... and at most (a wide skin model would take in the scene) */
 #define THUMB 256                  /* statistics image: long side in blocks */
 
 static const float wb_axis[2] = {0.53f, -0.85f};   /* warm direction in (u, v): 6500 K -> 2700 K */
@@ -288,54 +413,48 @@ static const float wb_axis[2] = {0.53f, -0.85f};   /* warm direction in (u, v): 
 typedef struct {
     float u, v;                   /* illuminant log-chromaticity ln(R/G), ln(B/G) */
     float neutral;                /* share of the voting weight near it */
+    float area;                   /* share of all blocks voting near it */
     float agree;                  /* 0..1 agreement with the white patch */
     float *blk;                   /* thumb blocks: linear mean RGB, n * 3 */
     int n;                        /* blocks */
 } look_scene;
 
-static int scene_stats(const img_rgb *im, const float (*lmk)[3], const float *alpha, float fw,
-                       const float lin[256], look_scene *sc, char err[LOOK_ERR]) {
-    int w = im->w, h = im->h, k = ((w > h ? w : h) + THUMB - 1) / THUMB;
-    int sw = (w + k - 1) / k, sh = (h + k - 1) / k;
-    look_region oval = LOOK_FACE_OVAL;
-    look_box fb = region_box(lmk, &oval, 1, 0.1f * fw + 2, w, h);
-    unsigned char *face = calloc((size_t)fb.w * fb.h + 1, 1), *bface = malloc((size_t)sw * sh);
-    float *hist = calloc(WB_BINS * WB_BINS, sizeof *hist), *chan = malloc((size_t)sw * sh * sizeof *chan);
-    sc->blk = malloc((size_t)sw * sh * 3 * sizeof *sc->blk), sc->n = sw * sh;
-    if (!face || !bface || !hist || !chan || !sc->blk) {
-        free(face), free(bface), free(hist), free(chan), free(sc->blk), sc->blk = NULL;
-        return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
+/* The skin's chromaticity: median ln R/G, ln B/G of the cheeks and a radius of three robust
+ * spreads, between WB_SKIN_R and WB_SKIN_RMAX. */
+static void skin_chroma(const look_cheeks *k, float sk[4]) {
+    float *v = malloc((size_t)(k->n + 1) * sizeof *v);
+    sk[0] = sk[1] = 1e9f, sk[2] = sk[3] = 0;
+    if (!v || k->n < 8) return free(v);
+    for (int d = 0; d < 2; d++) {
+        for (int i = 0; i < k->n; i++) v[i] = logf(fmaxf(k->c[3 * i + 2 * d], 1e-4f) / fmaxf(k->c[3 * i + 1], 1e-4f));
+        float med = quantile(v, k->n, 0.5f);
+        for (int i = 0; i < k->n; i++) v[i] = fabsf(v[i] - med);
+        sk[d] = med, sk[2 + d] = fminf(fmaxf(WB_SKIN_R, 3 * 1.4826f * quantile(v, k->n, 0.5f)), WB_SKIN_RMAX);
     }
-    fill_region(lmk, LOOK_FACE_OVAL, 0.08f * fw, fb, face, 1);
+    free(v);
+}
 
-    float total = 0;
-    int nscene = 0;
-    for (int by = 0; by < sh; by++)
-        for (int bx = 0; bx < sw; bx++) {
-            double s[3] = {0, 0, 0}, a = 0;
-            int cnt = 0, clipped = 0, inface = 0;
-            for (int y = by * k; y < (by + 1) * k && y < h; y++)
-                for (int x = bx * k; x < (bx + 1) * k && x < w; x++) {
-                    const unsigned char *p = im->rgb + 3 * ((size_t)y * w + x);
-                    s[0] += lin[p[0]], s[1] += lin[p[1]], s[2] += lin[p[2]], cnt++;
-                    clipped |= p[0] >= 250 || p[1] >= 250 || p[2] >= 250;
-                    if (x >= fb.x0 && y >= fb.y0 && x < fb.x0 + fb.w && y < fb.y0 + fb.h)
-                        inface |= face[(size_t)(y - fb.y0) * fb.w + x - fb.x0];
-                    if (alpha) a += alpha[(size_t)y * w + x];
-                }
-            float *c = sc->blk + 3 * ((size_t)by * sw + bx);
-            for (int i = 0; i < 3; i++) c[i] = (float)(s[i] / cnt);
-            nscene += !inface, bface[by * sw + bx] = (unsigned char)inface;
-            float y = luminance(c);
-            if (inface || clipped || y < 0.02f || c[0] < 1e-4f || c[1] < 1e-4f || c[2] < 1e-4f) continue;
-            int iu = (int)lroundf(logf(c[0] / c[1]) / WB_STEP) + WB_BINS / 2;
-            int iv = (int)lroundf(logf(c[2] / c[1]) / WB_STEP) + WB_BINS / 2;
-            float wt = y * (alpha ? 0.25f + 0.75f * (float)(a / cnt) : 1);
-            total += wt;
-            if (iu >= 0 && iv >= 0 && iu < WB_BINS && iv < WB_BINS) hist[iu * WB_BINS + iv] += wt;
-        }
+/* Heads: every face box (and the subject's landmarks' box) grown to take in the hair. */
+#define HEAD_MAX 32
 
-    /* Densest disc times the prior: sigma 0.6 toward warm, 0.4 toward cool, 0.15 across. */
+static int head_boxes(const float (*lmk)[3], const look_light_opts *o, float hb[HEAD_MAX][4]) {
+    float b[4] = {1e30f, 1e30f, -1e30f, -1e30f};
+    for (int i = 0; i < LMK_POINTS; i++)
+        b[0] = fminf(b[0], lmk[i][0]), b[1] = fminf(b[1], lmk[i][1]), b[2] = fmaxf(b[2], lmk[i][0]), b[3] = fmaxf(b[3], lmk[i][1]);
+    int n = 0;
+    for (int f = -1; f < (o ? o->n_faces : 0) && n < HEAD_MAX; f++) {
+        const float *q = f < 0 ? b : o->faces[f];
+        float bw = q[2] - q[0], bh = q[3] - q[1];
+        if (!(bw > 0 && bh > 0)) continue;
+        hb[n][0] = q[0] - 0.35f * bw, hb[n][2] = q[2] + 0.35f * bw;
+        hb[n][1] = q[1] - 0.7f * bh, hb[n][3] = q[3] + 0.15f * bh, n++;
+    }
+    return n;
+}
+
+/* The densest disc of hist times the illuminant prior, then the unweighted centre of mass of
+ * its cluster and the cluster's weight and block count. */
+static void scene_vote(const float *hist, const int *count, float total, int blocks, look_scene *sc) {
     float best = 0;
     int bu = WB_BINS / 2, bv = WB_BINS / 2;
     for (int iu = WB_BINS / 2 - WB_SEARCH; iu <= WB_BINS / 2 + WB_SEARCH; iu++)
@@ -350,51 +469,111 @@ static int scene_stats(const img_rgb *im, const float (*lmk)[3], const float *al
             d *= expf(-0.5f * (along * along / (sa * sa) + across * across / (0.15f * 0.15f)));
             if (d > best) best = d, bu = iu, bv = iv;
         }
-    /* The centre of mass of the cluster around the winner (without the prior, which would
-     * pull it in), and its share of all the weight. */
     double su = 0, sv = 0, sm = 0;
+    long cnt = 0;
     for (int du = -3 * WB_DISC; du <= 3 * WB_DISC; du++)
         for (int dv = -3 * WB_DISC; dv <= 3 * WB_DISC; dv++) {
             if (du * du + dv * dv > 9 * WB_DISC * WB_DISC) continue;
             float m = hist[(bu + du) * WB_BINS + bv + dv];
             su += m * (bu + du - WB_BINS / 2) * WB_STEP, sv += m * (bv + dv - WB_BINS / 2) * WB_STEP, sm += m;
+            cnt += count[(bu + du) * WB_BINS + bv + dv];
         }
     sc->u = sm > 0 ? (float)(su / sm) : 0, sc->v = sm > 0 ? (float)(sv / sm) : 0;
     sc->neutral = total > 0 ? (float)(sm / total) : 0;
+    sc->area = blocks > 0 ? (float)cnt / blocks : 0;
+}
 
-    /* White patch: each channel's 99th percentile over the scene blocks (clipped included). */
+static int scene_stats(const img_rgb *im, const float (*lmk)[3], const look_light_opts *o, const look_cheeks *ck,
+                       const float lin[256], look_scene *sc, char err[LOOK_ERR]) {
+    int w = im->w, h = im->h, k = ((w > h ? w : h) + THUMB - 1) / THUMB;
+    int sw = (w + k - 1) / k, sh = (h + k - 1) / k, nh, nscene = 0;
+    float hb[HEAD_MAX][4], sk[4], lnl[256], total = 0, *hist = calloc(WB_BINS * WB_BINS, sizeof *hist);
+    int *count = calloc(WB_BINS * WB_BINS, sizeof *count);
+    unsigned char *head = malloc((size_t)sw * sh);
+    float *chan = malloc((size_t)sw * sh * sizeof *chan);
+    sc->blk = malloc((size_t)sw * sh * 3 * sizeof *sc->blk), sc->n = sw * sh;
+    if (!hist || !count || !head || !chan || !sc->blk) {
+        free(hist), free(count), free(head), free(chan), free(sc->blk), sc->blk = NULL;
+        return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
+    }
+    nh = head_boxes(lmk, o, hb), skin_chroma(ck, sk);
+    for (int i = 0; i < 256; i++) lnl[i] = logf(fmaxf(lin[i], 1e-4f));
+    for (int by = 0; by < sh; by++)
+        for (int bx = 0; bx < sw; bx++) {
+            double s[3] = {0, 0, 0}, ns[3] = {0, 0, 0}, a = 0;
+            int cnt = 0, nonskin = 0, clipped = 0, inhead = 0;
+            float cx = (bx + 0.5f) * k, cy = (by + 0.5f) * k;
+            for (int i = 0; i < nh; i++) inhead |= cx >= hb[i][0] && cx <= hb[i][2] && cy >= hb[i][1] && cy <= hb[i][3];
+            for (int y = by * k; y < (by + 1) * k && y < h; y++)
+                for (int x = bx * k; x < (bx + 1) * k && x < w; x++) {
+                    const unsigned char *p = im->rgb + 3 * ((size_t)y * w + x);
+                    s[0] += lin[p[0]], s[1] += lin[p[1]], s[2] += lin[p[2]], cnt++;
+                    clipped |= p[0] >= 250 || p[1] >= 250 || p[2] >= 250;
+                    if (fabsf(lnl[p[0]] - lnl[p[1]] - sk[0]) <= sk[2] && fabsf(lnl[p[2]] - lnl[p[1]] - sk[1]) <= sk[3]) continue;
+                    ns[0] += lin[p[0]], ns[1] += lin[p[1]], ns[2] += lin[p[2]], nonskin++;
+                    if (o && o->alpha) a += o->alpha[(size_t)y * w + x];
+                }
+            float *c = sc->blk + 3 * ((size_t)by * sw + bx), n[3];
+            for (int i = 0; i < 3; i++) c[i] = (float)(s[i] / cnt), n[i] = nonskin ? (float)(ns[i] / nonskin) : 0;
+            nscene += !inhead, head[by * sw + bx] = (unsigned char)inhead;
+            float y = col_luminance(n);
+            if (inhead || clipped || 2 * nonskin < cnt || y < 0.02f || n[0] < 1e-4f || n[1] < 1e-4f || n[2] < 1e-4f) continue;
+            int iu = (int)lroundf(logf(n[0] / n[1]) / WB_STEP) + WB_BINS / 2;
+            int iv = (int)lroundf(logf(n[2] / n[1]) / WB_STEP) + WB_BINS / 2;
+            float wt = y * (o && o->alpha ? 0.25f + 0.75f * (float)(a / nonskin) : 1);
+            total += wt;
+            if (iu >= 0 && iv >= 0 && iu < WB_BINS && iv < WB_BINS) hist[iu * WB_BINS + iv] += wt, count[iu * WB_BINS + iv]++;
+        }
+    scene_vote(hist, count, total, sc->n, sc);
+
+    /* White patch: each channel's 99th percentile over the blocks off the heads (clipped included). */
     float wp[3];
     for (int c = 0; c < 3; c++) {
         int m = 0;
         for (int i = 0; i < sc->n; i++)
-            if (!bface[i]) chan[m++] = sc->blk[3 * i + c];
+            if (!head[i]) chan[m++] = sc->blk[3 * i + c];
         wp[c] = m ? fmaxf(quantile(chan, m, 0.99f), 1e-4f) : 1;
     }
     float wa = logf(wp[0] / wp[1]) * wb_axis[0] + logf(wp[2] / wp[1]) * wb_axis[1];
     float va = sc->u * wb_axis[0] + sc->v * wb_axis[1];
     sc->agree = nscene ? fminf(fmaxf(1 - (fabsf(wa - va) - WB_AGREE_OK) / WB_AGREE, 0), 1) : 0;
-    free(face), free(bface), free(hist), free(chan);
+    free(hist), free(count), free(head), free(chan);
     return 0;
+}
+
+/* The white-balance gains from the scene (see above), strength applied; *trust gets the trust. */
+static void wb_gains(const look_scene *sc, float strength, float gain[3], float *trust) {
+    float u = sc->u, v = sc->v;
+    float along = u * wb_axis[0] + v * wb_axis[1];
+    if (along > 0) u -= (1 - WB_WARM_KEEP) * along * wb_axis[0], v -= (1 - WB_WARM_KEEP) * along * wb_axis[1];
+    float len = hypotf(u, v);
+    float keep = len <= WB_DEAD ? 0
+               : len >= WB_FULL ? fminf(len, WB_MAX) / len
+                                : (len - WB_DEAD) / (WB_FULL - WB_DEAD) * WB_FULL / len;
+    *trust = fminf(sc->neutral / WB_NEUTRAL_FULL, 1) * fminf(sc->area / WB_AREA_FULL, 1) * sc->agree;
+    u *= keep * *trust * strength, v *= keep * *trust * strength;
+    float e[3] = {expf(u), 1, expf(v)}, ey = col_luminance(e);
+    for (int c = 0; c < 3; c++) gain[c] = ey / e[c];
 }
 
 /* ============================================================ light: exposure === */
 
-/* Exposure (see docs/LOOK.md): lift only when nothing in the photo reaches the top of the
- * range (the 99th percentile of the face, which holds eye whites, teeth and specular
- * highlights, and of the whole scene): by that headroom less a dead band, at most until the
- * skin's median reaches L* 70 (the middle of well exposed light skin; darker skin stays
- * below it because the headroom runs out first). Lower only skin whose median is above L* 85
- * (beyond any skin in a good exposure). Dark skin in a well exposed photo has bright things
- * around it, so it is left as it is. */
+/* Exposure from the scene, never toward a skin lightness (see docs/LOOK.md): lift only when
+ * nothing in the photo reaches the top of the range (the 99th percentile of the face, which
+ * holds eye whites, teeth and specular highlights, and of the whole picture): by that
+ * headroom less a dead band. A dark-skinned face in a well exposed photo has bright things
+ * around it, so it is left as it is; the tone guard bounds the ITA a lift may move. */
 #define EXP_WHITE_L 90.f          /* where the photo's 99th percentile should sit */
-#define EXP_FACE_UP_L 70.f        /* lifting stops when the skin median reaches this */
-#define EXP_FACE_DOWN_L 85.f      /* skin median above this is over exposed */
 #define EXP_DEADBAND 0.2f         /* stops of headroom that are left alone */
 #define EXP_MAX_UP 1.5f
-#define EXP_MAX_DOWN 1.0f
+
+static float y_of_l(float l) {
+    float f = (l + 16) / 116;
+    return f > 6.f / 29 ? f * f * f : l * 27 / 24389;
+}
 
 static int exposure_ev(const img_rgb *im, const float (*lmk)[3], const look_scene *sc, const float gain[3],
-                       float skin_l, const float lin[256], float *ev, char err[LOOK_ERR]) {
+                       const float lin[256], float *ev, char err[LOOK_ERR]) {
     look_region oval = LOOK_FACE_OVAL;
     look_box b = region_box(lmk, &oval, 1, 1, im->w, im->h);
     size_t np = (size_t)b.w * b.h;
@@ -403,31 +582,21 @@ static int exposure_ev(const img_rgb *im, const float (*lmk)[3], const look_scen
     if (!m || !v) return free(m), free(v), snprintf(err, LOOK_ERR, "look: out of memory"), -1;
     fill_region(lmk, LOOK_FACE_OVAL, 0, b, m, 1);
     int n = 0;
-    for (int j = 0; j < b.h; j++)
-        for (int i = 0; i < b.w; i++)
-            if (m[(size_t)j * b.w + i]) {
-                const unsigned char *p = im->rgb + 3 * ((size_t)(b.y0 + j) * im->w + b.x0 + i);
-                float c[3] = {lin[p[0]] * gain[0], lin[p[1]] * gain[1], lin[p[2]] * gain[2]};
-                v[n++] = luminance(c);
-            }
+    for (size_t i = 0; i < np; i++)
+        if (m[i]) {
+            const unsigned char *p = im->rgb + 3 * ((size_t)(b.y0 + i / b.w) * im->w + b.x0 + i % b.w);
+            float c[3] = {lin[p[0]] * gain[0], lin[p[1]] * gain[1], lin[p[2]] * gain[2]};
+            v[n++] = col_luminance(c);
+        }
     float face_hi = quantile(v, n, 0.99f);
     for (int i = 0; i < sc->n; i++) {
         const float *c = sc->blk + 3 * i;
         float g[3] = {c[0] * gain[0], c[1] * gain[1], c[2] * gain[2]};
-        v[i] = luminance(g);
+        v[i] = col_luminance(g);
     }
     float scene_hi = quantile(v, sc->n, 0.99f), hi = n ? fmaxf(face_hi, scene_hi) : scene_hi;
     free(m), free(v);
-
-    *ev = 0;
-    if (!isfinite(skin_l) || !(hi > 0)) return 0;
-    float skin_y = y_of_l(skin_l);
-    if (skin_l > EXP_FACE_DOWN_L) {
-        *ev = fmaxf(log2f(y_of_l(EXP_FACE_DOWN_L) / skin_y), -EXP_MAX_DOWN);
-    } else {
-        float up = fminf(log2f(y_of_l(EXP_WHITE_L) / hi) - EXP_DEADBAND, log2f(y_of_l(EXP_FACE_UP_L) / skin_y));
-        *ev = fminf(fmaxf(up, 0), EXP_MAX_UP);
-    }
+    *ev = hi > 0 ? fminf(fmaxf(log2f(y_of_l(EXP_WHITE_L) / hi) - EXP_DEADBAND, 0), EXP_MAX_UP) : 0;
     return 0;
 }
 
@@ -442,35 +611,18 @@ static int exposure_ev(const img_rgb *im, const float (*lmk)[3], const look_scen
 #define FILL_KEEP 0.5f            /* share of the difference left (the light keeps its shape) */
 #define FILL_KEEP_MIN 0.35f       /* ... and never less than this, stops */
 #define FILL_MAX 1.2f             /* largest lift, stops */
-#define FILL_RAMP 0.12f           /* sigmoid scale, face widths */
-#define FILL_REACH 0.9f           /* Gaussian sigma, face widths */
-
-typedef struct {
-    float cx, cy;                 /* field centre, image pixels */
-    float ax, ay;                 /* unit vector toward the shadow side */
-    float inv_fw;                 /* 1 / face width */
-    float stops;                  /* field amplitude: gain = 2^(stops * shape) */
-} look_fill;
-
-static float fill_shape(const look_fill *f, float x, float y) {
-    float dx = x - f->cx, dy = y - f->cy, p = (dx * f->ax + dy * f->ay) * f->inv_fw;
-    float r2 = (dx * dx + dy * dy) * f->inv_fw * f->inv_fw;
-    return expf(-0.5f * r2 / (FILL_REACH * FILL_REACH)) / (1 + expf(-p / FILL_RAMP));
-}
 
 static look_fill fill_plan(const img_rgb *im, const float (*lmk)[3], const float gain[3], const float lin[256],
-                           float fw, float strength, float *lift) {
+                           float fw, float strength) {
     look_fill f = {0, 0, 1, 0, 1 / fw, 0};
-    look_region rr = LOOK_RIGHT_CHEEK, lr = LOOK_LEFT_CHEEK;
-    look_stat r = region_stat(im, lmk, &rr, 1, gain, lin), l = region_stat(im, lmk, &lr, 1, gain, lin);
+    float ry = region_y(im, lmk, LOOK_RIGHT_CHEEK, gain, lin), ly = region_y(im, lmk, LOOK_LEFT_CHEEK, gain, lin);
     float px[MAX_OUTLINE], py[MAX_OUTLINE], c[2][2] = {{0, 0}, {0, 0}};
     for (int s = 0; s < 2; s++) {
         int n = outline(lmk, s ? LOOK_LEFT_CHEEK : LOOK_RIGHT_CHEEK, 0, px, py);
         for (int i = 0; i < n; i++) c[s][0] += px[i] / n, c[s][1] += py[i] / n;
     }
-    *lift = 0;
-    if (!r.n || !l.n || !(r.y > 0) || !(l.y > 0)) return f;
-    float diff = log2f(l.y / r.y);          /* > 0: the subject's right cheek is the darker */
+    if (!(ry > 0) || !(ly > 0)) return f;
+    float diff = log2f(ly / ry);          /* > 0: the subject's right cheek is the darker */
     int dark = diff > 0 ? 0 : 1;
     diff = fabsf(diff);
     if (diff < FILL_MIN) return f;
@@ -481,21 +633,23 @@ static look_fill fill_plan(const img_rgb *im, const float (*lmk)[3], const float
     float want = diff - fmaxf(FILL_KEEP_MIN, FILL_KEEP * diff);
     float wd = fill_shape(&f, c[dark][0], c[dark][1]), wb = fill_shape(&f, c[!dark][0], c[!dark][1]);
     f.stops = fminf(want / (wd - wb), FILL_MAX / wd) * strength;
-    *lift = f.stops * wd;
     return f;
 }
 
-/* ============================================================ light === */
-
-/* Per-channel gain z, then a shoulder above SHOULDER_KNEE that maps the largest possible value
- * (zmax) to 1 with a continuous slope, so lifted highlights roll off instead of clipping. */
-#define SHOULDER_KNEE 0.8f
-
-static inline float shoulder(float z, float zmax) {
-    if (zmax <= 1 || z <= SHOULDER_KNEE) return z;
-    float a = (zmax - SHOULDER_KNEE) / (1 - SHOULDER_KNEE), t = fminf((z - SHOULDER_KNEE) / (zmax - SHOULDER_KNEE), 1);
-    return SHOULDER_KNEE + (1 - SHOULDER_KNEE) * (1 - powf(1 - t, a));
+/* The lift the fill gives the shadow-side cheek, stops. */
+static float fill_lift(const look_fill *f, const float (*lmk)[3]) {
+    if (f->stops == 0) return 0;
+    float px[MAX_OUTLINE], py[MAX_OUTLINE], best = 0;
+    for (int s = 0; s < 2; s++) {
+        int n = outline(lmk, s ? LOOK_LEFT_CHEEK : LOOK_RIGHT_CHEEK, 0, px, py);
+        float cx = 0, cy = 0;
+        for (int i = 0; i < n; i++) cx += px[i] / n, cy += py[i] / n;
+        best = fmaxf(best, f->stops * fill_shape(f, cx, cy));
+    }
+    return best;
 }
+
+/* ============================================================ light === */
 
 /* The gains, the fill field and the shoulder applied to rows y0..y1, in parallel. */
 typedef struct {
@@ -503,7 +657,6 @@ typedef struct {
     const float *lin, *gain;      /* [256] sRGB byte -> linear; [3] white balance x exposure */
     float gmax;                   /* largest gain with the fill: the shoulder's zmax */
     const look_fill *fill;
-    const unsigned char *enc;     /* encode_lut() */
 } light_job;
 
 static void light_rows(void *arg, int y0, int y1) {
@@ -513,55 +666,70 @@ static void light_rows(void *arg, int y0, int y1) {
         for (int x = 0; x < j->im->w; x++) {
             unsigned char *p = j->im->rgb + 3 * ((size_t)y * j->im->w + x);
             float g = f->stops != 0 ? exp2f(f->stops * fill_shape(f, x + 0.5f, y + 0.5f)) : 1;
-            for (int c = 0; c < 3; c++) p[c] = encode8(j->enc, shoulder(j->lin[p[c]] * j->gain[c] * g, j->gmax));
+            for (int c = 0; c < 3; c++) p[c] = compose_srgb(shoulder(j->lin[p[c]] * j->gain[c] * g, j->gmax));
         }
 }
 
-int look_light(img_rgb *im, const float (*lmk)[3], const float *alpha, float strength, look_report *rep,
-               char err[LOOK_ERR]) {
-    float fw, lin[256];
-    look_report r0 = {0}, *r = rep ? rep : &r0;
-    if (check_args(im, lmk, strength, &fw, err)) return -1;
-    linear_lut(lin);
-    look_stat skin = region_stat(im, lmk, skin_regions, COUNT(skin_regions), unit_gain, lin);
-    r->ita_before = r->ita_after = skin.n ? atan2f(skin.l - 50, skin.b) * (float)(180 / M_PI) : NAN;
-    r->face_l = skin.l;
-    r->exposure_ev = 0, r->fill = 0, r->wb_trust = 0;
-    r->wb_gain[0] = r->wb_gain[1] = r->wb_gain[2] = 1;
-    if (strength == 0) return 0;
+look_skin look_skin_of(const img_rgb *im, const float (*lmk)[3]) {
+    look_skin s = {NAN, NAN, NAN, NAN, NAN};
+    const float *lin = compose_linear_table();
+    look_cheeks k;
+    if (!im || !im->rgb || !lmk) return s;
+    if (cheeks_load(im, lmk, lin, &k)) return s;
+    s = cheeks_skin(&k, &plan_none);
+    cheeks_free(&k);
+    return s;
+}
 
-    /* White balance: the correction toward the scene's neutral, limited, scaled by the trust
-     * in it and by strength; gains keep a neutral's luminance. */
+float look_ita(const img_rgb *im, const float (*lmk)[3]) { return look_skin_of(im, lmk).ita; }
+
+/* The plan: white balance, exposure on the balanced image, fill on the balanced, exposed one,
+ * each under the tone guard. */
+static int light_plan(const img_rgb *im, const float (*lmk)[3], const look_light_opts *o, float strength, float fw,
+                      const float lin[256], const look_cheeks *k, look_plan *p, look_report *r, char err[LOOK_ERR]) {
     look_scene sc;
-    if (scene_stats(im, lmk, alpha, fw, lin, &sc, err)) return -1;
-    float u = sc.u, v = sc.v, len = hypotf(u, v), trust = fminf(sc.neutral / WB_NEUTRAL_FULL, 1) * sc.agree;
-    float keep = len <= WB_DEAD ? 0
-               : len >= WB_FULL ? fminf(len, WB_MAX) / len
-                                : (len - WB_DEAD) / (WB_FULL - WB_DEAD) * WB_FULL / len;
-    u *= keep * trust * strength, v *= keep * trust * strength;
-    float e[3] = {expf(u), 1, expf(v)}, ey = luminance(e), gain[3];
-    for (int c = 0; c < 3; c++) gain[c] = ey / e[c];
-    r->wb_trust = trust;
-
-    /* Exposure on the balanced image, then the fill light on the balanced, exposed one. */
-    look_stat bal = region_stat(im, lmk, skin_regions, COUNT(skin_regions), gain, lin);
-    float ev;
-    int rc = exposure_ev(im, lmk, &sc, gain, bal.l, lin, &ev, err);
+    *p = plan_none;
+    if (scene_stats(im, lmk, o, k, lin, &sc, err)) return -1;
+    if (!o || o->white_balance) wb_gains(&sc, strength, p->wb, &r->wb_trust);
+    memcpy(r->wb_scene, p->wb, sizeof p->wb);
+    guard_step(k, r->skin_before, p, LOOK_STEP_WB, r);
+    int rc = exposure_ev(im, lmk, &sc, p->wb, lin, &p->ev, err);
     free(sc.blk);
     if (rc) return -1;
-    ev *= strength;
-    for (int c = 0; c < 3; c++) gain[c] *= exp2f(ev), r->wb_gain[c] = gain[c] / exp2f(ev);
-    r->exposure_ev = ev;
-    look_fill f = fill_plan(im, lmk, gain, lin, fw, strength, &r->fill);
+    p->ev *= strength;
+    guard_step(k, r->skin_before, p, LOOK_STEP_EXPOSURE, r);
+    float g[3];
+    plan_gains(p, g);
+    p->fill = fill_plan(im, lmk, g, lin, fw, strength);
+    guard_step(k, r->skin_before, p, LOOK_STEP_FILL, r);
+    return 0;
+}
 
-    if (gain[0] == 1 && gain[1] == 1 && gain[2] == 1 && f.stops == 0) return 0;   /* nothing to correct */
-    float gmax = fmaxf(gain[0], fmaxf(gain[1], gain[2])) * exp2f(fmaxf(f.stops, 0));
-    unsigned char *enc = encode_lut();
-    if (!enc) return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
-    light_job j = {im, lin, gain, gmax, &f, enc};
+int look_light(img_rgb *im, const float (*lmk)[3], const look_light_opts *o, float strength, look_report *rep,
+               char err[LOOK_ERR]) {
+    float fw;
+    const float *lin = compose_linear_table();
+    look_report r0 = {0}, *r = rep ? rep : &r0;
+    if (check_args(im, lmk, strength, &fw, err)) return -1;
+    look_cheeks k;
+    if (cheeks_load(im, lmk, lin, &k)) return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
+    r->skin_before = r->skin_after = cheeks_skin(&k, &plan_none);
+    r->ita_before = r->ita_after = r->skin_before.ita;
+    r->face_l = r->skin_before.l;
+    r->exposure_ev = 0, r->fill = 0, r->wb_trust = 0, r->guard_why[0] = 0;
+    for (int c = 0; c < 3; c++) r->wb_gain[c] = r->wb_scene[c] = 1;
+    for (int s = 0; s < LOOK_STEPS; s++) r->guard[s] = 1;
+    look_plan p = plan_none;
+    if (strength > 0 && light_plan(im, lmk, o, strength, fw, lin, &k, &p, r, err)) return cheeks_free(&k), -1;
+    cheeks_free(&k);
+    memcpy(r->wb_gain, p.wb, sizeof p.wb);
+    r->exposure_ev = p.ev, r->fill = fill_lift(&p.fill, lmk);
+    float g[3], gmax = plan_gains(&p, g);
+    if (g[0] == 1 && g[1] == 1 && g[2] == 1 && p.fill.stops == 0) return 0;   /* nothing to correct */
+    light_job j = {im, lin, g, gmax, &p.fill};
     nn_parallel_rows(im->h, light_rows, &j);
-    free(enc);
-    r->ita_after = ita_of(im, lmk, lin);
+    r->skin_after = look_skin_of(im, lmk);
+    r->ita_after = r->skin_after.ita;
     return 0;
 }
 
@@ -1069,7 +1237,8 @@ int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report
             }
         }
     free(ws), free(u8);
-    r->ita_after = look_ita(im, lmk);
+    r->skin_after = look_skin_of(im, lmk);
+    r->ita_after = r->skin_after.ita;
     return 0;
 oom:
     free(ws), free(u8);

@@ -2,6 +2,7 @@
  * recording, text building (UTF-8 check, XML and JSON escaping), XMP, framing, JSON.
  */
 #include "meta.h"
+#include "colour.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@ void meta_init(meta_history *h, const char *tool) {
     h->subject = -1;
     h->output_format = -1;
     h->identity = h->ita_before = h->ita_after = NAN;
+    for (int i = 0; i < 6; i++) h->skin[i / 3][i % 3] = NAN;
     h->mark = meta__now();
 }
 
@@ -102,6 +104,12 @@ void meta_identity(meta_history *h, float distance) { h->identity = distance; }
 void meta_ita(meta_history *h, float before, float after) {
     h->ita_before = before;
     h->ita_after = after;
+}
+
+void meta_skin(meta_history *h, float l0, float a0, float b0, float l1, float a1, float b1, const char *guard) {
+    const float v[6] = {l0, a0, b0, l1, a1, b1};
+    for (int i = 0; i < 6; i++) h->skin[i / 3][i % 3] = v[i];
+    meta__copy(h->guard, sizeof h->guard, guard ? guard : "");
 }
 
 void meta_warn(meta_history *h, const char *fmt, ...) {
@@ -365,6 +373,27 @@ int meta_json_string(FILE *f, const char *s) {
     return meta__flush(&b, f);
 }
 
+/* The report's "skin": L*, a*, b*, hue angle and ITA before and after, and the guard's cuts
+ * (opened after the "skin_ita" object; the caller closes it). */
+static void meta__skin_json(meta_buf *b, const meta_history *h) {
+    for (int k = 0; k < 2; k++) {   /* L*, a*, b*, hue angle and ITA of the skin */
+        const float *s = h->skin[k];
+        const float more[2] = {col_hue(s[1], s[2]), col_ita(s[0], s[2])};
+        meta__put(b, k ? "}, \"after\": {\"L\": " : "},\n  \"skin\": {\"before\": {\"L\": ");
+        meta__jnum(b, s[0]);
+        meta__put(b, ", \"a\": ");
+        meta__jnum(b, s[1]);
+        meta__put(b, ", \"b\": ");
+        meta__jnum(b, s[2]);
+        meta__put(b, ", \"hue\": ");
+        meta__jnum(b, more[0]);
+        meta__put(b, ", \"ita\": ");
+        meta__jnum(b, more[1]);
+    }
+    meta__put(b, "}, \"guard\": ");
+    meta__jstr(b, h->guard);
+}
+
 int meta_report_json(const meta_history *h, FILE *f) {
     static const char *const kinds[] = {"analysis", "classical", "neural"};
     meta_buf b = {0};
@@ -423,6 +452,7 @@ int meta_report_json(const meta_history *h, FILE *f) {
     meta__put(&b, ", \"after\": ");
     meta__jnum(&b, h->ita_after);
 
+    meta__skin_json(&b, h);
     meta__put(&b, "},\n  \"warnings\": [");
     for (int i = 0; i < h->n_warnings; i++) {
         meta__put(&b, "%s", i ? ", " : "");

@@ -77,6 +77,8 @@ typedef struct {
     /* checks: NaN = not measured */
     float identity;               /* descriptor distance, input subject vs output subject */
     float ita_before, ita_after;  /* skin individual typology angle, degrees */
+    float skin[2][3];             /* the skin's median CIELAB L*, a*, b* before / after the look */
+    char guard[META_TEXT];        /* what the tone guard cut and why ("" = nothing) */
     /* records, in order */
     meta_entry steps[META_MAX_STEPS];
     int n_steps;
@@ -113,6 +115,8 @@ void meta_step_ms(meta_history *h, double ms);
 void meta_model(meta_history *h, const char *name, const char *version, const char *licence);
 void meta_identity(meta_history *h, float distance);
 void meta_ita(meta_history *h, float before, float after);
+/* The skin (median CIELAB of the cheeks) before and after the look, and the tone guard's cuts. */
+void meta_skin(meta_history *h, float l0, float a0, float b0, float l1, float a1, float b1, const char *guard);
 void meta_warn(meta_history *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ============================================================ results === */

@@ -115,6 +115,7 @@ void pl_opts_default(pl_opts *o) {
     o->enhance = PL_ENHANCE_AUTO;
     o->light = 1;
     o->light_strength = 1;
+    o->white_balance = 1;
     o->retouch = LOOK_RETOUCH_DEFAULT;
     o->face = -1;
 }
@@ -362,17 +363,41 @@ static int pl__matte(pl_run_state *s) {
     return 0;
 }
 
-/* Light and retouch in place on the framed photo, with the landmarks in canvas pixels. */
+/* Every confirmed face's landmark box in the framed image: the white balance leaves them out. */
+static int pl__face_boxes(const pl_result *r, float (*box)[4], int max) {
+    const frame_affine *t = &r->plan.to_out;
+    int n = 0;
+    for (int f = 0; f < r->n_faces && n < max; f++, n++) {
+        float *b = box[n];
+        b[0] = b[1] = 1e30f, b[2] = b[3] = -1e30f;
+        for (int i = 0; i < LMK_POINTS; i++) {
+            const float *q = r->faces[f].lmk.pts[i];
+            float x = (float)(t->a * q[0] + t->b * q[1] + t->e), y = (float)(t->c * q[0] + t->d * q[1] + t->f);
+            b[0] = fminf(b[0], x), b[1] = fminf(b[1], y), b[2] = fmaxf(b[2], x), b[3] = fmaxf(b[3], y);
+        }
+    }
+    return n;
+}
+
+/* Light, retouch and the team's gain in place on the framed photo, with the landmarks in
+ * canvas pixels; the team's gain under the tone guard; the skin before and after all of them
+ * goes to the report. */
 static int pl__look(pl_run_state *s) {
     pl_result *r = s->r;
     img_rgb view = {s->framed.w, s->framed.h, s->framed.rgb, NULL};
     const float (*pts)[3] = (const float (*)[3])r->out_pts;
-    r->ita_before = look_ita(&view, pts);
+    look_skin before = look_skin_of(&view, pts);
+    r->ita_before = before.ita;
     if (s->o->light) {
-        if (look_light(&view, pts, s->alpha, s->o->light_strength, &r->look, s->err)) return PL_EFAIL;
-        meta_step(s->h, META_CLASSICAL, "light", "strength=%.2f exposure=%+.2fEV white_balance=%.3f,%.3f,%.3f fill=%.2fEV",
-                  s->o->light_strength, r->look.exposure_ev, r->look.wb_gain[0], r->look.wb_gain[1], r->look.wb_gain[2],
-                  r->look.fill);
+        float boxes[PL_MAX_FACES][4];
+        look_light_opts lo = {s->alpha, (const float (*)[4])boxes, pl__face_boxes(r, boxes, PL_MAX_FACES), s->o->white_balance};
+        if (look_light(&view, pts, &lo, s->o->light_strength, &r->look, s->err)) return PL_EFAIL;
+        meta_step(s->h, META_CLASSICAL, "light",
+                  "strength=%.2f white_balance=%s scene_gains=%.3f,%.3f,%.3f trust=%.2f gains=%.3f,%.3f,%.3f exposure=%+.2fEV "
+                  "fill=%.2fEV guard=%.2f,%.2f,%.2f", s->o->light_strength, s->o->white_balance ? "auto" : "off",
+                  r->look.wb_scene[0], r->look.wb_scene[1], r->look.wb_scene[2], r->look.wb_trust, r->look.wb_gain[0],
+                  r->look.wb_gain[1], r->look.wb_gain[2], r->look.exposure_ev, r->look.fill, r->look.guard[LOOK_STEP_WB],
+                  r->look.guard[LOOK_STEP_EXPOSURE], r->look.guard[LOOK_STEP_FILL]);
         pl__time(s, PL_LIGHT, 1);
     }
     if (s->o->retouch > 0) {
@@ -382,13 +407,20 @@ static int pl__look(pl_run_state *s) {
         pl__time(s, PL_RETOUCH, 1);
     }
     if (s->o->team_gain[0] > 0) {
-        const float *g = s->o->team_gain;
+        float g[3] = {s->o->team_gain[0], s->o->team_gain[1], s->o->team_gain[2]};
+        char why[LOOK_GUARD_WHY];
+        r->look.guard[LOOK_STEP_TEAM] = look_guard_gain(&view, pts, g, why);
         team_apply(&view, g);
-        meta_step(s->h, META_CLASSICAL, "team exposure", "gain=%.3f,%.3f,%.3f", g[0], g[1], g[2]);
+        meta_step(s->h, META_CLASSICAL, "team exposure", "asked=%.3f,%.3f,%.3f gain=%.3f,%.3f,%.3f guard=%.2f",
+                  s->o->team_gain[0], s->o->team_gain[1], s->o->team_gain[2], g[0], g[1], g[2], r->look.guard[LOOK_STEP_TEAM]);
+        size_t n = strlen(r->look.guard_why);
+        if (why[0]) snprintf(r->look.guard_why + n, sizeof r->look.guard_why - n, "%s%s", n ? "; " : "", why);
     }
     team_measure_face(&view, pts, &r->team);
-    r->ita_after = look_ita(&view, pts);
+    look_skin after = look_skin_of(&view, pts);
+    r->ita_after = after.ita;
     meta_ita(s->h, r->ita_before, r->ita_after);
+    meta_skin(s->h, before.l, before.a, before.b, after.l, after.a, after.b, r->look.guard_why);
     return 0;
 }
 

@@ -111,6 +111,7 @@ typedef struct {
     pl_enhance enhance;           /* super-resolution (passports: off) */
     int light;                    /* 1: look_light */
     float light_strength;         /* 0..1 */
+    int white_balance;            /* 1: the light's white balance runs (--white-balance auto) */
     float retouch;                /* 0..1 (passports: 0) */
     int face;                     /* -1: the subject is chosen; else index in score order */
     int force;                    /* 1: an identity distance >= 0.6 warns instead of failing */

@@ -1,6 +1,7 @@
 /* team.c — one session for a team (see team.h): face geometry, highlight measurement,
  * shared target, gain. */
 #include "team.h"
+#include "colour.h"
 #include "compose.h"
 #include "look.h"
 
@@ -53,7 +54,7 @@ void team_measure_face(const img_rgb *im, const float (*pts)[3], team_measure *m
     for (size_t i = 0; i < n; i++) {
         const unsigned char *p = im->rgb + 3 * i;
         if (mask[i] && p[0] < 250 && p[1] < 250 && p[2] < 250)   /* clipped: its colour is lost */
-            y[k++] = 0.2126f * lin[p[0]] + 0.7152f * lin[p[1]] + 0.0722f * lin[p[2]];
+            y[k++] = col_luminance((const float[3]){lin[p[0]], lin[p[1]], lin[p[2]]});
     }
     if (k >= TEAM_MIN_PIXELS) {
         qsort(y, (size_t)k, sizeof(float), team__cmp);
@@ -63,12 +64,12 @@ void team_measure_face(const img_rgb *im, const float (*pts)[3], team_measure *m
         for (size_t i = 0; i < n; i++) {
             const unsigned char *p = im->rgb + 3 * i;
             if (!mask[i] || p[0] >= 250 || p[1] >= 250 || p[2] >= 250) continue;
-            float l = 0.2126f * lin[p[0]] + 0.7152f * lin[p[1]] + 0.0722f * lin[p[2]];
+            float l = col_luminance((const float[3]){lin[p[0]], lin[p[1]], lin[p[2]]});
             if (l < lo || l > hi) continue;
             s[0] += lin[p[0]], s[1] += lin[p[1]], s[2] += lin[p[2]], c++;
         }
         if (c > 0 && s[0] > 0 && s[1] > 0 && s[2] > 0) {
-            m->y = (float)((0.2126 * s[0] + 0.7152 * s[1] + 0.0722 * s[2]) / c);
+            m->y = col_luminance((const float[3]){(float)s[0], (float)s[1], (float)s[2]}) / c;
             m->u = (float)log(s[0] / s[1]), m->v = (float)log(s[2] / s[1]);
             m->ok = 1;
         }
@@ -110,7 +111,7 @@ float team_gain(const team_measure *m, const team_measure *target, float gain[3]
     if (!m->ok || !target->ok || !(m->y > 0) || !(target->y > 0)) return 0;
     float ev = team__clamp(log2f(target->y / m->y), TEAM_EV_MAX);
     float e[3] = {expf(team__clamp(target->u - m->u, TEAM_TINT_MAX)), 1, expf(team__clamp(target->v - m->v, TEAM_TINT_MAX))};
-    float ey = 0.2126f * e[0] + 0.7152f * e[1] + 0.0722f * e[2];   /* the tint keeps luminance */
+    float ey = col_luminance(e);   /* the tint keeps luminance */
     for (int c = 0; c < 3; c++) gain[c] = e[c] / ey * exp2f(ev);
     return ev;
 }

@@ -55,6 +55,7 @@ run "$tmp/in.jpg" -o "$tmp/x.gif";                     expect "output extension 
 run "$tmp/in.jpg" -o "$tmp/x.jpg" --quality 0;         expect "--quality 0" 2 1
 run "$tmp/in.jpg" -o "$tmp/x.jpg" --quality=abc;       expect "--quality=abc" 2 1
 run "$tmp/in.jpg" -o "$tmp/x.png" --format jpeg;       expect "--format contradicting the name" 2 1
+run "$tmp/in.jpg" -o "$tmp/x.jpg" --white-balance on;  expect "--white-balance on (auto or off)" 2 1
 run "$tmp/in.jpg" "$tmp/in.jpg" -o "$tmp/x.jpg";       expect "two inputs" 2 1
 [ ! -e "$tmp/x.jpg" ] && [ ! -e "$tmp/x.png" ]; say $? "usage errors write nothing"
 

@@ -311,17 +311,26 @@ static void test_light_neutral(const photo *p) {
     float *ones = malloc((size_t)p->im.w * p->im.h * sizeof *ones);
     for (size_t i = 0; i < (size_t)p->im.w * p->im.h; i++) ones[i] = 1;
     img_rgb a = copy_of(&p->im), b = copy_of(&p->im);
-    int ra = look_light(&a, p->pts, ones, 1, NULL, err), rb = look_light(&b, p->pts, NULL, 1, NULL, err);
+    look_light_opts lo = {ones, NULL, 0, 1};
+    int ra = look_light(&a, p->pts, &lo, 1, NULL, err), rb = look_light(&b, p->pts, NULL, 1, NULL, err);
     CHECK(ra == 0 && rb == 0 && !memcmp(a.rgb, b.rgb, (size_t)a.w * a.h * 3),
           "%s light with an all-ones matte equals light without one", p->name);
     free(ones), img_free(&a), img_free(&b);
 }
 
-/* tol > 0: mean face dE76 to the original at most tol; 0: only never worse than the cast. */
-static void test_light_cast(const photo *p, const char *what, double g0, double g1, double g2, double tol) {
+/* The skin's moves between two images of the same face (cheeks' median CIELAB, look.h). */
+static void skin_moves(const img_rgb *a, const img_rgb *b, const float (*pts)[3], float *dhue, float *dita) {
+    look_skin s0 = look_skin_of(a, pts), s1 = look_skin_of(b, pts);
+    *dhue = fmodf(s1.hue - s0.hue + 540.f, 360.f) - 180.f, *dita = s1.ita - s0.ita;
+}
+
+/* A colour cast: the white balance reads it from the scene (the scene's gains point back
+ * toward neutral), the tone guard then lets the skin's hue move at most 3 deg and its ITA 3
+ * deg, and the face never ends up further from the original than the cast left it. */
+static void test_light_cast(const photo *p, const char *what, double g0, double g1, double g2) {
     char err[LOOK_ERR];
     look_report r = {0};
-    img_rgb cast = copy_of(&p->im), ref = copy_of(&p->im);
+    img_rgb cast = copy_of(&p->im), out;
     for (size_t i = 0; i < (size_t)cast.w * cast.h; i++) {
         const double g[3] = {g0, g1, g2};
         for (int c = 0; c < 3; c++) {
@@ -329,44 +338,72 @@ static void test_light_cast(const photo *p, const char *what, double g0, double 
             cast.rgb[3 * i + c] = (unsigned char)(v > 255 ? 255 : v);
         }
     }
+    out = copy_of(&cast);
     unsigned char *m = mask_of(p, oval, 1, 0);
-    double de0 = mean_de(&cast, &p->im, m);
-    int rc = look_light(&cast, p->pts, NULL, 1, &r, err) | look_light(&ref, p->pts, NULL, 1, NULL, err);
-    double de1 = mean_de(&cast, &p->im, m), de2 = mean_de(&cast, &ref, m);
-    CHECK(rc == 0 && (tol > 0 ? de1 <= tol : de1 <= de0), "%s %s cast (sRGB x %.2f %.2f %.2f): face dE76 to the "
-          "original %.2f -> %.2f (%s %.0f), to the light of the original %.2f; wb gains %.3f %.3f %.3f (trust %.2f), "
-          "exposure %+.2f EV, ITA %.1f -> %.1f", p->name, what, g0, g1, g2, de0, de1, tol > 0 ? "tol" : "no worse than",
-          tol > 0 ? tol : de0, de2,
-          r.wb_gain[0], r.wb_gain[1], r.wb_gain[2], r.wb_trust,
-          r.exposure_ev, r.ita_before, r.ita_after);
-    free(m), img_free(&cast), img_free(&ref);
+    int rc = look_light(&out, p->pts, NULL, 1, &r, err);
+    double de0 = mean_de(&cast, &p->im, m), de1 = mean_de(&out, &p->im, m);
+    float dh, di;
+    skin_moves(&cast, &out, p->pts, &dh, &di);
+    int toward = (g0 > g2) == (r.wb_scene[0] <= r.wb_scene[2]) || r.wb_trust == 0;
+    look_light_opts off = {NULL, NULL, 0, 0};
+    look_report ro = {0};
+    img_rgb kept = copy_of(&cast);
+    int rco = look_light(&kept, p->pts, &off, 1, &ro, err);
+    CHECK(rco == 0 && ro.wb_gain[0] == 1 && ro.wb_gain[1] == 1 && ro.wb_gain[2] == 1 && ro.wb_trust == 0,
+          "%s %s cast, white balance off: gains %.3f %.3f %.3f (want 1), exposure %+.2f EV", p->name, what, ro.wb_gain[0],
+          ro.wb_gain[1], ro.wb_gain[2], ro.exposure_ev);
+    img_free(&kept);
+    CHECK(rc == 0 && toward && fabsf(dh) <= LOOK_GUARD_HUE + 0.5f && fabsf(di - 0) <= LOOK_GUARD_ITA + 0.5f && de1 <= de0 + 0.3,
+          "%s %s cast (sRGB x %.2f %.2f %.2f): scene gains %.3f %.3f %.3f (trust %.2f, toward neutral), applied "
+          "%.3f %.3f %.3f (guard kept %.2f: %s); skin hue %+.1f, ITA %+.1f deg (tol 3.5, exposure %+.2f EV); face dE76 "
+          "to the original %.2f -> %.2f (no worse)", p->name, what, g0, g1, g2, r.wb_scene[0], r.wb_scene[1],
+          r.wb_scene[2], r.wb_trust, r.wb_gain[0], r.wb_gain[1], r.wb_gain[2], r.guard[LOOK_STEP_WB],
+          r.guard_why[0] ? r.guard_why : "-", dh, di, r.exposure_ev, de0, de1);
+    free(m), img_free(&cast), img_free(&out);
 }
 
+/* An under-exposed photo is lifted from the scene's headroom, but the lift may move the
+ * skin's ITA by at most LOOK_GUARD_EXP_ITA (+ LOOK_GUARD_ITA for the rest): the skin keeps its tone. */
 static void test_light_exposure(const photo *p) {
     char err[LOOK_ERR];
-    look_report orig = {0}, r = {0}, after = {0};
+    look_report r = {0};
     const double dim[3] = {0.3, 0.3, 0.3};   /* -1.74 EV */
-    img_rgb ref = copy_of(&p->im), dark = relight(&p->im, dim, NULL);
-    look_light(&ref, p->pts, NULL, 0, &orig, err);   /* strength 0 only measures */
-    int rc = look_light(&dark, p->pts, NULL, 1, &r, err);
-    look_light(&dark, p->pts, NULL, 0, &after, err);
-    CHECK(rc == 0 && r.exposure_ev >= 1 && after.face_l >= orig.face_l - 12,
-          "%s under-exposed by 1.74 EV: lifted %+.2f EV (need >= 1), skin L* %.1f -> %.1f (original %.1f, "
-          "need >= original - 12)", p->name, r.exposure_ev, r.face_l, after.face_l, orig.face_l);
-    img_free(&ref), img_free(&dark);
+    img_rgb dark = relight(&p->im, dim, NULL), out = copy_of(&dark);
+    int rc = look_light(&out, p->pts, NULL, 1, &r, err);
+    float dh, di;
+    skin_moves(&dark, &out, p->pts, &dh, &di);
+    CHECK(rc == 0 && r.exposure_ev > 0 && di >= 0 && di <= LOOK_GUARD_EXP_ITA + LOOK_GUARD_ITA + 0.5f && fabsf(dh) <= 3.5f,
+          "%s under-exposed by 1.74 EV: lifted %+.2f EV (> 0), skin ITA %+.1f deg (0..6.5), hue %+.1f (tol 3.5); "
+          "skin L* %.1f -> %.1f; guard: %s", p->name, r.exposure_ev, di, dh, r.skin_before.l, r.skin_after.l,
+          r.guard_why[0] ? r.guard_why : "-");
+    img_free(&dark), img_free(&out);
 }
 
-/* Darker skin: the face oval minus eyes and mouth, feathered, scaled in linear light toward a
- * brown skin tone; eyes, teeth and the scene stay as they were (a dark-skinned person in a
- * well exposed photo). The light must not lighten it toward light skin. */
-static void test_light_dark_skin(const photo *p) {
-    char err[LOOK_ERR];
-    look_report r = {0};
+/* p's skin scaled in linear light by tone: a person of another skin tone in the same photo.
+ * Skin is the face oval minus eyes and mouth, and (neck, ears, hands) every pixel whose
+ * chromaticity is within 0.2 of the cheeks' mean; feathered. Eyes, teeth and
+ * the scene stay as they were. */
+static img_rgb recolour(const photo *p, const double tone[3]) {
     static const look_region open[] = {LOOK_RIGHT_EYE, LOOK_LEFT_EYE, LOOK_MOUTH};
+    static const look_region cheeks[] = {LOOK_RIGHT_CHEEK, LOOK_LEFT_CHEEK};
     unsigned char *face = mask_of(p, oval, 1, 0.02f * p->fw), *holes = mask_of(p, open, 3, 0);
+    unsigned char *ck = mask_of(p, cheeks, 2, 0);
     int w = p->im.w, h = p->im.h;
     float *field = malloc((size_t)w * h * sizeof *field), *tmp = malloc((size_t)w * h * sizeof *tmp);
-    for (size_t i = 0; i < (size_t)w * h; i++) field[i] = face[i] && !holes[i];
+    double su = 0, sv = 0, n = 0;
+    for (size_t i = 0; i < (size_t)w * h; i++) {
+        const unsigned char *q = p->im.rgb + 3 * i;
+        double r = to_lin(q[0]) + 1e-4, g = to_lin(q[1]) + 1e-4, b = to_lin(q[2]) + 1e-4;
+        if (ck[i]) su += log(r / g), sv += log(b / g), n++;
+    }
+    su /= n, sv /= n;
+    for (size_t i = 0; i < (size_t)w * h; i++) {
+        const unsigned char *q = p->im.rgb + 3 * i;
+        double r = to_lin(q[0]) + 1e-4, g = to_lin(q[1]) + 1e-4, b = to_lin(q[2]) + 1e-4;
+        int skin = fabs(log(r / g) - su) < 0.2 && fabs(log(b / g) - sv) < 0.2 && g > 0.01;
+        field[i] = (face[i] || skin) && !holes[i];
+    }
+    free(ck);
     for (int pass = 0; pass < 6; pass++)   /* feather: box blurs of radius 2, both ways */
         for (int dir = 0; dir < 2; dir++) {
             for (int y = 0; y < h; y++)
@@ -381,19 +418,102 @@ static void test_light_dark_skin(const photo *p) {
                 }
             memcpy(field, tmp, (size_t)w * h * sizeof *tmp);
         }
-    const double tone[3] = {0.30, 0.24, 0.18};
-    img_rgb dark = copy_of(&p->im);
+    img_rgb out = copy_of(&p->im);
     for (size_t i = 0; i < (size_t)w * h; i++)
         for (int c = 0; c < 3; c++)
-            dark.rgb[3 * i + c] = to_srgb(to_lin(p->im.rgb[3 * i + c]) * (1 - field[i] + field[i] * tone[c]));
+            out.rgb[3 * i + c] = to_srgb(to_lin(p->im.rgb[3 * i + c]) * (1 - field[i] + field[i] * tone[c]));
+    free(face), free(holes), free(field), free(tmp);
+    return out;
+}
+
+/* Darker skin in a well exposed photo: the light must not lighten it toward light skin. */
+static void test_light_dark_skin(const photo *p) {
+    char err[LOOK_ERR];
+    look_report r = {0}, ra = {0};
+    const double tone[3] = {0.30, 0.24, 0.18};
+    img_rgb dark = recolour(p, tone);
     int rc = look_light(&dark, p->pts, NULL, 1, &r, err);
-    look_report ra = {0};
     look_light(&dark, p->pts, NULL, 0, &ra, err);
     CHECK(rc == 0 && r.ita_before < 20 && r.ita_after - r.ita_before <= 3 && ra.face_l - r.face_l <= 3,
           "%s with darker skin (ITA %.1f deg): light 1.0 gives ITA %.1f (tol +3), skin L* %.1f -> %.1f (tol +3), "
           "exposure %+.2f EV, fill %.2f EV", p->name, r.ita_before, r.ita_after, r.face_l, ra.face_l, r.exposure_ev,
           r.fill);
-    free(face), free(holes), free(field), free(tmp), img_free(&dark);
+    img_free(&dark);
+}
+
+/* One face re-coloured to several skin tones under the same warm cast: the white balance
+ * never reads skin, so the scene's gains are the same for all; and what the guard lets
+ * through keeps every tone's hue and ITA alike. */
+static void test_light_tones_alike(const photo *p) {
+    static const double tones[][3] = {{1, 1, 1}, {0.62, 0.52, 0.42}, {0.42, 0.33, 0.25}, {0.22, 0.17, 0.12}};
+    const double warm[3] = {1.25, 1.0, 0.62};   /* linear: about 3200 K on daylight */
+    char err[LOOK_ERR];
+    float g0[3] = {0, 0, 0}, worst_g = 0, worst_h = 0, worst_i = 0, ita[4];
+    int ok = 1;
+    for (int t = 0; t < 4; t++) {
+        img_rgb face = recolour(p, tones[t]), cast = relight(&face, warm, NULL), out = copy_of(&cast);
+        look_report r = {0};
+        ok &= look_light(&out, p->pts, NULL, 1, &r, err) == 0;
+        float dh, di;
+        skin_moves(&cast, &out, p->pts, &dh, &di);
+        ita[t] = r.ita_before;
+        printf("# tone %d (ITA %.1f): scene gains %.3f %.3f %.3f, applied %.3f %.3f %.3f, skin hue %+.1f ITA %+.1f\n", t,
+               r.ita_before, r.wb_scene[0], r.wb_scene[1], r.wb_scene[2], r.wb_gain[0], r.wb_gain[1], r.wb_gain[2], dh, di);
+        for (int c = 0; c < 3; c++) {
+            if (t == 0) g0[c] = r.wb_scene[c];
+            worst_g = fmaxf(worst_g, fabsf(r.wb_scene[c] / g0[c] - 1));
+        }
+        worst_h = fmaxf(worst_h, fabsf(dh)), worst_i = fmaxf(worst_i, fabsf(di));
+        img_free(&face), img_free(&cast), img_free(&out);
+    }
+    CHECK(ok && worst_g <= 0.01f && ita[3] < 0 && ita[0] > 30,
+          "%s re-coloured to 4 skin tones (ITA %.0f %.0f %.0f %.0f deg) under one warm cast: the scene's white-balance "
+          "gains %.3f %.3f %.3f differ by %.2f%% at most between tones (tol 1%%)", p->name, ita[0], ita[1], ita[2],
+          ita[3], g0[0], g0[1], g0[2], 100 * worst_g);
+    CHECK(ok && worst_h <= LOOK_GUARD_HUE + 0.5f && worst_i <= LOOK_GUARD_ITA + 0.5f,
+          "%s 4 skin tones under one warm cast: largest skin move hue %.1f, ITA %.1f deg (tol 3.5 each)", p->name,
+          worst_h, worst_i);
+}
+
+/* The team's gain goes through the same guard: a strong tint is scaled back until the skin
+ * keeps its hue; a plain exposure gain that moves ITA little passes whole. */
+static void test_guard_gain(const photo *p) {
+    float tint[3] = {1.3f, 1.0f, 0.7f}, lift[3] = {1.05f, 1.05f, 1.05f};
+    char why[LOOK_GUARD_WHY];
+    float t = look_guard_gain(&p->im, p->pts, tint, why), t2 = look_guard_gain(&p->im, p->pts, lift, NULL);
+    img_rgb out = relight(&p->im, (const double[3]){tint[0], tint[1], tint[2]}, NULL);
+    float dh, di;
+    skin_moves(&p->im, &out, p->pts, &dh, &di);
+    CHECK(t > 0 && t < 1 && fabsf(dh) <= LOOK_GUARD_HUE + 0.5f && fabsf(di) <= LOOK_GUARD_ITA + 0.5f && t2 == 1 &&
+          lift[0] == 1.05f, "%s team gain 1.3 1.0 0.7 under the guard: kept x%.2f -> %.3f %.3f %.3f, skin hue %+.1f, ITA %+.1f "
+          "(tol 3.5; %s); a 1.05 lift kept whole (x%.2f)", p->name, t, tint[0], tint[1], tint[2], dh, di, why, t2);
+    img_free(&out);
+}
+
+/* Warm light on purpose: a warm gain on the subject and a near-black backdrop (everything
+ * beyond 1.3 face widths of the face centre darkened 12x): the portrait stays warm. */
+static void test_light_warm_lit(const photo *p) {
+    char err[LOOK_ERR];
+    look_report r = {0};
+    int w = p->im.w, h = p->im.h;
+    float *field = malloc((size_t)w * h * sizeof *field);
+    float cx = 0.5f * (p->pts[234][0] + p->pts[454][0]), cy = 0.5f * (p->pts[234][1] + p->pts[454][1]);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float d = hypotf(x - cx, (y - cy) * 0.8f) / p->fw;
+            field[(size_t)y * w + x] = 1 - 0.92f / (1 + expf(-(d - 1.3f) / 0.08f));
+        }
+    const double warm[3] = {1.3, 1.0, 0.55};
+    img_rgb lit = relight(&p->im, warm, field), out = copy_of(&lit);
+    int rc = look_light(&out, p->pts, NULL, 1, &r, err);
+    float dh, di;
+    skin_moves(&lit, &out, p->pts, &dh, &di);
+    CHECK(rc == 0 && fabsf(dh) <= 3 && fabsf(di) <= LOOK_GUARD_ITA + LOOK_GUARD_EXP_ITA,
+          "%s lit warm on a dark backdrop: skin hue %+.1f deg (tol 3), ITA %+.1f (tol 3 + the exposure's 3); "
+          "scene gains %.3f %.3f %.3f (trust %.2f), applied %.3f %.3f %.3f, exposure %+.2f EV; guard: %s", p->name, dh, di,
+          r.wb_scene[0], r.wb_scene[1], r.wb_scene[2], r.wb_trust, r.wb_gain[0], r.wb_gain[1], r.wb_gain[2],
+          r.exposure_ev, r.guard_why[0] ? r.guard_why : "-");
+    free(field), img_free(&lit), img_free(&out);
 }
 
 /* A side shadow: the image right of the face centre darkened by a smooth ramp (the subject's
@@ -413,8 +533,12 @@ static void test_light_fill(const photo *p) {
     int ok = look_light(&out, p->pts, NULL, 1, &r, err) == 0;
     double d0 = log2(lum_sum(&in, rc) / lum_sum(&in, lc)), d1 = log2(lum_sum(&out, rc) / lum_sum(&out, lc));
     double eye = log2(lum_sum(&out, le) / lum_sum(&in, le)), cheek = log2(lum_sum(&out, lc) / lum_sum(&in, lc));
-    CHECK(ok && r.fill > 0.3f && d1 < d0 - 0.3, "%s side shadow: cheeks %.2f stops apart -> %.2f, fill %.2f EV, "
-          "exposure %+.2f EV", p->name, d0, d1, r.fill, r.exposure_ev);
+    float dh, di;
+    skin_moves(&in, &out, p->pts, &dh, &di);
+    CHECK(ok && r.fill > 0 && d1 < d0 && fabsf(dh) <= LOOK_GUARD_HUE + 0.5f && fabsf(di) <= LOOK_GUARD_ITA + 0.5f,
+          "%s side shadow: cheeks %.2f stops apart -> %.2f, fill %.2f EV (kept %.2f by the guard), exposure %+.2f EV; "
+          "skin of both cheeks: hue %+.1f, ITA %+.1f deg (tol 3.5)", p->name, d0, d1, r.fill, r.guard[LOOK_STEP_FILL],
+          r.exposure_ev, dh, di);
     CHECK(ok && fabs(eye - cheek) <= 0.15, "%s fill is a light, not a skin mask: shadow-side eye lifted %.3f stops, "
           "cheek %.3f (tol 0.15 apart)", p->name, eye, cheek);
     /* Gain fields from 8x8 block means (mid-tone blocks): the fill's steps between
@@ -463,10 +587,13 @@ int main(void) {
         test_arguments(&d03);
         test_retouch(&d03, 4);
         test_light_neutral(&d03);
-        test_light_cast(&d03, "warm indoor", 1.15, 1.0, 0.8, 6);
-        test_light_cast(&d03, "blue shade", 0.85, 0.95, 1.15, 6);
+        test_light_cast(&d03, "warm indoor", 1.15, 1.0, 0.8);
+        test_light_cast(&d03, "blue shade", 0.85, 0.95, 1.15);
         test_light_exposure(&d03);
         test_light_dark_skin(&d03);
+        test_light_tones_alike(&d03);
+        test_light_warm_lit(&d03);
+        test_guard_gain(&d03);
         test_light_fill(&d03);
         img_free(&d03.im);
     }
@@ -476,8 +603,9 @@ int main(void) {
         test_light_neutral(&d01);
         /* d01's scene has no neutral surface left unclipped under a cast (white shirt and
          * stars clip, the rest is a saturated blue backdrop and flag): do no harm. */
-        test_light_cast(&d01, "warm indoor", 1.15, 1.0, 0.8, 0);
-        test_light_cast(&d01, "blue shade", 0.85, 0.95, 1.15, 0);
+        test_light_cast(&d01, "warm indoor", 1.15, 1.0, 0.8);
+        test_light_cast(&d01, "blue shade", 0.85, 0.95, 1.15);
+        test_light_warm_lit(&d01);
         img_free(&d01.im);
     }
     det_free(dm), lmk_free(lm);

@@ -234,6 +234,7 @@ static void sample_history(meta_history *h, int neural) {
     meta_model(h, "face_recognition", "again", "again");   /* a repeat is not added */
     meta_identity(h, 0.3125f);
     meta_ita(h, 41.5f, 40.25f);
+    meta_skin(h, 50, 10, 10, 60, 0, 10, "white balance x0.50");
     meta_output(h, 800, 1000, IMG_JPEG);
 }
 
@@ -587,6 +588,8 @@ static void test_json(void) {
             "{\"name\": \"face_recognition\", \"version\": \"@vladmandic/face-api@1.7.15\", \"licence\": \"MIT\"}",
             "\"identity\": {\"distance\": 0.3125, \"warn_above\": 0.4, \"same_below\": 0.6, \"verdict\": \"same person\"}",
             "\"skin_ita\": {\"before\": 41.5, \"after\": 40.25}",
+            "\"skin\": {\"before\": {\"L\": 50, \"a\": 10, \"b\": 10, \"hue\": 45, \"ita\": 0}, \"after\": {\"L\": 60, \"a\": 0, "
+            "\"b\": 10, \"hue\": 90, \"ita\": 45}, \"guard\": \"white balance x0.50\"}",
             "\"quote \\\" backslash \\\\ newline \\n tab \\t bell \\u0007 byte \\ufffd\"",
             "\"digital_source_type\": \"" META_SOURCE_NEURAL "\"",
         };
@@ -594,7 +597,7 @@ static void test_json(void) {
         for (int i = 0; i < (int)(sizeof fields / sizeof fields[0]) && missing < 0; i++)
             if (!strstr(r, fields[i])) missing = i;
         CHECK(missing < 0, "report JSON: input (size, sha256), faces, subject, preset, output, steps with kind and ms, models, "
-              "identity, ITA, escaped warnings, DigitalSourceType%s%.60s", missing < 0 ? "" : "; missing: ", missing < 0 ? "" : fields[missing]);
+              "identity, ITA, skin (L*, a*, b*, hue, ITA) and the guard, escaped warnings, DigitalSourceType%s%.60s", missing < 0 ? "" : "; missing: ", missing < 0 ? "" : fields[missing]);
         free(r);
     }
 
