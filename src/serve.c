@@ -537,6 +537,8 @@ static int srv__args(int argc, char **argv, int *port) {
     return 0;
 }
 
+static void srv__on_signal(int sig) { (void)sig; }   /* only to make ppoll return EINTR */
+
 int serve_main(int argc, char **argv, const char *weights_dir) {
     int port, rc = srv__args(argc, argv, &port);
     if (rc) return rc < 0 ? HS_OK : rc;
@@ -544,8 +546,10 @@ int serve_main(int argc, char **argv, const char *weights_dir) {
     /* SIGINT and SIGTERM are held everywhere but in ppoll below: every thread made from here
      * on inherits the mask, and the accept loop sees the signal as EINTR and stops. */
     sigset_t stop, old;
+    struct sigaction sa = {.sa_handler = srv__on_signal};
     sigemptyset(&stop), sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, &old);
+    sigaction(SIGINT, &sa, NULL), sigaction(SIGTERM, &sa, NULL);
     if (pl_models_open(&srv.models, weights_dir, err))
         return fprintf(stderr, "headshot: %s%s%s\n", weights_dir ? weights_dir : "", weights_dir ? ": " : "", err),
                weights_dir ? HS_EWEIGHTS : HS_EINTERNAL;
