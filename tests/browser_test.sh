@@ -6,7 +6,8 @@
 # headshot size, and the page must have asked nothing of any other address.
 # Chromium and Node come from .ci/run (apt) and puppeteer-core from `npm ci` in tests/browser
 # (run here when missing). Where they cannot be installed the test says "# skipped".
-# SCREENSHOT=FILE also keeps the page's screenshot there (the README's docs/img/serve.png).
+# SCREENSHOT=FILE.jpg also keeps the page's screenshot there, and the narrow window's in
+# FILE-narrow.jpg (the README's docs/img/serve.jpg).
 # Usage: sh tests/browser_test.sh ./headshot
 bin=${1:-./headshot}
 tmp=$(mktemp -d)
@@ -48,6 +49,10 @@ magic=$(head -c 3 "$file" 2>/dev/null | od -An -tx1 | tr -d ' \n')
 facew=$(sed -n 's/^{"width":1024,"height":1024,"faces":\[{"score":[0-9.]*,"box":{"x":[0-9.]*,"y":[0-9.]*,"width":\([0-9.]*\).*/\1/p' "$tmp/det.json")
 expect $([ "$magic" = ffd8ff ] && awk -v w="$facew" 'BEGIN { exit !(w != "" && w > 250 && w < 700) }'; echo $?) \
   "browser: downloaded $(basename "$file"): JPEG ($magic), 1024x1024, face ${facew:-none} px wide (want 250-700)"
-expect $([ -s "$tmp/page.png" ]; echo $?) "browser: screenshot of the page with the six looks ($(wc -c < "$tmp/page.png" 2>/dev/null || echo 0) bytes)"
-[ -n "$SCREENSHOT" ] && cp "$tmp/page.png" "$SCREENSHOT"
+tabs=$(echo "$seen" | sed -n 's/.*"tab_order":"\([^"]*\)".*/\1/p')
+expect $([ "$tabs" = "file preset background light retouch enhance label" ]; echo $?) "browser: Tab from the top visits: $tabs"
+over=$(echo "$seen" | sed -n 's/.*"narrow_overflow":\(-*[0-9]*\).*/\1/p')
+expect $([ -n "$over" ] && [ "$over" -le 0 ]; echo $?) "browser: in a 380 px wide window nothing sticks out sideways (overflow ${over:-?} px)"
+expect $([ -s "$tmp/page.jpg" ]; echo $?) "browser: screenshot of the page with the six looks ($(wc -c < "$tmp/page.jpg" 2>/dev/null || echo 0) bytes)"
+[ -n "$SCREENSHOT" ] && cp "$tmp/page.jpg" "$SCREENSHOT" && cp "$tmp/narrow.jpg" "${SCREENSHOT%.*}-narrow.jpg"
 kill $pid; wait $pid; pid=""

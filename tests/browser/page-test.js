@@ -1,7 +1,8 @@
 // page-test.js URL PHOTO NOT-A-PHOTO OUTDIR — drives headless Chromium through the page of
 // `headshot serve` (run by tests/serve_test.sh): a file that is not a photo gives an error in
 // words; PHOTO gives a headshot and then the six looks; the chosen look is downloaded into
-// OUTDIR/download/ and the page saved as OUTDIR/page.png. Prints one JSON line: what it saw.
+// OUTDIR/download/ and the page saved as OUTDIR/page.jpg (and narrow.jpg, 380 px wide).
+// It also presses Tab from the top (the order of the controls). Prints one JSON line: what it saw.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -35,6 +36,14 @@ async function main() {
     page.on("console", (m) => { if (m.type() === "error") seen.console.push(m.text()); });
 
     await page.goto(url, { waitUntil: "load" });
+    // The keyboard reaches the photo picker and every control in reading order (the buttons
+    // are disabled until there is a photo).
+    const stops = [];
+    for (let i = 0; i < 7; i++) {
+      await page.keyboard.press("Tab");
+      stops.push(await page.evaluate(() => document.activeElement.id || document.activeElement.tagName));
+    }
+    seen.tab_order = stops.join(" ");
     const input = await page.$("#file");
     await input.uploadFile(notPhoto);
     await page.waitForFunction(() => document.getElementById("error").textContent.length > 0, { timeout: 30000 });
@@ -52,7 +61,11 @@ async function main() {
     const file = path.join(downloads, seen.download_name);
     for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 200));
     seen.downloaded = fs.existsSync(file) ? file : null;
-    await page.screenshot({ path: path.join(outDir, "page.png"), fullPage: true });
+    await page.screenshot({ path: path.join(outDir, "page.jpg"), type: "jpeg", quality: 80, fullPage: true });
+    // A phone-sized window: nothing wider than the window (no sideways scrolling).
+    await page.setViewport({ width: 380, height: 800 });
+    seen.narrow_overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    await page.screenshot({ path: path.join(outDir, "narrow.jpg"), type: "jpeg", quality: 70 });
   } finally {
     await browser.close();
   }
