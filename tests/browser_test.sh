@@ -6,8 +6,7 @@
 # headshot size, and the page must have asked nothing of any other address.
 # Chromium and Node come from .ci/run (apt) and puppeteer-core from `npm ci` in tests/browser
 # (run here when missing). Where they cannot be installed the test says "# skipped".
-# SCREENSHOT=FILE.jpg also keeps the page's screenshot there, and the narrow window's in
-# FILE-narrow.jpg (the README's docs/img/serve.jpg).
+# SCREENSHOT=FILE.jpg also keeps the page's screenshot there (the README's docs/img/serve.jpg).
 # Usage: sh tests/browser_test.sh ./headshot
 bin=${1:-./headshot}
 tmp=$(mktemp -d)
@@ -54,5 +53,5 @@ expect $([ "$tabs" = "file preset background light retouch enhance label" ]; ech
 over=$(echo "$seen" | sed -n 's/.*"narrow_overflow":\(-*[0-9]*\).*/\1/p')
 expect $([ -n "$over" ] && [ "$over" -le 0 ]; echo $?) "browser: in a 380 px wide window nothing sticks out sideways (overflow ${over:-?} px)"
 expect $([ -s "$tmp/page.jpg" ]; echo $?) "browser: screenshot of the page with the six looks ($(wc -c < "$tmp/page.jpg" 2>/dev/null || echo 0) bytes)"
-[ -n "$SCREENSHOT" ] && cp "$tmp/page.jpg" "$SCREENSHOT" && cp "$tmp/narrow.jpg" "${SCREENSHOT%.*}-narrow.jpg"
+[ -n "$SCREENSHOT" ] && cp "$tmp/page.jpg" "$SCREENSHOT"
 kill $pid; wait $pid; pid=""
