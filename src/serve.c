@@ -267,12 +267,16 @@ static int srv__parse(srv_req *q) {
     return 0;
 }
 
+static int srv__hex(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 /* %XX and + decoded in place. */
 static void srv__unescape(char *s) {
     char *o = s;
     for (; *s; s++) {
-        int hi, lo;
-        if (*s == '%' && sscanf(s + 1, "%1x%1x", (unsigned *)&hi, (unsigned *)&lo) == 2) *o++ = (char)(hi << 4 | lo), s += 2;
+        int hi = *s == '%' ? srv__hex(s[1]) : -1, lo = hi >= 0 ? srv__hex(s[2]) : -1;
+        if (lo >= 0) *o++ = (char)(hi << 4 | lo), s += 2;
         else *o++ = *s == '+' ? ' ' : *s;
     }
     *o = '\0';
@@ -537,18 +541,22 @@ static int srv__args(int argc, char **argv, int *port) {
     return 0;
 }
 
-static void srv__on_signal(int sig) { (void)sig; }   /* only to make ppoll return EINTR */
+static int srv_wake[2] = {-1, -1};   /* a pipe: SIGINT and SIGTERM write to it, the accept loop reads */
+
+static void srv__on_signal(int sig) {
+    (void)sig;
+    ssize_t w = write(srv_wake[1], "x", 1);
+    (void)w;
+}
 
 int serve_main(int argc, char **argv, const char *weights_dir) {
     int port, rc = srv__args(argc, argv, &port);
     if (rc) return rc < 0 ? HS_OK : rc;
     char err[PL_ERR > JOB_WHY ? PL_ERR : JOB_WHY];
-    /* SIGINT and SIGTERM are held everywhere but in ppoll below: every thread made from here
-     * on inherits the mask, and the accept loop sees the signal as EINTR and stops. */
-    sigset_t stop, old;
-    struct sigaction sa = {.sa_handler = srv__on_signal};
-    sigemptyset(&stop), sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    /* SIGINT and SIGTERM may land on any thread (the network pool's too): the handler wakes
+     * the accept loop through a pipe, which then stops. */
+    struct sigaction sa = {.sa_handler = srv__on_signal, .sa_flags = SA_RESTART};
+    if (pipe2(srv_wake, O_CLOEXEC | O_NONBLOCK)) return fprintf(stderr, "headshot: serve: %s\n", strerror(errno)), HS_EINTERNAL;
     sigaction(SIGINT, &sa, NULL), sigaction(SIGTERM, &sa, NULL);
     if (pl_models_open(&srv.models, weights_dir, err))
         return fprintf(stderr, "headshot: %s%s%s\n", weights_dir ? weights_dir : "", weights_dir ? ": " : "", err),
@@ -559,14 +567,25 @@ int serve_main(int argc, char **argv, const char *weights_dir) {
     fflush(stdout);
     fprintf(stderr, "headshot serve: open the address above in a browser on this computer; Ctrl-C stops the server\n");
     for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int r = ppoll(&p, 1, NULL, &old);
-        if (r < 0 && errno == EINTR) break;   /* SIGINT or SIGTERM */
-        int c = r > 0 ? accept4(fd, NULL, NULL, SOCK_CLOEXEC) : -1;
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {srv_wake[0], POLLIN, 0}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR) break;
+        if (p[1].revents) break;   /* SIGINT or SIGTERM */
+        int c = p[0].revents ? accept4(fd, NULL, NULL, SOCK_CLOEXEC) : -1;
         if (c >= 0) srv__accepted(c);
+        else if (p[0].revents && errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+            nanosleep(&(struct timespec){0, 100000000}, NULL);   /* out of descriptors: do not spin */
     }
     close(fd);
+    /* The connections still open end within --timeout, unless a job is running: give them
+     * that long, then close the networks if none is left (else exit from under them). */
+    int left = 1;
+    for (int i = 0; i < srv.timeout_ms / 50 + 20 && left; i++) {
+        pthread_mutex_lock(&srv.lock);
+        left = srv.conns;
+        pthread_mutex_unlock(&srv.lock);
+        if (left) nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
+    if (!left) pl_models_close(&srv.models);
     fprintf(stderr, "headshot serve: stopped\n");
-    /* Connection threads may still be at work: exit without closing the networks under them. */
     return HS_OK;
 }

@@ -185,7 +185,7 @@ expect $([ $rc -eq 0 ] && tail -n 1 "$tmp/main.log" | grep -q '^headshot serve: 
 # ------------------------------------------------------------------ strace: loopback only, never connects, no file written ---
 if command -v strace >/dev/null 2>&1 && strace -f -qq -o /dev/null true 2>/dev/null; then
   calls=network,open,openat,openat2,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,mkdir,mkdirat,mknod,mknodat,unlink,unlinkat,truncate
-  start traced strace -f -qq -e trace=$calls -o "$tmp/strace.log" "$bin" serve --port 0
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" start traced strace -f -qq -e trace=$calls -o "$tmp/strace.log" "$bin" serve --port 0
   c1=$(code "$base/?token=$token"); c2=$(code --data-binary @tests/data/d01.jpg "$base/api/headshot?token=$token")
   child=$(ps -o pid= --ppid "$(cat "$tmp/traced.pid")" | tr -d ' ')   # headshot under strace
   kill -TERM $child; wait "$(cat "$tmp/traced.pid")"
