@@ -243,8 +243,9 @@ static int srv__parse(srv_req *q) {
         next = strstr(line, "\r\n");
         *next = '\0';
         char *colon = strchr(line, ':'), *v;
-        if (!colon) return 400;
+        if (!colon || colon == line) return 400;
         *colon = '\0';
+        if (strpbrk(line, " \t")) return 400;   /* a header name has no blanks */
         for (v = colon + 1; *v == ' ' || *v == '\t'; v++) {}
         for (char *e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t');) *--e = '\0';
         if (!strcasecmp(line, "Host")) {

@@ -91,6 +91,20 @@ for p in /../../etc/passwd /%2e%2e/%2e%2e/etc/passwd /api/../../../etc/passwd //
 done
 expect $([ -z "$bad" ]; echo $?) "serve: ../ paths, %2e%2e, //etc/passwd, file names: 404 each, no file content${bad:+; wrong:$bad}"
 
+# ------------------------------------------------------------------ malformed requests ---
+long=$(head -c 17000 /dev/zero | tr '\0' a)
+got=""
+for req in "GARBAGE\r\n\r\n" "GET /?token=$token HTTP/1.1\r\nHost 127.0.0.1:$port\r\n\r\n" \
+           "POST /api/headshot?token=$token HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n12345" \
+           "POST /api/headshot?token=$token HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nContent-Length: -5\r\n\r\n" \
+           "POST /api/headshot?token=$token HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n" \
+           "GET /?token=$token HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nX-Long: $long\r\n\r\n"; do
+  r=$(raw "$req"); got="$got ${r% *}"
+done
+c=$(code "$base/?token=$token")
+expect $([ "$got" = " 400 400 400 400 411 431" ] && [ "$c" = 200 ]; echo $?) \
+  "serve: no request line, header without colon, two Content-Lengths, negative length, chunked, 17 KB header:$got (want 400 400 400 400 411 431); still serving: $c"
+
 # ------------------------------------------------------------------ oversize bodies: refused from Content-Length ---
 r=$(raw "POST /api/headshot?token=$token HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nContent-Length: 52428801\r\n\r\n")
 expect $([ "${r% *}" = 413 ]; echo $?) "serve: Content-Length 50 MB + 1 with no body sent: ${r% *} after ${r#* } s (want 413 at once)"
