@@ -18,7 +18,7 @@ ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)
 BUILD   ?= build
 
 LIB_SRC := $(filter-out src/headshot.c,$(wildcard src/*.c))
-LIB_OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/embed.o
+LIB_OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(LIB_SRC)) $(BUILD)/embed.o $(BUILD)/page.o
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 WEIGHTS := $(sort $(wildcard weights/*.hsw))
 
@@ -53,6 +53,10 @@ $(BUILD)/embed.S: $(WEIGHTS) tools/embed.sh Makefile | $(BUILD)
 	sh tools/embed.sh $@ $(WEIGHTS)
 
 $(BUILD)/embed.o: $(BUILD)/embed.S
+	$(CC) -c -o $@ $<
+
+# The page of `headshot serve`, embedded as serve_page (src/serve.c).
+$(BUILD)/page.o: src/page.S web/index.html | $(BUILD)
 	$(CC) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJ) | $(BUILD)

@@ -11,6 +11,7 @@
 #include "meta.h"
 #include "nn.h"
 #include "pipeline.h"
+#include "serve.h"
 #include "sheet.h"
 #include "status.h"
 #include "team.h"
@@ -94,6 +95,9 @@ static const char hs_help[] =
     "       headshot bench [--runs N] [--json] [--networks]\n"
     "                                           how fast the networks and the pipeline run here\n"
     "       headshot models                     the built-in networks and their licences\n"
+    "       headshot serve [--port N]           the same tool as a web page on this computer\n"
+    "                                           only (prints the address to open; see\n"
+    "                                           'headshot serve --help')\n"
     "\n"
     "headshot finds the face (the largest, most central one), levels the eyes by turning the\n"
     "whole photo, frames head and shoulders by the preset's rule, upscales when the face is\n"
@@ -906,6 +910,8 @@ static int hs_cmd_detect(int argc, char **argv, const hs_global *g) {
 
 static int hs_cmd_compare(int argc, char **argv, const hs_global *g) { return compare_main(argc, argv, g->weights); }
 
+static int hs_cmd_serve(int argc, char **argv, const hs_global *g) { return serve_main(argc, argv, g->weights); }
+
 static int hs_cmd_models(int argc, char **argv, const hs_global *g) {
     if (argc > 1) return hs_error(HS_EUSAGE, NULL, "models: unexpected argument '%s'", argv[1]);
     return models_main(g->weights) ? HS_EINTERNAL : HS_OK;
@@ -932,6 +938,7 @@ static const struct {
 } hs_commands[] = {
     {"help", hs_cmd_help},       {"version", hs_cmd_version}, {"detect", hs_cmd_detect},
     {"compare", hs_cmd_compare}, {"bench", hs_cmd_bench},     {"models", hs_cmd_models},
+    {"serve", hs_cmd_serve},
 };
 
 /* A bare lower-case word that is not a regular file is a mistyped or future command, not a

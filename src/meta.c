@@ -49,6 +49,15 @@ int meta_input(meta_history *h, const char *path, int w, int hgt, char err[META_
     return 0;
 }
 
+void meta_input_bytes(meta_history *h, const char *name, const unsigned char *b, size_t n, int w, int hgt) {
+    unsigned char d[SHA256_SIZE];
+    sha256(b, n, d);
+    meta__copy(h->input, sizeof h->input, name);
+    h->input_bytes = (long long)n;
+    h->input_w = w, h->input_h = hgt;
+    sha256_hex(d, h->input_sha256);
+}
+
 void meta_subject(meta_history *h, int faces, int subject, float x, float y, float w, float hgt) {
     h->faces = faces;
     h->subject = subject;

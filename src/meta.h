@@ -99,6 +99,9 @@ void meta_init(meta_history *h, const char *tool);
  * from the file here (read-only). Returns 0, or -1 with a reason in err. */
 int meta_input(meta_history *h, const char *path, int w, int hgt, char err[META_ERR]);
 
+/* The same for an input held in memory (headshot serve): name is what the report shows. */
+void meta_input_bytes(meta_history *h, const char *name, const unsigned char *b, size_t n, int w, int hgt);
+
 /* Faces found, the index of the chosen one (-1: none) and its box in input pixels. */
 void meta_subject(meta_history *h, int faces, int subject, float x, float y, float w, float hgt);
 void meta_preset(meta_history *h, const char *name);
