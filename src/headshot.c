@@ -198,7 +198,9 @@ static const char hs_help[] =
     "  3  cannot read the input        8  cannot write the output\n"
     "  4  unsupported or corrupt image 9  network weights unreadable\n"
     "  10 a batch ran and some of its photos failed (the summary names them and why);\n"
-    "     a problem before any photo ran gives its own code (2 usage, 9 weights, ...)\n";
+    "     a problem before any photo ran gives its own code (2 usage, 9 weights, ...)\n"
+    "  11 passport: the photo is cropped too tightly to show the whole head at the\n"
+    "     official size (the message says how much more room it needs); nothing written\n";
 
 #if defined(__clang__)
 #define HS_COMPILER "clang " __clang_version__
@@ -491,6 +493,7 @@ static int hs_exit_for_pipeline(int pl_code) {
     case PL_ENOFACE: return HS_ENOFACE;
     case PL_EFACE: return HS_EUSAGE;
     case PL_EIDENTITY: return HS_EIDENTITY;
+    case PL_EROOM: return HS_EROOM;
     default: return HS_EINTERNAL;
     }
 }

@@ -236,22 +236,95 @@ int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *
     return rc;
 }
 
+/* The subject's mask over the whole photo: MATTE_SIZE x MATTE_SIZE bytes (1 = subject),
+ * stretched over it. For now the selfie network's person mask of the whole photo, its
+ * connected part under the subject's face (4-connected, from the eyes, nose or chin); a
+ * bystander merged with it only makes the frame tighter. When the face is on no part, the
+ * whole mask. */
+static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
+    const int n = MATTE_SIZE;
+    const img_rgb *ph = s->photo;
+    float *prob = malloc(sizeof(float) * n * n);
+    int *queue = malloc(sizeof(int) * n * n);
+    if (!prob || !queue) return free(prob), free(queue), pl__fail(s, PL_EFAIL, "out of memory");
+    int rc = matte_mask(s->m->matte, ph->rgb, ph->w, ph->h, prob, s->err) ? PL_EFAIL : 0;
+    static const int seeds[] = {168, 1, LMK_CHIN};      /* between the eyes, nose tip, chin */
+    const float (*pts)[3] = (const float (*)[3])s->r->faces[s->r->subject].lmk.pts;
+    int len = 0;
+    memset(mask, 0, (size_t)n * n);
+    for (int k = 0; rc == 0 && k < 3 && len == 0; k++) {
+        int x = (int)(pts[seeds[k]][0] * n / ph->w), y = (int)(pts[seeds[k]][1] * n / ph->h);
+        if (x < 0 || y < 0 || x >= n || y >= n || prob[y * n + x] < 0.5f) continue;
+        mask[y * n + x] = 1, queue[len++] = y * n + x;
+        for (int at = 0; at < len; at++) {
+            int i = queue[at], nb[4] = {i % n ? i - 1 : -1, i % n < n - 1 ? i + 1 : -1, i - n, i + n};
+            for (int e = 0; e < 4; e++)
+                if (nb[e] >= 0 && nb[e] < n * n && !mask[nb[e]] && prob[nb[e]] >= 0.5f) mask[nb[e]] = 1, queue[len++] = nb[e];
+        }
+    }
+    for (int i = 0; rc == 0 && len == 0 && i < n * n; i++) mask[i] = prob[i] >= 0.5f;
+    free(prob), free(queue);
+    return rc;
+}
+
+/* Where the subject meets the photo's edges (pl__subject_mask). */
+static int pl__touch(pl_run_state *s, frame_touch *t) {
+    unsigned char *mask = malloc((size_t)MATTE_SIZE * MATTE_SIZE);
+    if (!mask) return pl__fail(s, PL_EFAIL, "out of memory");
+    int rc = pl__subject_mask(s, mask);
+    if (rc == 0) frame_touch_of(mask, MATTE_SIZE, MATTE_SIZE, s->photo->w, s->photo->h, t);
+    free(mask);
+    return rc;
+}
+
+static const char *const pl__edge_names[4] = {"top", "right", "bottom", "left"};
+
+/* The frame's record, and its warnings: roll left, head larger than the rule. */
+static void pl__plan_report(pl_run_state *s) {
+    const pl_result *r = s->r;
+    float measured = r->face.roll * 180 / (float)M_PI, applied = r->plan.roll * 180 / (float)M_PI;
+    meta_step(s->h, META_CLASSICAL, "frame plan", "roll_measured=%.1fdeg roll_levelled=%.1fdeg zoom=%.3f subject_at_edges=%d cut=%.1fpx",
+              measured, applied, r->plan.zoom, r->touch.n, r->plan.cut);
+    if (fabsf(measured - applied) >= 1)
+        meta_warn(s->h, "the head is tilted %.0f degrees; levelled by %.0f only: more would show the photo's edge", measured, applied);
+    if (r->plan.zoom > 1.001f)
+        meta_warn(s->h, "the photo has no room for the %s frame: the head is %.0f%% larger than its rule (a tighter crop)",
+                  s->spec->name, 100 * (r->plan.zoom - 1));
+    if (r->plan.cut > 0)
+        meta_warn(s->h, "the subject is cut by the photo's %s edge inside the frame (%.0f px): no frame avoids it",
+                  pl__edge_names[r->plan.cut_edge], r->plan.cut);
+}
+
+/* A passport's refusal when the frame cannot keep the subject whole inside the official head
+ * size: what the photo lacks, as a share of the head's height in the frame. */
+static int pl__passport_room(pl_run_state *s) {
+    const frame_plan *p = &s->r->plan;
+    float need = 100 * p->cut / (p->head * p->h);
+    const char *where = p->cut_edge == FRAME_TOP ? "above the head" : p->cut_edge == FRAME_BOTTOM ? "below the chin"
+                                                                                                  : "beside the head";
+    return pl__fail(s, PL_EROOM, "the photo is cropped too tightly for %s: it needs about %.0f%% more room %s "
+                    "(the %s edge cuts the subject); not written", s->spec->name, ceilf(need), where,
+                    pl__edge_names[p->cut_edge]);
+}
+
 /* The subject's head (crown from the person mask), then the preset's frame. */
 static int pl__plan(pl_run_state *s) {
     pl_result *r = s->r;
     const img_rgb *ph = s->photo;
     if (pl_head(s->m, ph, (const float (*)[3])r->faces[r->subject].lmk.pts, &r->face, s->err)) return PL_EFAIL;
     pl__model(s->h, &matte_selfie);
+    if (pl__touch(s, &r->touch)) return PL_EFAIL;
     r->team.head_ratio = team_head_ratio(&r->face);
     if (s->o->team_head > 0) {
         team_face(&r->face, s->o->team_head);
         meta_step(s->h, META_CLASSICAL, "team framing", "head=%.3fx_eyes_to_chin (own %.3f)", s->o->team_head, r->team.head_ratio);
     }
     if (r->face.crown_cut) meta_warn(s->h, "the top of the head is cut by the photo's edge: its height is estimated");
-    frame_plan_make(&r->face, s->spec, ph->w, ph->h, &r->plan);
+    frame_plan_make(&r->face, s->spec, ph->w, ph->h, &r->touch, &r->plan);
     r->src_per_out = 1 / r->plan.scale;
-    pl__time(s, PL_PLAN, s->o->team_head > 0);
-    return 0;
+    pl__plan_report(s);
+    pl__time(s, PL_PLAN, 1);
+    return s->spec->passport && r->plan.cut > 0 ? pl__passport_room(s) : 0;
 }
 
 /* The source of the warp: the photo, or ESRGAN x4 of the region the frame covers. *src and

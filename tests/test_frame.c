@@ -31,7 +31,7 @@ static void test_presets(void) {
             frame_plan plan;
             img_rgb out;
             frame_face g;
-            frame_plan_make(&f, s, ph.w, ph.h, &plan);
+            frame_plan_make(&f, s, ph.w, ph.h, NULL, &plan);
             if (frame_warp(&ph, plan.to_out, plan.w, plan.h, &out, err)) {
                 CHECK(0, "%s %s: warp (%s)", photos[i], s->name, err);
                 continue;
@@ -74,7 +74,7 @@ static void test_rotations(void) {
         if (frame_warp(&ph, frame_level(-a, 1, c, c), ph.w, ph.h, &turned, err)) continue;
         int ok = measure(&turned, &f, faces) >= 0;
         float seen = (f.roll - f0.roll) * 180 / (float)M_PI;
-        frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), turned.w, turned.h, &plan);
+        frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), turned.w, turned.h, NULL, &plan);
         ok = ok && frame_warp(&turned, plan.to_out, plan.w, plan.h, &out, err) == 0;
         ok = ok && measure(&out, &g, faces) >= 0;
         float left = ok ? g.roll * 180 / (float)M_PI : NAN;
@@ -99,7 +99,7 @@ static void test_edge(void) {
     frame_face f;
     frame_plan plan;
     if (load("d07.jpg", &ph) || measure(&ph, &f, faces) < 0) return;
-    frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, &plan);
+    frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, NULL, &plan);
     if (frame_warp(&ph, plan.to_out, plan.w, plan.h, &out, err)) {
         CHECK(0, "d07 warp: %s", err);
         return;
