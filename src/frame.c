@@ -229,24 +229,40 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
 
 #define PLAN_STEPS 9              /* candidates per range */
 #define PLAN_SHIFTS 5
-#define PLAN_GRID 24              /* coverage sampled on a 24 x 24 grid of the output */
 #define PLAN_EDGE_COST 40.0f      /* cost of the whole output past the edge (1 = a range's width) */
 #define PLAN_ROLLS 7              /* shares of the roll tried: 1, 5/6 ... 0 */
 #define PLAN_ROLL_COST 0.3f       /* cost of a degree of roll left unlevelled */
-#define PLAN_ZOOMS 12             /* zooms past the head rule tried: ZOOM_STEP^1 .. ^12 */
-#define PLAN_ZOOM_STEP 1.1f
+#define PLAN_ZOOMS 28             /* zooms past the head rule tried: ZOOM_STEP^1 .. ^28 */
+#define PLAN_ZOOM_STEP 1.04f
 #define PLAN_ZOOM_COST 20.0f      /* cost of a zoom of e (per unit of its logarithm) */
 
+/* Clips the polygon p (n points) to the half-plane a x + b y <= c; returns the new count. */
+static int frame__clip(const float (*p)[2], int n, float a, float b, float c, float (*out)[2]) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        const float *u = p[i], *v = p[(i + 1) % n];
+        float du = a * u[0] + b * u[1] - c, dv = a * v[0] + b * v[1] - c;
+        if (du <= 0) out[m][0] = u[0], out[m][1] = u[1], m++;
+        if ((du < 0) != (dv < 0) && du != dv) {
+            float t = du / (du - dv);
+            out[m][0] = u[0] + t * (v[0] - u[0]), out[m][1] = u[1] + t * (v[1] - u[1]), m++;
+        }
+    }
+    return m;
+}
+
+/* Share of the output that shows the photo: the output's rectangle mapped into the photo,
+ * clipped to the photo's, by area. */
 static float frame__covered(frame_affine to_out, int w, int h, int iw, int ih) {
     frame_affine inv = frame_inverse(to_out);
-    int in = 0;
-    for (int j = 0; j < PLAN_GRID; j++)
-        for (int i = 0; i < PLAN_GRID; i++) {
-            float x, y;
-            frame_map(inv, (i + 0.5f) * w / PLAN_GRID, (j + 0.5f) * h / PLAN_GRID, &x, &y);
-            in += x >= 0 && y >= 0 && x < iw && y < ih;
-        }
-    return (float)in / (PLAN_GRID * PLAN_GRID);
+    float p[8][2], q[8][2], area = 0;
+    for (int k = 0; k < 4; k++) frame_map(inv, (k == 1 || k == 2) ? (float)w : 0, k >= 2 ? (float)h : 0, &p[k][0], &p[k][1]);
+    int n = frame__clip((const float (*)[2])p, 4, -1, 0, 0, q);
+    n = frame__clip((const float (*)[2])q, n, 1, 0, (float)iw, p);
+    n = frame__clip((const float (*)[2])p, n, 0, -1, 0, q);
+    n = frame__clip((const float (*)[2])q, n, 0, 1, (float)ih, p);
+    for (int i = 0; i < n; i++) area += p[i][0] * p[(i + 1) % n][1] - p[(i + 1) % n][0] * p[i][1];
+    return fminf(1, fabsf(0.5f * area) * (float)(frame_scale(to_out) * frame_scale(to_out)) / ((float)w * h));
 }
 
 /* What one search of frame_plan_make works with. */
@@ -291,7 +307,7 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
     frame__lev(f, f->chin, qc), frame__lev(f, f->crown, qk);
     frame__search q = {f, s, touch && touch->n ? touch : NULL, img_w, img_h, qc[1] - qk[1], {0, 0}, INFINITY, INFINITY};
     frame__unlev(f, c, q.centre);
-    int shifts = s->shift > 0 ? PLAN_SHIFTS : 1, rolls = q.touch ? PLAN_ROLLS : 1;
+    int shifts = s->shift > 0 ? PLAN_SHIFTS : 1, rolls = q.touch && fabsf(f->roll) > 0.005f ? PLAN_ROLLS : 1;
     int zooms = q.touch && !s->passport ? PLAN_ZOOMS : 0;
     memset(p, 0, sizeof *p);
     for (int r = 0; r < rolls; r++)
