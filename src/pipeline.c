@@ -137,6 +137,7 @@ typedef struct {
     pl_result *r;
     meta_history *h;
     char *err;
+    img_rgb own;                  /* the photo trimmed of bars or turned upright, when it was */
     img_rgb framed;               /* the canvas from the photo; .alpha = coverage */
     unsigned char *before;        /* framed.rgb before light and retouch (matte kept) */
     float *alpha;                 /* w*h: subject matte x coverage */
@@ -168,15 +169,103 @@ static int pl__fail(pl_run_state *s, int code, const char *fmt, ...) {
     return code;
 }
 
-/* detect + landmarks + the subject. */
+/* in turned by k quarter turns counter-clockwise (det_turn_scores' k), or its box x0, y0,
+ * w x h when k < 0, into out. */
+static int pl__copy(const img_rgb *in, int k, const int box[4], img_rgb *out, char *err) {
+    int w = k < 0 ? box[2] : k & 1 ? in->h : in->w, h = k < 0 ? box[3] : k & 1 ? in->w : in->h;
+    char ierr[IMG_ERR];
+    if (img_new(out, w, h, 0, ierr)) return snprintf(err, PL_ERR, "%s", ierr), PL_EFAIL;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int sx = k < 0 ? box[0] + x : k == 0 ? x : k == 1 ? in->w - 1 - y : k == 2 ? in->w - 1 - x : y;
+            int sy = k < 0 ? box[1] + y : k == 0 ? y : k == 1 ? x : k == 2 ? in->h - 1 - y : in->h - 1 - x;
+            memcpy(out->rgb + ((size_t)y * w + x) * 3, in->rgb + ((size_t)sy * in->w + sx) * 3, 3);
+        }
+    return 0;
+}
+
+/* Makes out the photo the stages work on (s->photo). */
+static void pl__own(pl_run_state *s, img_rgb *out) {
+    img_free(&s->own);
+    s->own = *out, s->photo = &s->own;
+}
+
+/* Letterbox, pillarbox and caption bars (det_borders) cut off the photo before anything looks
+ * at it: they would hide where the subject meets the photo's real edge. */
+static int pl__borders(pl_run_state *s) {
+    const img_rgb *ph = s->photo;
+    int t[4];
+    if (det_borders(ph->rgb, ph->w, ph->h, t)) return pl__fail(s, PL_EFAIL, "out of memory");
+    if (!(t[0] | t[1] | t[2] | t[3])) return 0;
+    int box[4] = {t[3], t[0], ph->w - t[1] - t[3], ph->h - t[0] - t[2]};
+    img_rgb cut;
+    if (pl__copy(ph, -1, box, &cut, s->err)) return PL_EFAIL;
+    pl__own(s, &cut);
+    meta_step(s->h, META_CLASSICAL, "borders", "trimmed top=%d right=%d bottom=%d left=%d size=%dx%d", t[0], t[1], t[2], t[3],
+              box[2], box[3]);
+    meta_warn(s->h, "bars along the photo's edges were trimmed (top %d, right %d, bottom %d, left %d pixels)", t[0], t[1], t[2], t[3]);
+    return 0;
+}
+
+#define PL_TURN_SCORE 0.9f        /* a turned photo's best detector score at least this... */
+#define PL_TURN_MARGIN 0.05f      /* ...and this much above the upright photo's */
+#define PL_THUMB 512              /* long side of the copy the turns are scored on */
+#define PL_TURN_ROLL 70.0f        /* a face rolled more than this, degrees: a photo stored turned
+                                     (heads tilt up to about 60 degrees: e.g. resting on a shoulder) */
+
+/* Which way up the photo is, when no EXIF tag said so: the quarter turn k (counter-clockwise)
+ * that makes the subject upright; 0 when it is. A confirmed face rolled more than PL_TURN_ROLL
+ * says it; otherwise the detector's best score on each turn of a small copy. */
+static int pl__turn_of(pl_run_state *s, int *k) {
+    const img_rgb *ph = s->photo;
+    const pl_result *r = s->r;
+    *k = 0;
+    if (r->n_faces > 0) {
+        float roll = r->faces[pl_subject(r->faces, r->n_faces, ph->w, ph->h)].pose.roll;
+        if (fabsf(roll) > PL_TURN_ROLL) return *k = (int)lroundf(roll / 90) & 3, 0;
+    }
+    int f = (ph->w > ph->h ? ph->w : ph->h) / PL_THUMB + 1;
+    img_rgb small;
+    frame_affine shrink = {1.0 / f, 0, 0, 1.0 / f, 0, 0};
+    if (frame_warp(ph, shrink, ph->w / f, ph->h / f, &small, s->err)) return PL_EFAIL;
+    float sc[4][2], best[4];
+    int rc = det_turn_scores(s->m->det, small.rgb, small.w, small.h, sc, s->err);
+    img_free(&small);
+    if (rc) return PL_EFAIL;
+    for (int i = 0; i < 4; i++) best[i] = fmaxf(sc[i][0], sc[i][1]);
+    for (int i = 1; i < 4; i++)
+        if (best[i] >= PL_TURN_SCORE && best[i] > best[0] + PL_TURN_MARGIN && best[i] > best[*k]) *k = i;
+    return 0;
+}
+
+/* detect + landmarks + the subject, on the photo trimmed of bars and turned upright. */
 static int pl__detect(pl_run_state *s) {
     pl_result *r = s->r;
-    const img_rgb *ph = s->photo;
     double ms[2];
     r->faces = malloc(sizeof(pl_face) * PL_MAX_FACES);
     if (!r->faces) return pl__fail(s, PL_EFAIL, "out of memory");
-    r->n_faces = pl_faces(s->m, ph, r->faces, PL_MAX_FACES, &r->rejected, ms, s->err);
-    if (r->n_faces < 0) return PL_EFAIL;
+    int rc = pl__borders(s), k = 0;
+    if (rc == 0) r->n_faces = pl_faces(s->m, s->photo, r->faces, PL_MAX_FACES, &r->rejected, ms, s->err);
+    if (rc || r->n_faces < 0 || pl__turn_of(s, &k)) return PL_EFAIL;
+    if (k) {   /* the turned photo, when it shows an upright face */
+        img_rgb turned;
+        pl_face *again = malloc(sizeof(pl_face) * PL_MAX_FACES);
+        if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
+        int n = pl__copy(s->photo, k, NULL, &turned, s->err) ? -2 : pl_faces(s->m, &turned, again, PL_MAX_FACES, NULL, NULL, s->err);
+        if (n > 0 && fabsf(again[pl_subject(again, n, turned.w, turned.h)].pose.roll) <= 45) {
+            pl__own(s, &turned);
+            free(r->faces);
+            r->faces = again, r->n_faces = n;
+            meta_step(s->h, META_CLASSICAL, "orientation", "turned=%ddeg_counter_clockwise (no EXIF orientation said so)", 90 * k);
+            meta_warn(s->h, "the photo was stored turned: it is turned %d degrees%s to make the face upright", k == 2 ? 180 : 90,
+                      k == 1 ? " counter-clockwise" : k == 3 ? " clockwise" : "");
+        } else {
+            if (n > -2) img_free(&turned);
+            free(again);
+            if (n < 0) return PL_EFAIL;
+        }
+    }
+    const img_rgb *ph = s->photo;
     r->ms[PL_DETECT] = ms[0], r->ms[PL_LANDMARKS] = ms[1];
     s->mark = pl__now();
     pl__model(s->h, &det_blazeface), pl__model(s->h, &det_blazeface_back), pl__model(s->h, &lmk_facemesh);
@@ -516,14 +605,35 @@ static int pl__compose(pl_run_state *s) {
     return 0;
 }
 
+#define PL_ID_WINDOW 3.0f         /* levelled window side / forehead-to-chin distance */
+#define PL_ID_SIDE 512            /* at most this many pixels a side */
+
+/* The face-api descriptor of the face with landmarks pts in im, on a level copy of it: a
+ * window turned about the eyes so that they are level, as the headshot's are. The descriptor
+ * is not made for rolled faces (its crop is not turned): without this a 30 degree tilt
+ * levelled by the frame reads 0.65-0.8 "another person". */
+static int pl__descriptor(pl_run_state *s, const img_rgb *im, const float (*pts)[3], float desc[ID_DIM]) {
+    frame_face f;
+    frame_face_of(pts, &f);
+    float side = PL_ID_WINDOW * hypotf(f.chin[0] - f.forehead[0], f.chin[1] - f.forehead[1]), p68[68][2], lev[LMK_POINTS][3];
+    int n = side > PL_ID_SIDE ? PL_ID_SIDE : side > 64 ? (int)side : 64;
+    float at[2] = {0.5f * n, 0.5f * n};
+    frame_affine t = frame_level(f.roll, n / fmaxf(side, 1), f.eyes, at);
+    for (int i = 0; i < LMK_POINTS; i++) frame_map(t, pts[i][0], pts[i][1], &lev[i][0], &lev[i][1]), lev[i][2] = 0;
+    id_points68((const float (*)[3])lev, p68);
+    img_rgb win;
+    if (frame_warp(im, t, n, n, &win, s->err)) return PL_EFAIL;
+    int rc = id_descriptor(s->m->id, win.rgb, n, n, (const float (*)[2])p68, desc, s->err) ? PL_EFAIL : 0;
+    img_free(&win);
+    return rc;
+}
+
 /* Descriptor of the subject in the photo and of the face found again in the headshot (the
- * one nearest to where the subject's eyes were put). */
+ * one nearest to where the subject's eyes were put), both level (pl__descriptor). */
 static int pl__identity(pl_run_state *s) {
     pl_result *r = s->r;
-    float a[ID_DIM], b[ID_DIM], p68[68][2];
-    id_points68((const float (*)[3])r->faces[r->subject].lmk.pts, p68);
-    if (!pl__id(s->m, s->err) ||
-        id_descriptor(s->m->id, s->photo->rgb, s->photo->w, s->photo->h, (const float (*)[2])p68, a, s->err))
+    float a[ID_DIM], b[ID_DIM];
+    if (!pl__id(s->m, s->err) || pl__descriptor(s, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, a))
         return PL_EFAIL;
     pl_face *again = malloc(sizeof(pl_face) * 4);
     if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
@@ -536,8 +646,7 @@ static int pl__identity(pl_run_state *s) {
     }
     int rc = n < 0 ? PL_EFAIL : 0;
     if (best >= 0) {
-        id_points68((const float (*)[3])again[best].lmk.pts, p68);
-        if (id_descriptor(s->m->id, r->out.rgb, r->out.w, r->out.h, (const float (*)[2])p68, b, s->err)) rc = PL_EFAIL;
+        if (pl__descriptor(s, &r->out, (const float (*)[3])again[best].lmk.pts, b)) rc = PL_EFAIL;
         else r->identity = id_distance(a, b);
     }
     free(again);
@@ -546,10 +655,14 @@ static int pl__identity(pl_run_state *s) {
     meta_identity(s->h, r->identity);
     meta_step(s->h, META_ANALYSIS, "identity", "distance=%.4f verdict=%s", r->identity, meta_identity_verdict(r->identity));
     pl__time(s, PL_IDENTITY, 1);
-    if (!(r->identity < META_ID_SAME)) {
+    if (isnan(r->identity)) {   /* not a verdict on the person: the pipeline lost the face */
+        if (!s->o->force)
+            return pl__fail(s, PL_EFAIL, "pipeline failure: the face found in the photo is not found again in the headshot "
+                            "(not an identity verdict); not written (--force writes it anyway)");
+        meta_warn(s->h, "the face found in the photo is not found again in the headshot; written because of --force");
+    } else if (!(r->identity < META_ID_SAME)) {
         char what[PL_ERR];
-        if (isnan(r->identity)) snprintf(what, sizeof what, "no face found in the headshot");
-        else snprintf(what, sizeof what, "the headshot's face is %.2f from the photo's (same person below %.1f)", r->identity, META_ID_SAME);
+        snprintf(what, sizeof what, "the headshot's face is %.2f from the photo's (same person below %.1f)", r->identity, META_ID_SAME);
         if (!s->o->force) {
             snprintf(s->err, PL_ERR, "identity check failed: %.90s; not written (--force writes it anyway)", what);
             return PL_EIDENTITY;
@@ -615,7 +728,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
         spec.head[0] = spec.head[2] = spec.head[1];
         spec.eyes[0] = spec.eyes[2] = spec.eyes[1];
     }
-    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, NULL, NULL, NULL, pl__now()};
+    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, {0}, NULL, NULL, NULL, pl__now()};
     meta_preset(h, spec.name);
     pl__stage(&s, "detect");
     int rc = pl__detect(&s);
@@ -643,6 +756,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
     }
     free(fg0);
     img_free(&s.framed);
+    img_free(&s.own);
     free(s.before), free(s.alpha), free(s.fg);
     return rc;
 }
