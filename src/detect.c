@@ -418,15 +418,16 @@ int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int
 
 /* ============================================================ borders === */
 /* A bar is a band of lines along one edge of the photo of one neutral tone: its outermost line
- * flat (BAR_FLAT of its pixels within BAR_TOL of its median luma), the next ones mostly that
- * tone (BAR_MOSTLY: a caption's text may cover the rest), and it ends in a straight edge: the
- * first line inside differs from the bar at most of its pixels (BAR_EDGE). A plain studio
- * wall above a head is flat too, but the head interrupts it gradually; a letterbox, a
- * pillarbox or a caption band ends along the whole line. */
+ * and the next ones flat (BAR_FLAT, then BAR_MOSTLY of their pixels within BAR_TOL of the
+ * outermost line's median luma), ending in a straight edge: the first lines inside differ
+ * from the bar at most of their pixels (BAR_EDGE). A plain studio wall beside a head is flat
+ * too, but the head or the shoulders interrupt it gradually (devset d11, d13: 0.60-0.72 of
+ * the line differs); a letterbox or pillarbox ends along the whole line (0.98-1.0). A caption
+ * band's text makes its lines less flat than BAR_MOSTLY: such bands are not found yet. */
 #define BAR_FLAT 0.8f
-#define BAR_MOSTLY 0.5f
+#define BAR_MOSTLY 0.9f
 #define BAR_TOL 10
-#define BAR_EDGE 0.9f
+#define BAR_EDGE 0.6f
 #define BAR_MIN 0.01f             /* thinner than this share of the side: not worth trimming */
 #define BAR_MAX 0.45f
 

@@ -235,6 +235,9 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
 #define PLAN_ZOOMS 28             /* zooms past the head rule tried: ZOOM_STEP^1 .. ^28 */
 #define PLAN_ZOOM_STEP 1.04f
 #define PLAN_ZOOM_COST 20.0f      /* cost of a zoom of e (per unit of its logarithm) */
+#define PLAN_EYES_OUT 8           /* eye lines tried past each end of the rule, when zooming... */
+#define PLAN_EYES_STEP 0.04f      /* ...this far apart: a photo cut close above the eyes or below
+                                     the chin keeps the subject whole only with the eyes moved */
 
 /* Clips the polygon p (n points) to the half-plane a x + b y <= c; returns the new count. */
 static int frame__clip(const float (*p)[2], int n, float a, float b, float c, float (*out)[2]) {
@@ -315,9 +318,11 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
             float z = i < PLAN_STEPS ? 1 : powf(PLAN_ZOOM_STEP, (float)(i - PLAN_STEPS + 1));
             float fh = i < PLAN_STEPS ? s->head[0] + (s->head[2] - s->head[0]) * i / (PLAN_STEPS - 1) : s->head[2] * z;
             if (z > FRAME_ZOOM_MAX) break;
-            for (int j = 0; j < PLAN_STEPS; j++)
+            for (int j = 0; j < PLAN_STEPS + (zooms ? 2 * PLAN_EYES_OUT : 0); j++)
                 for (int k = 0; k < shifts; k++) {
-                    float fe = s->eyes[0] + (s->eyes[2] - s->eyes[0]) * j / (PLAN_STEPS - 1);
+                    float fe = j < PLAN_STEPS ? s->eyes[0] + (s->eyes[2] - s->eyes[0]) * j / (PLAN_STEPS - 1)
+                               : j < PLAN_STEPS + PLAN_EYES_OUT ? s->eyes[0] - PLAN_EYES_STEP * (j - PLAN_STEPS + 1)
+                                                                : s->eyes[2] + PLAN_EYES_STEP * (j - PLAN_STEPS - PLAN_EYES_OUT + 1);
                     float dx = shifts > 1 ? s->shift * (2.0f * k / (shifts - 1) - 1) : 0;
                     frame__try(&q, 1 - (float)r / (PLAN_ROLLS - 1), fh, z, fe, dx, p);
                 }

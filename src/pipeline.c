@@ -198,6 +198,7 @@ static int pl__borders(pl_run_state *s) {
     if (det_borders(ph->rgb, ph->w, ph->h, t)) return pl__fail(s, PL_EFAIL, "out of memory");
     if (!(t[0] | t[1] | t[2] | t[3])) return 0;
     int box[4] = {t[3], t[0], ph->w - t[1] - t[3], ph->h - t[0] - t[2]};
+    memcpy(s->r->trim, t, sizeof t);
     img_rgb cut;
     if (pl__copy(ph, -1, box, &cut, s->err)) return PL_EFAIL;
     pl__own(s, &cut);
@@ -255,7 +256,7 @@ static int pl__detect(pl_run_state *s) {
         if (n > 0 && fabsf(again[pl_subject(again, n, turned.w, turned.h)].pose.roll) <= 45) {
             pl__own(s, &turned);
             free(r->faces);
-            r->faces = again, r->n_faces = n;
+            r->faces = again, r->n_faces = n, r->turned = k;
             meta_step(s->h, META_CLASSICAL, "orientation", "turned=%ddeg_counter_clockwise (no EXIF orientation said so)", 90 * k);
             meta_warn(s->h, "the photo was stored turned: it is turned %d degrees%s to make the face upright", k == 2 ? 180 : 90,
                       k == 1 ? " counter-clockwise" : k == 3 ? " clockwise" : "");
@@ -494,7 +495,7 @@ static int pl__frame(pl_run_state *s) {
     }
     meta_step(s->h, META_CLASSICAL, "framing",
               "preset=%s size=%dx%d rotate=%.2fdeg scale=%.4f head=%.3f eyes=%.3f crown=%s covered=%.3f",
-              s->spec->name, r->plan.w, r->plan.h, -r->face.roll * 180 / (float)M_PI, r->plan.scale, r->plan.head,
+              s->spec->name, r->plan.w, r->plan.h, -r->plan.roll * 180 / (float)M_PI, r->plan.scale, r->plan.head,
               r->plan.eyes, r->face.crown_from_mask ? "matte" : "estimated", r->plan.covered);
     if (r->plan.covered < 0.995f)
         meta_warn(s->h, "the frame runs past the photo's edge (%.0f%% of the output): the backdrop fills it",

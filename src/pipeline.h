@@ -139,7 +139,10 @@ extern const char *const pl_stage_names[PL_STAGES];
 
 typedef struct {
     img_rgb out;                  /* the headshot; an alpha plane for COMPOSE_TRANSPARENT */
-    pl_face *faces;               /* confirmed faces, score order (PL_MAX_FACES allocated) */
+    int trim[4];                  /* bars cut off the photo: top, right, bottom, left, pixels */
+    int turned;                   /* quarter turns counter-clockwise that made it upright (no EXIF) */
+    pl_face *faces;               /* confirmed faces, score order (PL_MAX_FACES allocated); they,
+                                     face, plan and touch are in the trimmed, turned photo */
     int n_faces;                  /* their count */
     int rejected;                 /* detections FaceMesh refused */
     int subject;                  /* index of the subject in faces */
