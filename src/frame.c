@@ -229,6 +229,7 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
 
 #define PLAN_STEPS 9              /* candidates per range */
 #define PLAN_SHIFTS 5
+#define PLAN_GRID 24              /* coverage sampled on a 24 x 24 grid of the output */
 #define PLAN_EDGE_COST 40.0f      /* cost of the whole output past the edge (1 = a range's width) */
 #define PLAN_ROLLS 7              /* shares of the roll tried: 1, 5/6 ... 0 */
 #define PLAN_ROLL_COST 0.3f       /* cost of a degree of roll left unlevelled */
@@ -239,33 +240,16 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
 #define PLAN_EYES_STEP 0.04f      /* ...this far apart: a photo cut close above the eyes or below
                                      the chin keeps the subject whole only with the eyes moved */
 
-/* Clips the polygon p (n points) to the half-plane a x + b y <= c; returns the new count. */
-static int frame__clip(const float (*p)[2], int n, float a, float b, float c, float (*out)[2]) {
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        const float *u = p[i], *v = p[(i + 1) % n];
-        float du = a * u[0] + b * u[1] - c, dv = a * v[0] + b * v[1] - c;
-        if (du <= 0) out[m][0] = u[0], out[m][1] = u[1], m++;
-        if ((du < 0) != (dv < 0) && du != dv) {
-            float t = du / (du - dv);
-            out[m][0] = u[0] + t * (v[0] - u[0]), out[m][1] = u[1] + t * (v[1] - u[1]), m++;
-        }
-    }
-    return m;
-}
-
-/* Share of the output that shows the photo: the output's rectangle mapped into the photo,
- * clipped to the photo's, by area. */
 static float frame__covered(frame_affine to_out, int w, int h, int iw, int ih) {
     frame_affine inv = frame_inverse(to_out);
-    float p[8][2], q[8][2], area = 0;
-    for (int k = 0; k < 4; k++) frame_map(inv, (k == 1 || k == 2) ? (float)w : 0, k >= 2 ? (float)h : 0, &p[k][0], &p[k][1]);
-    int n = frame__clip((const float (*)[2])p, 4, -1, 0, 0, q);
-    n = frame__clip((const float (*)[2])q, n, 1, 0, (float)iw, p);
-    n = frame__clip((const float (*)[2])p, n, 0, -1, 0, q);
-    n = frame__clip((const float (*)[2])q, n, 0, 1, (float)ih, p);
-    for (int i = 0; i < n; i++) area += p[i][0] * p[(i + 1) % n][1] - p[(i + 1) % n][0] * p[i][1];
-    return fminf(1, fabsf(0.5f * area) * (float)(frame_scale(to_out) * frame_scale(to_out)) / ((float)w * h));
+    int in = 0;
+    for (int j = 0; j < PLAN_GRID; j++)
+        for (int i = 0; i < PLAN_GRID; i++) {
+            float x, y;
+            frame_map(inv, (i + 0.5f) * w / PLAN_GRID, (j + 0.5f) * h / PLAN_GRID, &x, &y);
+            in += x >= 0 && y >= 0 && x < iw && y < ih;
+        }
+    return (float)in / (PLAN_GRID * PLAN_GRID);
 }
 
 /* What one search of frame_plan_make works with. */
