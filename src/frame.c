@@ -232,7 +232,7 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
 #define PLAN_GRID 24              /* coverage sampled on a 24 x 24 grid of the output */
 #define PLAN_EDGE_COST 40.0f      /* cost of the whole output past the edge (1 = a range's width) */
 #define PLAN_ROLLS 7              /* shares of the roll tried: 1, 5/6 ... 0 */
-#define PLAN_ROLL_COST 0.3f       /* cost of a degree of roll left unlevelled */
+#define PLAN_ROLL_COST 1.0f       /* cost of a degree of roll left unlevelled */
 #define PLAN_ZOOMS 28             /* zooms past the head rule tried: ZOOM_STEP^1 .. ^28 */
 #define PLAN_ZOOM_STEP 1.04f
 #define PLAN_ZOOM_COST 20.0f      /* cost of a zoom of e (per unit of its logarithm) */
@@ -263,26 +263,29 @@ typedef struct {
     float best, best_cut;         /* cost and cut of the plan kept */
 } frame__search;
 
-/* One candidate: roll share a, head share fh (zoom z past the rule), eye line fe, shift dx. */
+/* One candidate: roll share a, head share fh (zoom z past the rule), eye line fe, shift dx.
+ * The costs are added cheapest first, and a candidate that cannot win any more is dropped:
+ * the search tries some 30 000. */
 static void frame__try(frame__search *q, float a, float fh, float z, float fe, float dx, frame_plan *p) {
     const frame_spec *s = q->s;
     float scale = fh * s->h / q->head, at[2] = {s->w * (0.5f + dx), fe * s->h};
     frame_affine t = frame_level(a * q->f->roll, scale, q->centre, at);
-    int edge = 0;
-    float cut = frame_touch_depth(q->touch, t, s->w, s->h, &edge);
-    cut = cut > 0 ? cut : 0;
-    if (cut > q->best_cut) return;                         /* the rule first */
-    float cx, crown_y, chin_y, covered = frame__covered(t, s->w, s->h, q->iw, q->ih);
+    float cx, crown_y, chin_y;
     frame_map(t, q->f->crown[0], q->f->crown[1], &cx, &crown_y);
-    frame_map(t, q->f->chin[0], q->f->chin[1], &cx, &chin_y);
     float rh = s->head[2] - s->head[0], re = s->eyes[2] - s->eyes[0];   /* 0: a fixed target (--team) */
     float th = rh > 0 ? (fh / z - s->head[1]) / rh : 0, te = re > 0 ? (fe - s->eyes[1]) / re : 0;
-    int shifts = s->shift > 0;
-    float cost = th * th + te * te + (shifts ? 0.5f * (dx / s->shift) * (dx / s->shift) : 0) +
-                 PLAN_EDGE_COST * (1 - covered) + PLAN_EDGE_COST * fmaxf(0, s->top_min - crown_y / s->h) +
+    float cost = th * th + te * te + (s->shift > 0 ? 0.5f * (dx / s->shift) * (dx / s->shift) : 0) +
+                 PLAN_EDGE_COST * fmaxf(0, s->top_min - crown_y / s->h) +
                  PLAN_ROLL_COST * fabsf((1 - a) * q->f->roll) * 180 / (float)M_PI + PLAN_ZOOM_COST * logf(z);
+    if (q->best_cut == 0 && cost >= q->best) return;
+    int edge = 0;
+    float cut = fmaxf(0, frame_touch_depth(q->touch, t, s->w, s->h, &edge));
+    if (cut > q->best_cut || (cut == q->best_cut && cost >= q->best)) return;   /* the rule first */
+    float covered = frame__covered(t, s->w, s->h, q->iw, q->ih);
+    cost += PLAN_EDGE_COST * (1 - covered);
     if (cut == q->best_cut && cost >= q->best) return;
     q->best = cost, q->best_cut = cut;
+    frame_map(t, q->f->chin[0], q->f->chin[1], &cx, &chin_y);
     p->to_out = t, p->w = s->w, p->h = s->h, p->scale = scale, p->head = fh, p->eyes = fe;
     p->crown_y = crown_y, p->chin_y = chin_y, p->covered = covered;
     p->roll = a * q->f->roll, p->zoom = z, p->cut = cut, p->cut_edge = edge;
