@@ -479,12 +479,13 @@ int det_borders(const unsigned char *rgb, int w, int h, int trim[4]) {
     return 0;
 }
 
-int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, float score[4][2], char err[NN_ERR]) {
+int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, float score[4][2], char err[NN_ERR]) {
     float *in = malloc((size_t)256 * 256 * 3 * sizeof(float));
     if (!in) return snprintf(err, NN_ERR, "face detection: out of memory"), -1;
     int rc = 0;
+    memset(score, 0, sizeof(float) * 8);
     for (int k = 0; k < 4 && rc == 0; k++)
-        for (int v = DET_FRONT; v <= DET_BACK && rc == 0; v++) {
+        for (int v = DET_FRONT; v <= (back ? DET_BACK : DET_FRONT) && rc == 0; v++) {
             det_roi roi = det_letterbox(w, h);
             roi.angle = k * (float)M_PI / 2;
             rc = det_crop(rgb, w, h, roi, det__specs[v].size, 1 / 127.5f, -1, in, err);

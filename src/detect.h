@@ -91,8 +91,9 @@ int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int
  * 3 left) are not the photo. Returns 0, or -1 (out of memory). */
 int det_borders(const unsigned char *rgb, int w, int h, int trim[4]);
 /* The best detector score of the photo turned by k quarter turns counter-clockwise (k = 0..3), by
- * each detector (score[k][DET_FRONT], score[k][DET_BACK]): which way up the photo is. */
-int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, float score[4][2], char err[NN_ERR]);
+ * each detector (score[k][DET_FRONT], score[k][DET_BACK]; the back-camera one only when back,
+ * else 0): which way up the photo is. */
+int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, float score[4][2], char err[NN_ERR]);
 
 /* The steps of det_detect(), for tests and tools. */
 det_roi det_letterbox(int w, int h);                /* the square the image is fitted in */

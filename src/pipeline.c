@@ -138,6 +138,7 @@ typedef struct {
     meta_history *h;
     char *err;
     img_rgb own;                  /* the photo trimmed of bars or turned upright, when it was */
+    img_rgb thumb;                /* a copy of it at most PL_THUMB pixels long (pl__thumb) */
     img_rgb framed;               /* the canvas from the photo; .alpha = coverage */
     unsigned char *before;        /* framed.rgb before light and retouch (matte kept) */
     float *alpha;                 /* w*h: subject matte x coverage */
@@ -187,7 +188,33 @@ static int pl__copy(const img_rgb *in, int k, const int box[4], img_rgb *out, ch
 /* Makes out the photo the stages work on (s->photo). */
 static void pl__own(pl_run_state *s, img_rgb *out) {
     img_free(&s->own);
+    img_free(&s->thumb);
     s->own = *out, s->photo = &s->own;
+}
+
+#define PL_THUMB 512              /* long side of the copy the whole-photo networks see */
+
+/* The photo shrunk by a whole factor f to at most PL_THUMB pixels long, made once: the turn
+ * scores and the subject's mask look at the whole photo at 128-256 pixels (their own resize
+ * averages again). Each pixel is the mean of 2 x 2 taps spread over its f x f block: a full
+ * area average of a 12 MP photo would cost more than the networks. */
+static const img_rgb *pl__thumb(pl_run_state *s) {
+    const img_rgb *ph = s->photo;
+    int f = (ph->w > ph->h ? ph->w : ph->h) / PL_THUMB + 1, w = ph->w / f, h = ph->h / f;
+    char ierr[IMG_ERR];
+    if (s->thumb.rgb) return &s->thumb;
+    if (img_new(&s->thumb, w > 0 ? w : 1, h > 0 ? h : 1, 0, ierr)) return snprintf(s->err, PL_ERR, "%s", ierr), NULL;
+    for (int y = 0; y < s->thumb.h; y++)
+        for (int x = 0; x < s->thumb.w; x++)
+            for (int c = 0; c < 3; c++) {
+                int sum = 0;
+                for (int k = 0; k < 4; k++) {
+                    int sx = x * f + (k & 1 ? 3 * f / 4 : f / 4), sy = y * f + (k & 2 ? 3 * f / 4 : f / 4);
+                    sum += ph->rgb[((size_t)(sy < ph->h ? sy : ph->h - 1) * ph->w + (sx < ph->w ? sx : ph->w - 1)) * 3 + c];
+                }
+                s->thumb.rgb[((size_t)y * s->thumb.w + x) * 3 + c] = (unsigned char)((sum + 2) / 4);
+            }
+    return &s->thumb;
 }
 
 /* Letterbox, pillarbox and caption bars (det_borders) cut off the photo before anything looks
@@ -210,13 +237,13 @@ static int pl__borders(pl_run_state *s) {
 
 #define PL_TURN_SCORE 0.9f        /* a turned photo's best detector score at least this... */
 #define PL_TURN_MARGIN 0.05f      /* ...and this much above the upright photo's */
-#define PL_THUMB 512              /* long side of the copy the turns are scored on */
 #define PL_TURN_ROLL 70.0f        /* a face rolled more than this, degrees: a photo stored turned
                                      (heads tilt up to about 60 degrees: e.g. resting on a shoulder) */
 
 /* Which way up the photo is, when no EXIF tag said so: the quarter turn k (counter-clockwise)
  * that makes the subject upright; 0 when it is. A confirmed face rolled more than PL_TURN_ROLL
- * says it; otherwise the detector's best score on each turn of a small copy. */
+ * says it; otherwise the detectors' best score on each turn of a small copy (the short-range
+ * one; the back-camera one too when no face was confirmed upright). */
 static int pl__turn_of(pl_run_state *s, int *k) {
     const img_rgb *ph = s->photo;
     const pl_result *r = s->r;
@@ -225,14 +252,9 @@ static int pl__turn_of(pl_run_state *s, int *k) {
         float roll = r->faces[pl_subject(r->faces, r->n_faces, ph->w, ph->h)].pose.roll;
         if (fabsf(roll) > PL_TURN_ROLL) return *k = (int)lroundf(roll / 90) & 3, 0;
     }
-    int f = (ph->w > ph->h ? ph->w : ph->h) / PL_THUMB + 1;
-    img_rgb small;
-    frame_affine shrink = {1.0 / f, 0, 0, 1.0 / f, 0, 0};
-    if (frame_warp(ph, shrink, ph->w / f, ph->h / f, &small, s->err)) return PL_EFAIL;
+    const img_rgb *small = pl__thumb(s);
     float sc[4][2], best[4];
-    int rc = det_turn_scores(s->m->det, small.rgb, small.w, small.h, sc, s->err);
-    img_free(&small);
-    if (rc) return PL_EFAIL;
+    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, sc, s->err)) return PL_EFAIL;
     for (int i = 0; i < 4; i++) best[i] = fmaxf(sc[i][0], sc[i][1]);
     for (int i = 1; i < 4; i++)
         if (best[i] >= PL_TURN_SCORE && best[i] > best[0] + PL_TURN_MARGIN && best[i] > best[*k]) *k = i;
@@ -242,7 +264,7 @@ static int pl__turn_of(pl_run_state *s, int *k) {
 /* detect + landmarks + the subject, on the photo trimmed of bars and turned upright. */
 static int pl__detect(pl_run_state *s) {
     pl_result *r = s->r;
-    double ms[2];
+    double ms[2], t0 = pl__now();
     r->faces = malloc(sizeof(pl_face) * PL_MAX_FACES);
     if (!r->faces) return pl__fail(s, PL_EFAIL, "out of memory");
     int rc = pl__borders(s), k = 0;
@@ -267,8 +289,8 @@ static int pl__detect(pl_run_state *s) {
         }
     }
     const img_rgb *ph = s->photo;
-    r->ms[PL_DETECT] = ms[0], r->ms[PL_LANDMARKS] = ms[1];
     s->mark = pl__now();
+    r->ms[PL_DETECT] = s->mark - t0 - ms[1], r->ms[PL_LANDMARKS] = ms[1];   /* borders and turns count as detection */
     pl__model(s->h, &det_blazeface), pl__model(s->h, &det_blazeface_back), pl__model(s->h, &lmk_facemesh);
     if (r->n_faces == 0) {
         meta_subject(s->h, 0, -1, 0, 0, 0, 0);
@@ -333,11 +355,11 @@ int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *
  * whole mask. */
 static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
     const int n = MATTE_SIZE;
-    const img_rgb *ph = s->photo;
+    const img_rgb *ph = s->photo, *small = pl__thumb(s);
     float *prob = malloc(sizeof(float) * n * n);
     int *queue = malloc(sizeof(int) * n * n);
     if (!prob || !queue) return free(prob), free(queue), pl__fail(s, PL_EFAIL, "out of memory");
-    int rc = matte_mask(s->m->matte, ph->rgb, ph->w, ph->h, prob, s->err) ? PL_EFAIL : 0;
+    int rc = !small || matte_mask(s->m->matte, small->rgb, small->w, small->h, prob, s->err) ? PL_EFAIL : 0;
     static const int seeds[] = {168, 1, LMK_CHIN};      /* between the eyes, nose tip, chin */
     const float (*pts)[3] = (const float (*)[3])s->r->faces[s->r->subject].lmk.pts;
     int len = 0;
@@ -606,8 +628,10 @@ static int pl__compose(pl_run_state *s) {
     return 0;
 }
 
-#define PL_ID_WINDOW 3.0f         /* levelled window side / forehead-to-chin distance */
-#define PL_ID_SIDE 512            /* at most this many pixels a side */
+#define PL_ID_WINDOW 2.0f         /* levelled window side / forehead-to-chin distance (the
+                                     descriptor's box is about 0.9 of it, below the eyes) */
+#define PL_ID_SIDE 320            /* at most this many pixels a side: the box gets ~150, the
+                                     network's input */
 
 /* The face-api descriptor of the face with landmarks pts in im, on a level copy of it: a
  * window turned about the eyes so that they are level, as the headshot's are. The descriptor
@@ -729,7 +753,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
         spec.head[0] = spec.head[2] = spec.head[1];
         spec.eyes[0] = spec.eyes[2] = spec.eyes[1];
     }
-    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, {0}, NULL, NULL, NULL, pl__now()};
+    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, {0}, {0}, NULL, NULL, NULL, pl__now()};
     meta_preset(h, spec.name);
     pl__stage(&s, "detect");
     int rc = pl__detect(&s);
@@ -758,6 +782,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
     free(fg0);
     img_free(&s.framed);
     img_free(&s.own);
+    img_free(&s.thumb);
     free(s.before), free(s.alpha), free(s.fg);
     return rc;
 }
