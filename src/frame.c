@@ -181,16 +181,20 @@ int frame_choose(const det_face *faces, int n, int w, int h) {
 
 /* ============================================================ the photo's edges === */
 
-/* Appends the runs of non-zero bytes among n mask cells, step apart, as segments of the edge
- * from (x0, y0) along (dx, dy) (photo pixels per cell). */
+#define TOUCH_GROW 2               /* mask cells added at each end of a run: the low-resolution
+                                     mask's edge is soft, the headshot's matte reaches further */
+
+/* Appends the runs of non-zero bytes among n mask cells, step apart, each grown by TOUCH_GROW
+ * cells, as segments of the edge from (x0, y0) along (dx, dy) (photo pixels per cell). */
 static void frame__runs(frame_touch *t, const unsigned char *m, int n, int step, float x0, float y0, float dx,
                         float dy, int edge) {
     for (int i = 0; i < n && t->n < FRAME_TOUCH_MAX; i++) {
         if (!m[(size_t)i * step]) continue;
         int j = i;
-        while (j + 1 < n && m[(size_t)(j + 1) * step]) j++;
+        while (j + 1 < n && (m[(size_t)(j + 1) * step] || (j + 2 < n && m[(size_t)(j + 2) * step]))) j++;
+        int a = i - TOUCH_GROW > 0 ? i - TOUCH_GROW : 0, b = j + TOUCH_GROW < n - 1 ? j + TOUCH_GROW : n - 1;
         float *g = t->seg[t->n];
-        g[0] = x0 + dx * i, g[1] = y0 + dy * i, g[2] = x0 + dx * (j + 1), g[3] = y0 + dy * (j + 1);
+        g[0] = x0 + dx * a, g[1] = y0 + dy * a, g[2] = x0 + dx * (b + 1), g[3] = y0 + dy * (b + 1);
         t->edge[t->n++] = (unsigned char)edge;
         i = j;
     }
@@ -205,7 +209,8 @@ void frame_touch_of(const unsigned char *mask, int mw, int mh, int w, int h, fra
     frame__runs(t, mask + mw - 1, mh, mw, (float)w, 0, 0, sy, FRAME_RIGHT);
 }
 
-#define TOUCH_SAMPLES 17          /* points tested along each segment */
+/* The depth of a point in a w x h output: its distance to the nearest side, < 0 outside. */
+static float frame__depth(float x, float y, int w, int h) { return fminf(fminf(x, w - x), fminf(y, h - y)); }
 
 float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h, int *edge) {
     float worst = -INFINITY;
@@ -213,9 +218,17 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
         float ax, ay, bx, by;
         frame_map(to_out, t->seg[i][0], t->seg[i][1], &ax, &ay);
         frame_map(to_out, t->seg[i][2], t->seg[i][3], &bx, &by);
-        for (int k = 0; k < TOUCH_SAMPLES; k++) {
-            float u = (float)k / (TOUCH_SAMPLES - 1), x = ax + u * (bx - ax), y = ay + u * (by - ay);
-            float d = fminf(fminf(x, w - x), fminf(y, h - y));
+        /* the depth along the segment is the least of four linear functions of its parameter:
+         * its largest value is at an end or where two of them are equal */
+        float f0[4] = {ax, w - ax, ay, h - ay}, f1[4] = {bx, w - bx, by, h - by}, cand[8] = {0, 1};
+        int nc = 2;
+        for (int a = 0; a < 4; a++)
+            for (int b = a + 1; b < 4; b++) {
+                float den = (f1[a] - f0[a]) - (f1[b] - f0[b]), u = den != 0 ? (f0[b] - f0[a]) / den : -1;
+                if (u > 0 && u < 1 && nc < 8) cand[nc++] = u;
+            }
+        for (int k = 0; k < nc; k++) {
+            float d = frame__depth(ax + cand[k] * (bx - ax), ay + cand[k] * (by - ay), w, h);
             if (d > worst) {
                 worst = d;
                 if (edge) *edge = t->edge[i];
