@@ -430,6 +430,7 @@ int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int
 #define BAR_EDGE 0.6f
 #define BAR_MIN 0.01f             /* thinner than this share of the side: not worth trimming */
 #define BAR_MAX 0.45f
+#define BAR_LINE 32               /* shorter lines cannot tell a bar from a smooth image */
 
 /* Line i of an edge (0: from the top, 1: right, 2: bottom, 3: left): its n pixels' luma. */
 static int det__line(const unsigned char *rgb, int w, int h, int edge, int i, short *luma) {
@@ -464,7 +465,7 @@ int det_borders(const unsigned char *rgb, int w, int h, int trim[4]) {
     for (int e = 0; e < 4; e++) {
         int side = e & 1 ? w : h, n = det__line(rgb, w, h, e, 0, luma), v0 = det__median(luma, n), i = 0;
         trim[e] = 0;
-        if (v0 > 255 || det__near(luma, n, v0, BAR_TOL) < BAR_FLAT) continue;
+        if (n < BAR_LINE || v0 > 255 || det__near(luma, n, v0, BAR_TOL) < BAR_FLAT) continue;
         while (i + 1 < BAR_MAX * side) {
             det__line(rgb, w, h, e, i + 1, luma);
             if (det__near(luma, n, v0, BAR_TOL) < BAR_MOSTLY) break;

@@ -231,7 +231,6 @@ static int pl__borders(pl_run_state *s) {
     pl__own(s, &cut);
     meta_step(s->h, META_CLASSICAL, "borders", "trimmed top=%d right=%d bottom=%d left=%d size=%dx%d", t[0], t[1], t[2], t[3],
               box[2], box[3]);
-    meta_warn(s->h, "bars along the photo's edges were trimmed (top %d, right %d, bottom %d, left %d pixels)", t[0], t[1], t[2], t[3]);
     return 0;
 }
 
