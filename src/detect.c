@@ -416,6 +416,89 @@ int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int
     return n;
 }
 
+/* ============================================================ borders === */
+/* A bar is a band of lines along one edge of the photo of one neutral tone: its outermost line
+ * and the next ones flat (BAR_FLAT, then BAR_MOSTLY of their pixels within BAR_TOL of the
+ * outermost line's median luma), ending in a straight edge: the first lines inside differ
+ * from the bar at most of their pixels (BAR_EDGE). A plain studio wall beside a head is flat
+ * too, but the head or the shoulders interrupt it gradually (devset d11, d13: 0.60-0.72 of
+ * the line differs); a letterbox or pillarbox ends along the whole line (0.98-1.0). A caption
+ * band's text makes its lines less flat than BAR_MOSTLY: such bands are not found yet. */
+#define BAR_FLAT 0.8f
+#define BAR_MOSTLY 0.9f
+#define BAR_TOL 10
+#define BAR_EDGE 0.6f
+#define BAR_MIN 0.01f             /* thinner than this share of the side: not worth trimming */
+#define BAR_MAX 0.45f
+#define BAR_LINE 32               /* shorter lines cannot tell a bar from a smooth image */
+
+/* Line i of an edge (0: from the top, 1: right, 2: bottom, 3: left): its n pixels' luma. */
+static int det__line(const unsigned char *rgb, int w, int h, int edge, int i, short *luma) {
+    int n = edge & 1 ? h : w;
+    for (int k = 0; k < n; k++) {
+        int x = edge == 0 || edge == 2 ? k : edge == 1 ? w - 1 - i : i, y = edge & 1 ? k : edge == 0 ? i : h - 1 - i;
+        const unsigned char *p = rgb + ((size_t)y * w + x) * 3;
+        int mx = p[0] > p[1] ? p[0] : p[1], mn = p[0] < p[1] ? p[0] : p[1];
+        mx = mx > p[2] ? mx : p[2], mn = mn < p[2] ? mn : p[2];
+        luma[k] = mx - mn > 40 ? 999 : (short)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8);   /* 999: coloured */
+    }
+    return n;
+}
+
+/* The median of a line and the share of it within tol of value v. */
+static float det__near(const short *luma, int n, int v, int tol) {
+    int c = 0;
+    for (int k = 0; k < n; k++) c += abs(luma[k] - v) <= tol;
+    return (float)c / n;
+}
+
+static int det__median(const short *luma, int n) {
+    int hist[257] = {0}, c = 0, v = 0;
+    for (int k = 0; k < n; k++) hist[luma[k] > 255 ? 256 : luma[k]]++;
+    while (v < 256 && (c += hist[v]) < n / 2) v++;
+    return v;
+}
+
+int det_borders(const unsigned char *rgb, int w, int h, int trim[4]) {
+    short *luma = malloc(sizeof(short) * (size_t)(w > h ? w : h));
+    if (!luma) return -1;
+    for (int e = 0; e < 4; e++) {
+        int side = e & 1 ? w : h, n = det__line(rgb, w, h, e, 0, luma), v0 = det__median(luma, n), i = 0;
+        trim[e] = 0;
+        if (n < BAR_LINE || v0 > 255 || det__near(luma, n, v0, BAR_TOL) < BAR_FLAT) continue;
+        while (i + 1 < BAR_MAX * side) {
+            det__line(rgb, w, h, e, i + 1, luma);
+            if (det__near(luma, n, v0, BAR_TOL) < BAR_MOSTLY) break;
+            i++;
+        }
+        if (i + 1 < BAR_MIN * side || i + 1 >= BAR_MAX * side) continue;
+        float differ = 0;   /* the edge may be blurred over a line or two by the encoder */
+        for (int k = 1; k <= 3; k++) det__line(rgb, w, h, e, i + k, luma), differ = fmaxf(differ, 1 - det__near(luma, n, v0, BAR_TOL));
+        if (differ >= BAR_EDGE) trim[e] = i + 1;
+    }
+    free(luma);
+    return 0;
+}
+
+int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, float score[4][2], char err[NN_ERR]) {
+    float *in = malloc((size_t)256 * 256 * 3 * sizeof(float));
+    if (!in) return snprintf(err, NN_ERR, "face detection: out of memory"), -1;
+    int rc = 0;
+    memset(score, 0, sizeof(float) * 8);
+    for (int k = 0; k < 4 && rc == 0; k++)
+        for (int v = DET_FRONT; v <= (back ? DET_BACK : DET_FRONT) && rc == 0; v++) {
+            det_roi roi = det_letterbox(w, h);
+            roi.angle = k * (float)M_PI / 2;
+            rc = det_crop(rgb, w, h, roi, det__specs[v].size, 1 / 127.5f, -1, in, err);
+            if (rc == 0) rc = det_forward(m, v, in, m->logits, m->regs, err);
+            float best = -100;
+            for (int i = 0; rc == 0 && i < DET_ANCHORS; i++) best = fmaxf(best, m->logits[i]);
+            score[k][v] = 1.0f / (1.0f + expf(-fmaxf(-100.0f, fminf(100.0f, best))));
+        }
+    free(in);
+    return rc;
+}
+
 /* Faces narrower than this fraction of the letterbox side are near the short-range model's
  * smallest anchors (0.148 of its input) and often missed or misplaced there. */
 #define DET_SMALL_FACE 0.2f

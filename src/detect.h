@@ -86,6 +86,15 @@ int det_run(det_model *m, const unsigned char *rgb, int w, int h, det_face *face
 int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int h, det_face *faces,
                int max, char err[NN_ERR]);
 
+/* Bars along the photo's edges (letterbox, pillarbox, caption band: flat neutral lines that
+ * end in a straight edge, see detect.c): trim[e] lines of edge e (0 top, 1 right, 2 bottom,
+ * 3 left) are not the photo. Returns 0, or -1 (out of memory). */
+int det_borders(const unsigned char *rgb, int w, int h, int trim[4]);
+/* The best detector score of the photo turned by k quarter turns counter-clockwise (k = 0..3), by
+ * each detector (score[k][DET_FRONT], score[k][DET_BACK]; the back-camera one only when back,
+ * else 0): which way up the photo is. */
+int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, float score[4][2], char err[NN_ERR]);
+
 /* The steps of det_detect(), for tests and tools. */
 det_roi det_letterbox(int w, int h);                /* the square the image is fitted in */
 /* The network on a size x size x 3 input in [-1, 1]: logits[896] and regressors[896 x 16] in

@@ -179,12 +179,79 @@ int frame_choose(const det_face *faces, int n, int w, int h) {
     return best;
 }
 
+/* ============================================================ the photo's edges === */
+
+#define TOUCH_GROW 2               /* mask cells added at each end of a run: the low-resolution
+                                     mask's edge is soft, the headshot's matte reaches further */
+
+/* Appends the runs of non-zero bytes among n mask cells, step apart, each grown by TOUCH_GROW
+ * cells, as segments of the edge from (x0, y0) along (dx, dy) (photo pixels per cell). */
+static void frame__runs(frame_touch *t, const unsigned char *m, int n, int step, float x0, float y0, float dx,
+                        float dy, int edge) {
+    for (int i = 0; i < n && t->n < FRAME_TOUCH_MAX; i++) {
+        if (!m[(size_t)i * step]) continue;
+        int j = i;
+        while (j + 1 < n && (m[(size_t)(j + 1) * step] || (j + 2 < n && m[(size_t)(j + 2) * step]))) j++;
+        int a = i - TOUCH_GROW > 0 ? i - TOUCH_GROW : 0, b = j + TOUCH_GROW < n - 1 ? j + TOUCH_GROW : n - 1;
+        float *g = t->seg[t->n];
+        g[0] = x0 + dx * a, g[1] = y0 + dy * a, g[2] = x0 + dx * (b + 1), g[3] = y0 + dy * (b + 1);
+        t->edge[t->n++] = (unsigned char)edge;
+        i = j;
+    }
+}
+
+void frame_touch_of(const unsigned char *mask, int mw, int mh, int w, int h, frame_touch *t) {
+    float sx = (float)w / mw, sy = (float)h / mh;
+    t->n = 0;
+    frame__runs(t, mask, mw, 1, 0, 0, sx, 0, FRAME_TOP);
+    frame__runs(t, mask + (size_t)(mh - 1) * mw, mw, 1, 0, (float)h, sx, 0, FRAME_BOTTOM);
+    frame__runs(t, mask, mh, mw, 0, 0, 0, sy, FRAME_LEFT);
+    frame__runs(t, mask + mw - 1, mh, mw, (float)w, 0, 0, sy, FRAME_RIGHT);
+}
+
+/* The depth of a point in a w x h output: its distance to the nearest side, < 0 outside. */
+static float frame__depth(float x, float y, int w, int h) { return fminf(fminf(x, w - x), fminf(y, h - y)); }
+
+float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h, int *edge) {
+    float worst = -INFINITY;
+    for (int i = 0; t && i < t->n; i++) {
+        float ax, ay, bx, by;
+        frame_map(to_out, t->seg[i][0], t->seg[i][1], &ax, &ay);
+        frame_map(to_out, t->seg[i][2], t->seg[i][3], &bx, &by);
+        /* the depth along the segment is the least of four linear functions of its parameter:
+         * its largest value is at an end or where two of them are equal */
+        float f0[4] = {ax, w - ax, ay, h - ay}, f1[4] = {bx, w - bx, by, h - by}, cand[8] = {0, 1};
+        int nc = 2;
+        for (int a = 0; a < 4; a++)
+            for (int b = a + 1; b < 4; b++) {
+                float den = (f1[a] - f0[a]) - (f1[b] - f0[b]), u = den != 0 ? (f0[b] - f0[a]) / den : -1;
+                if (u > 0 && u < 1 && nc < 8) cand[nc++] = u;
+            }
+        for (int k = 0; k < nc; k++) {
+            float d = frame__depth(ax + cand[k] * (bx - ax), ay + cand[k] * (by - ay), w, h);
+            if (d > worst) {
+                worst = d;
+                if (edge) *edge = t->edge[i];
+            }
+        }
+    }
+    return t && t->n ? worst : -INFINITY;
+}
+
 /* ============================================================ plans === */
 
 #define PLAN_STEPS 9              /* candidates per range */
 #define PLAN_SHIFTS 5
 #define PLAN_GRID 24              /* coverage sampled on a 24 x 24 grid of the output */
 #define PLAN_EDGE_COST 40.0f      /* cost of the whole output past the edge (1 = a range's width) */
+#define PLAN_ROLLS 7              /* shares of the roll tried: 1, 5/6 ... 0 */
+#define PLAN_ROLL_COST 1.0f       /* cost of a degree of roll left unlevelled */
+#define PLAN_ZOOMS 28             /* zooms past the head rule tried: ZOOM_STEP^1 .. ^28 */
+#define PLAN_ZOOM_STEP 1.04f
+#define PLAN_ZOOM_COST 20.0f      /* cost of a zoom of e (per unit of its logarithm) */
+#define PLAN_EYES_OUT 8           /* eye lines tried past each end of the rule, when zooming... */
+#define PLAN_EYES_STEP 0.04f      /* ...this far apart: a photo cut close above the eyes or below
+                                     the chin keeps the subject whole only with the eyes moved */
 
 static float frame__covered(frame_affine to_out, int w, int h, int iw, int ih) {
     frame_affine inv = frame_inverse(to_out);
@@ -198,31 +265,68 @@ static float frame__covered(frame_affine to_out, int w, int h, int iw, int ih) {
     return (float)in / (PLAN_GRID * PLAN_GRID);
 }
 
-void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int img_h, frame_plan *p) {
-    float qc[2], qk[2];
+/* What one search of frame_plan_make works with. */
+typedef struct {
+    const frame_face *f;
+    const frame_spec *s;
+    const frame_touch *touch;
+    int iw, ih;
+    float head;                   /* levelled chin to crown, photo pixels */
+    float centre[2];              /* photo point put on the vertical line dx of the width */
+    float best, best_cut;         /* cost and cut of the plan kept */
+} frame__search;
+
+/* One candidate: roll share a, head share fh (zoom z past the rule), eye line fe, shift dx.
+ * The costs are added cheapest first, and a candidate that cannot win any more is dropped:
+ * the search tries some 30 000. */
+static void frame__try(frame__search *q, float a, float fh, float z, float fe, float dx, frame_plan *p) {
+    const frame_spec *s = q->s;
+    float scale = fh * s->h / q->head, at[2] = {s->w * (0.5f + dx), fe * s->h};
+    frame_affine t = frame_level(a * q->f->roll, scale, q->centre, at);
+    float cx, crown_y, chin_y;
+    frame_map(t, q->f->crown[0], q->f->crown[1], &cx, &crown_y);
+    float rh = s->head[2] - s->head[0], re = s->eyes[2] - s->eyes[0];   /* 0: a fixed target (--team) */
+    float th = rh > 0 ? (fh / z - s->head[1]) / rh : 0, te = re > 0 ? (fe - s->eyes[1]) / re : 0;
+    float cost = th * th + te * te + (s->shift > 0 ? 0.5f * (dx / s->shift) * (dx / s->shift) : 0) +
+                 PLAN_EDGE_COST * fmaxf(0, s->top_min - crown_y / s->h) +
+                 PLAN_ROLL_COST * fabsf((1 - a) * q->f->roll) * 180 / (float)M_PI + PLAN_ZOOM_COST * logf(z);
+    if (q->best_cut == 0 && cost >= q->best) return;
+    int edge = 0;
+    float cut = fmaxf(0, frame_touch_depth(q->touch, t, s->w, s->h, &edge));
+    if (cut > q->best_cut || (cut == q->best_cut && cost >= q->best)) return;   /* the rule first */
+    float covered = frame__covered(t, s->w, s->h, q->iw, q->ih);
+    cost += PLAN_EDGE_COST * (1 - covered);
+    if (cut == q->best_cut && cost >= q->best) return;
+    q->best = cost, q->best_cut = cut;
+    frame_map(t, q->f->chin[0], q->f->chin[1], &cx, &chin_y);
+    p->to_out = t, p->w = s->w, p->h = s->h, p->scale = scale, p->head = fh, p->eyes = fe;
+    p->crown_y = crown_y, p->chin_y = chin_y, p->covered = covered;
+    p->roll = a * q->f->roll, p->zoom = z, p->cut = cut, p->cut_edge = edge;
+}
+
+void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int img_h, const frame_touch *touch,
+                     frame_plan *p) {
+    float qc[2], qk[2], c[2] = {s->eyes_centred ? 0 : f->centre_x, 0};
     frame__lev(f, f->chin, qc), frame__lev(f, f->crown, qk);
-    float head = qc[1] - qk[1], centre = s->eyes_centred ? 0 : f->centre_x, best = INFINITY;
-    int shifts = s->shift > 0 ? PLAN_SHIFTS : 1;
+    frame__search q = {f, s, touch && touch->n ? touch : NULL, img_w, img_h, qc[1] - qk[1], {0, 0}, INFINITY, INFINITY};
+    frame__unlev(f, c, q.centre);
+    int shifts = s->shift > 0 ? PLAN_SHIFTS : 1, rolls = q.touch && fabsf(f->roll) > 0.005f ? PLAN_ROLLS : 1;
+    int zooms = q.touch && !s->passport ? PLAN_ZOOMS : 0;
     memset(p, 0, sizeof *p);
-    for (int i = 0; i < PLAN_STEPS; i++)
-        for (int j = 0; j < PLAN_STEPS; j++)
-            for (int k = 0; k < shifts; k++) {
-                float fh = s->head[0] + (s->head[2] - s->head[0]) * i / (PLAN_STEPS - 1);
-                float fe = s->eyes[0] + (s->eyes[2] - s->eyes[0]) * j / (PLAN_STEPS - 1);
-                float dx = shifts > 1 ? s->shift * (2.0f * k / (shifts - 1) - 1) : 0;
-                float scale = fh * s->h / head, at[2] = {s->w * (0.5f + dx) - scale * centre, fe * s->h};
-                frame_affine t = frame_level(f->roll, scale, f->eyes, at);
-                float crown_y = at[1] + scale * qk[1], covered = frame__covered(t, s->w, s->h, img_w, img_h);
-                float rh = s->head[2] - s->head[0], re = s->eyes[2] - s->eyes[0];   /* 0: a fixed target (--team) */
-                float th = rh > 0 ? (fh - s->head[1]) / rh : 0, te = re > 0 ? (fe - s->eyes[1]) / re : 0;
-                float cost = th * th + te * te + (shifts > 1 ? 0.5f * (dx / s->shift) * (dx / s->shift) : 0) +
-                             PLAN_EDGE_COST * (1 - covered) + PLAN_EDGE_COST * fmaxf(0, s->top_min - crown_y / s->h);
-                if (cost < best) {
-                    best = cost;
-                    p->to_out = t, p->w = s->w, p->h = s->h, p->scale = scale, p->head = fh, p->eyes = fe;
-                    p->crown_y = crown_y, p->chin_y = at[1] + scale * qc[1], p->covered = covered;
+    for (int r = 0; r < rolls; r++)
+        for (int i = 0; i < PLAN_STEPS + zooms; i++) {
+            float z = i < PLAN_STEPS ? 1 : powf(PLAN_ZOOM_STEP, (float)(i - PLAN_STEPS + 1));
+            float fh = i < PLAN_STEPS ? s->head[0] + (s->head[2] - s->head[0]) * i / (PLAN_STEPS - 1) : s->head[2] * z;
+            if (z > FRAME_ZOOM_MAX) break;
+            for (int j = 0; j < PLAN_STEPS + (zooms ? 2 * PLAN_EYES_OUT : 0); j++)
+                for (int k = 0; k < shifts; k++) {
+                    float fe = j < PLAN_STEPS ? s->eyes[0] + (s->eyes[2] - s->eyes[0]) * j / (PLAN_STEPS - 1)
+                               : j < PLAN_STEPS + PLAN_EYES_OUT ? s->eyes[0] - PLAN_EYES_STEP * (j - PLAN_STEPS + 1)
+                                                                : s->eyes[2] + PLAN_EYES_STEP * (j - PLAN_STEPS - PLAN_EYES_OUT + 1);
+                    float dx = shifts > 1 ? s->shift * (2.0f * k / (shifts - 1) - 1) : 0;
+                    frame__try(&q, 1 - (float)r / (PLAN_ROLLS - 1), fh, z, fe, dx, p);
                 }
-            }
+        }
 }
 
 /* ============================================================ the warp === */

@@ -17,8 +17,10 @@
  *
  * Presets. Each gives the output size, the allowed and target share of the output height
  * for the head (chin to crown) and for the eye line (from the top), and how far the face may
- * move sideways. Among frames inside those rules the one that runs past the photo's edge
- * least is taken (then the closest to the targets): a rule is never broken to avoid the edge.
+ * move sideways. First among the rules: where the subject touches the photo's own edge, that
+ * edge stays out of the output (frame_touch). Among the frames that keep it, the one that
+ * levels the most of the roll, then the least zoom past the preset's head rule, then the one
+ * that runs past the photo's edge least, then the closest to the targets.
  */
 #ifndef FRAME_H
 #define FRAME_H
@@ -96,6 +98,28 @@ int frame_crown_from_mask(frame_face *f, const float *mask, int n, int photo_w, 
  * diagonal). Returns its index, -1 when n < 1. */
 int frame_choose(const det_face *faces, int n, int w, int h);
 
+/* ============================================================ the photo's edges === */
+
+/* Where the subject touches the photo's own edges: runs of a subject mask's outermost rows
+ * and columns, as segments on the photo's border. The framing rule: no such segment may
+ * show inside the output (outside it, or exactly on its bottom edge, is fine), or the
+ * headshot shows the subject cut by a straight line with backdrop beyond it. */
+#define FRAME_TOUCH_MAX 32
+enum { FRAME_TOP, FRAME_RIGHT, FRAME_BOTTOM, FRAME_LEFT };
+
+typedef struct {
+    int n;                        /* segments */
+    float seg[FRAME_TOUCH_MAX][4];   /* x0, y0, x1, y1: photo pixels, on the photo's border */
+    unsigned char edge[FRAME_TOUCH_MAX];   /* FRAME_TOP ... */
+} frame_touch;
+
+/* The segments from a subject mask (mw x mh bytes, non-zero = subject) that covers the
+ * whole w x h photo (stretched to it). */
+void frame_touch_of(const unsigned char *mask, int mw, int mh, int w, int h, frame_touch *t);
+/* How deep the deepest touched point lands inside a w x h output under to_out, output
+ * pixels (<= 0: the rule holds); *edge (may be NULL) gets that point's photo edge. */
+float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h, int *edge);
+
 /* ============================================================ plans === */
 
 typedef struct {
@@ -105,10 +129,21 @@ typedef struct {
     float head, eyes;             /* chosen head height and eye line, shares of the height */
     float crown_y, chin_y;        /* where crown and chin land, output pixels from the top */
     float covered;                /* share of the output that shows the photo (1: no edge crossed) */
+    float roll;                   /* radians of the face's roll the frame levels (f->roll: all) */
+    float zoom;                   /* head / the preset's largest head (> 1: cropped tighter) */
+    float cut;                    /* depth of the photo's edge in the output where the subject
+                                     touches it, output pixels (<= 0: the rule holds) */
+    int cut_edge;                 /* that photo edge, FRAME_TOP ... (when cut > 0) */
 } frame_plan;
 
-/* The frame of preset s for face f in a photo of img_w x img_h. */
-void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int img_h, frame_plan *p);
+#define FRAME_ZOOM_MAX 3.0f       /* the head at most this x the preset's largest share */
+
+/* The frame of preset s for face f in a photo of img_w x img_h. touch (may be NULL): where the
+ * subject meets the photo's edges; the frame first keeps those out of the output (levelling
+ * less of the roll, and, but for passports, cropping tighter than the preset's head rule when
+ * that is what it takes), then follows the preset. p->cut > 0 when nothing could. */
+void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int img_h, const frame_touch *touch,
+                     frame_plan *p);
 
 /* ============================================================ the warp === */
 

@@ -126,7 +126,12 @@ static const char hs_help[] =
     "               above the bottom, white background\n"
     "  Passport photos get their plain background and are never retouched or upscaled:\n"
     "  offices refuse altered photos, so there is no option to change that. Print them at\n"
-    "  600 dpi. Where a frame runs past the photo's edge, the backdrop fills it.\n"
+    "  600 dpi. Where a frame runs past the photo's edge, the backdrop fills it; but the\n"
+    "  person is never shown cut by the photo's edge: a photo cropped close gets a tighter\n"
+    "  frame (a warning says how much), a tilted head is levelled only as far as that\n"
+    "  allows, and a passport photo without the room is refused (exit 11). Black bars\n"
+    "  along the edges are trimmed; a photo stored sideways or upside down without an\n"
+    "  EXIF tag is turned upright by its face.\n"
     "\n"
     "Backdrop (--background):\n"
     "  studio       soft grey paper lit from behind (the default)\n"
@@ -205,7 +210,9 @@ static const char hs_help[] =
     "  3  cannot read the input        8  cannot write the output\n"
     "  4  unsupported or corrupt image 9  network weights unreadable\n"
     "  10 a batch ran and some of its photos failed (the summary names them and why);\n"
-    "     a problem before any photo ran gives its own code (2 usage, 9 weights, ...)\n";
+    "     a problem before any photo ran gives its own code (2 usage, 9 weights, ...)\n"
+    "  11 passport: the photo is cropped too tightly to show the whole head at the\n"
+    "     official size (the message says how much more room it needs); nothing written\n";
 
 #if defined(__clang__)
 #define HS_COMPILER "clang " __clang_version__
@@ -502,6 +509,7 @@ static int hs_exit_for_pipeline(int pl_code) {
     case PL_ENOFACE: return HS_ENOFACE;
     case PL_EFACE: return HS_EUSAGE;
     case PL_EIDENTITY: return HS_EIDENTITY;
+    case PL_EROOM: return HS_EROOM;
     default: return HS_EINTERNAL;
     }
 }

@@ -138,6 +138,8 @@ typedef struct {
     pl_result *r;
     meta_history *h;
     char *err;
+    img_rgb own;                  /* the photo trimmed of bars or turned upright, when it was */
+    img_rgb thumb;                /* a copy of it at most PL_THUMB pixels long (pl__thumb) */
     img_rgb framed;               /* the canvas from the photo; .alpha = coverage */
     unsigned char *before;        /* framed.rgb before light and retouch (matte kept) */
     float *alpha;                 /* w*h: subject matte x coverage */
@@ -169,17 +171,126 @@ static int pl__fail(pl_run_state *s, int code, const char *fmt, ...) {
     return code;
 }
 
-/* detect + landmarks + the subject. */
+/* in turned by k quarter turns counter-clockwise (det_turn_scores' k), or its box x0, y0,
+ * w x h when k < 0, into out. */
+static int pl__copy(const img_rgb *in, int k, const int box[4], img_rgb *out, char *err) {
+    int w = k < 0 ? box[2] : k & 1 ? in->h : in->w, h = k < 0 ? box[3] : k & 1 ? in->w : in->h;
+    char ierr[IMG_ERR];
+    if (img_new(out, w, h, 0, ierr)) return snprintf(err, PL_ERR, "%s", ierr), PL_EFAIL;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int sx = k < 0 ? box[0] + x : k == 0 ? x : k == 1 ? in->w - 1 - y : k == 2 ? in->w - 1 - x : y;
+            int sy = k < 0 ? box[1] + y : k == 0 ? y : k == 1 ? x : k == 2 ? in->h - 1 - y : in->h - 1 - x;
+            memcpy(out->rgb + ((size_t)y * w + x) * 3, in->rgb + ((size_t)sy * in->w + sx) * 3, 3);
+        }
+    return 0;
+}
+
+/* Makes out the photo the stages work on (s->photo). */
+static void pl__own(pl_run_state *s, img_rgb *out) {
+    img_free(&s->own);
+    img_free(&s->thumb);
+    s->own = *out, s->photo = &s->own;
+}
+
+#define PL_THUMB 512              /* long side of the copy the whole-photo networks see */
+
+/* The photo shrunk by a whole factor f to at most PL_THUMB pixels long, made once: the turn
+ * scores and the subject's mask look at the whole photo at 128-256 pixels (their own resize
+ * averages again). Each pixel is the mean of 2 x 2 taps spread over its f x f block: a full
+ * area average of a 12 MP photo would cost more than the networks. */
+static const img_rgb *pl__thumb(pl_run_state *s) {
+    const img_rgb *ph = s->photo;
+    int f = (ph->w > ph->h ? ph->w : ph->h) / PL_THUMB + 1, w = ph->w / f, h = ph->h / f;
+    char ierr[IMG_ERR];
+    if (s->thumb.rgb) return &s->thumb;
+    if (img_new(&s->thumb, w > 0 ? w : 1, h > 0 ? h : 1, 0, ierr)) return snprintf(s->err, PL_ERR, "%s", ierr), NULL;
+    for (int y = 0; y < s->thumb.h; y++)
+        for (int x = 0; x < s->thumb.w; x++)
+            for (int c = 0; c < 3; c++) {
+                int sum = 0;
+                for (int k = 0; k < 4; k++) {
+                    int sx = x * f + (k & 1 ? 3 * f / 4 : f / 4), sy = y * f + (k & 2 ? 3 * f / 4 : f / 4);
+                    sum += ph->rgb[((size_t)(sy < ph->h ? sy : ph->h - 1) * ph->w + (sx < ph->w ? sx : ph->w - 1)) * 3 + c];
+                }
+                s->thumb.rgb[((size_t)y * s->thumb.w + x) * 3 + c] = (unsigned char)((sum + 2) / 4);
+            }
+    return &s->thumb;
+}
+
+/* Letterbox, pillarbox and caption bars (det_borders) cut off the photo before anything looks
+ * at it: they would hide where the subject meets the photo's real edge. */
+static int pl__borders(pl_run_state *s) {
+    const img_rgb *ph = s->photo;
+    int t[4];
+    if (det_borders(ph->rgb, ph->w, ph->h, t)) return pl__fail(s, PL_EFAIL, "out of memory");
+    if (!(t[0] | t[1] | t[2] | t[3])) return 0;
+    int box[4] = {t[3], t[0], ph->w - t[1] - t[3], ph->h - t[0] - t[2]};
+    memcpy(s->r->trim, t, sizeof t);
+    img_rgb cut;
+    if (pl__copy(ph, -1, box, &cut, s->err)) return PL_EFAIL;
+    pl__own(s, &cut);
+    meta_step(s->h, META_CLASSICAL, "borders", "trimmed top=%d right=%d bottom=%d left=%d size=%dx%d", t[0], t[1], t[2], t[3],
+              box[2], box[3]);
+    return 0;
+}
+
+#define PL_TURN_SCORE 0.9f        /* a turned photo's best detector score at least this... */
+#define PL_TURN_MARGIN 0.05f      /* ...and this much above the upright photo's */
+#define PL_TURN_ROLL 70.0f        /* a face rolled more than this, degrees: a photo stored turned
+                                     (heads tilt up to about 60 degrees: e.g. resting on a shoulder) */
+
+/* Which way up the photo is, when no EXIF tag said so: the quarter turn k (counter-clockwise)
+ * that makes the subject upright; 0 when it is. A confirmed face rolled more than PL_TURN_ROLL
+ * says it; otherwise the detectors' best score on each turn of a small copy (the short-range
+ * one; the back-camera one too when no face was confirmed upright). */
+static int pl__turn_of(pl_run_state *s, int *k) {
+    const img_rgb *ph = s->photo;
+    const pl_result *r = s->r;
+    *k = 0;
+    if (r->n_faces > 0) {
+        float roll = r->faces[pl_subject(r->faces, r->n_faces, ph->w, ph->h)].pose.roll;
+        if (fabsf(roll) > PL_TURN_ROLL) return *k = (int)lroundf(roll / 90) & 3, 0;
+    }
+    const img_rgb *small = pl__thumb(s);
+    float sc[4][2], best[4];
+    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, sc, s->err)) return PL_EFAIL;
+    for (int i = 0; i < 4; i++) best[i] = fmaxf(sc[i][0], sc[i][1]);
+    for (int i = 1; i < 4; i++)
+        if (best[i] >= PL_TURN_SCORE && best[i] > best[0] + PL_TURN_MARGIN && best[i] > best[*k]) *k = i;
+    return 0;
+}
+
+/* detect + landmarks + the subject, on the photo trimmed of bars and turned upright. */
 static int pl__detect(pl_run_state *s) {
     pl_result *r = s->r;
-    const img_rgb *ph = s->photo;
-    double ms[2];
+    double ms[2], t0 = pl__now();
     r->faces = malloc(sizeof(pl_face) * PL_MAX_FACES);
     if (!r->faces) return pl__fail(s, PL_EFAIL, "out of memory");
-    r->n_faces = pl_faces(s->m, ph, r->faces, PL_MAX_FACES, &r->rejected, ms, s->err);
-    if (r->n_faces < 0) return PL_EFAIL;
-    r->ms[PL_DETECT] = ms[0], r->ms[PL_LANDMARKS] = ms[1];
+    int rc = pl__borders(s), k = 0;
+    if (rc == 0) r->n_faces = pl_faces(s->m, s->photo, r->faces, PL_MAX_FACES, &r->rejected, ms, s->err);
+    if (rc || r->n_faces < 0 || pl__turn_of(s, &k)) return PL_EFAIL;
+    if (k) {   /* the turned photo, when it shows an upright face */
+        img_rgb turned;
+        pl_face *again = malloc(sizeof(pl_face) * PL_MAX_FACES);
+        if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
+        int n = pl__copy(s->photo, k, NULL, &turned, s->err) ? -2 : pl_faces(s->m, &turned, again, PL_MAX_FACES, NULL, NULL, s->err);
+        if (n > 0 && fabsf(again[pl_subject(again, n, turned.w, turned.h)].pose.roll) <= 45) {
+            pl__own(s, &turned);
+            free(r->faces);
+            r->faces = again, r->n_faces = n, r->turned = k;
+            meta_step(s->h, META_CLASSICAL, "orientation", "turned=%ddeg_counter_clockwise (no EXIF orientation said so)", 90 * k);
+            meta_warn(s->h, "the photo was stored turned: it is turned %d degrees%s to make the face upright", k == 2 ? 180 : 90,
+                      k == 1 ? " counter-clockwise" : k == 3 ? " clockwise" : "");
+        } else {
+            if (n > -2) img_free(&turned);
+            free(again);
+            if (n < 0) return PL_EFAIL;
+        }
+    }
+    const img_rgb *ph = s->photo;
     s->mark = pl__now();
+    r->ms[PL_DETECT] = s->mark - t0 - ms[1], r->ms[PL_LANDMARKS] = ms[1];   /* borders and turns count as detection */
     pl__model(s->h, &det_blazeface), pl__model(s->h, &det_blazeface_back), pl__model(s->h, &lmk_facemesh);
     if (r->n_faces == 0) {
         meta_subject(s->h, 0, -1, 0, 0, 0, 0);
@@ -237,22 +348,95 @@ int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *
     return rc;
 }
 
+/* The subject's mask over the whole photo: MATTE_SIZE x MATTE_SIZE bytes (1 = subject),
+ * stretched over it. For now the selfie network's person mask of the whole photo, its
+ * connected part under the subject's face (4-connected, from the eyes, nose or chin); a
+ * bystander merged with it only makes the frame tighter. When the face is on no part, the
+ * whole mask. */
+static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
+    const int n = MATTE_SIZE;
+    const img_rgb *ph = s->photo, *small = pl__thumb(s);
+    float *prob = malloc(sizeof(float) * n * n);
+    int *queue = malloc(sizeof(int) * n * n);
+    if (!prob || !queue) return free(prob), free(queue), pl__fail(s, PL_EFAIL, "out of memory");
+    int rc = !small || matte_mask(s->m->matte, small->rgb, small->w, small->h, prob, s->err) ? PL_EFAIL : 0;
+    static const int seeds[] = {168, 1, LMK_CHIN};      /* between the eyes, nose tip, chin */
+    const float (*pts)[3] = (const float (*)[3])s->r->faces[s->r->subject].lmk.pts;
+    int len = 0;
+    memset(mask, 0, (size_t)n * n);
+    for (int k = 0; rc == 0 && k < 3 && len == 0; k++) {
+        int x = (int)(pts[seeds[k]][0] * n / ph->w), y = (int)(pts[seeds[k]][1] * n / ph->h);
+        if (x < 0 || y < 0 || x >= n || y >= n || prob[y * n + x] < 0.5f) continue;
+        mask[y * n + x] = 1, queue[len++] = y * n + x;
+        for (int at = 0; at < len; at++) {
+            int i = queue[at], nb[4] = {i % n ? i - 1 : -1, i % n < n - 1 ? i + 1 : -1, i - n, i + n};
+            for (int e = 0; e < 4; e++)
+                if (nb[e] >= 0 && nb[e] < n * n && !mask[nb[e]] && prob[nb[e]] >= 0.5f) mask[nb[e]] = 1, queue[len++] = nb[e];
+        }
+    }
+    for (int i = 0; rc == 0 && len == 0 && i < n * n; i++) mask[i] = prob[i] >= 0.5f;
+    free(prob), free(queue);
+    return rc;
+}
+
+/* Where the subject meets the photo's edges (pl__subject_mask). */
+static int pl__touch(pl_run_state *s, frame_touch *t) {
+    unsigned char *mask = malloc((size_t)MATTE_SIZE * MATTE_SIZE);
+    if (!mask) return pl__fail(s, PL_EFAIL, "out of memory");
+    int rc = pl__subject_mask(s, mask);
+    if (rc == 0) frame_touch_of(mask, MATTE_SIZE, MATTE_SIZE, s->photo->w, s->photo->h, t);
+    free(mask);
+    return rc;
+}
+
+static const char *const pl__edge_names[4] = {"top", "right", "bottom", "left"};
+
+/* The frame's record, and its warnings: roll left, head larger than the rule. */
+static void pl__plan_report(pl_run_state *s) {
+    const pl_result *r = s->r;
+    float measured = r->face.roll * 180 / (float)M_PI, applied = r->plan.roll * 180 / (float)M_PI;
+    meta_step(s->h, META_CLASSICAL, "frame plan", "roll_measured=%.1fdeg roll_levelled=%.1fdeg zoom=%.3f subject_at_edges=%d cut=%.1fpx",
+              measured, applied, r->plan.zoom, r->touch.n, r->plan.cut);
+    if (fabsf(measured - applied) >= 1)
+        meta_warn(s->h, "the head is tilted %.0f degrees; levelled by %.0f only: more would show the photo's edge", measured, applied);
+    if (r->plan.zoom > 1.001f)
+        meta_warn(s->h, "the photo has no room for the %s frame: the head is %.0f%% larger than its rule (a tighter crop)",
+                  s->spec->name, 100 * (r->plan.zoom - 1));
+    if (r->plan.cut > 0)
+        meta_warn(s->h, "the subject is cut by the photo's %s edge inside the frame (%.0f px): no frame avoids it",
+                  pl__edge_names[r->plan.cut_edge], r->plan.cut);
+}
+
+/* A passport's refusal when the frame cannot keep the subject whole inside the official head
+ * size: what the photo lacks, as a share of the head's height in the frame. */
+static int pl__passport_room(pl_run_state *s) {
+    const frame_plan *p = &s->r->plan;
+    float need = 100 * p->cut / (p->head * p->h);
+    const char *where = p->cut_edge == FRAME_TOP ? "above the head" : p->cut_edge == FRAME_BOTTOM ? "below the chin"
+                                                                                                  : "beside the head";
+    return pl__fail(s, PL_EROOM, "the photo is cropped too tightly for %s: it needs about %.0f%% more room %s "
+                    "(the %s edge cuts the subject); not written", s->spec->name, ceilf(need), where,
+                    pl__edge_names[p->cut_edge]);
+}
+
 /* The subject's head (crown from the person mask), then the preset's frame. */
 static int pl__plan(pl_run_state *s) {
     pl_result *r = s->r;
     const img_rgb *ph = s->photo;
     if (pl_head(s->m, ph, (const float (*)[3])r->faces[r->subject].lmk.pts, &r->face, s->err)) return PL_EFAIL;
     pl__model(s->h, &matte_selfie);
+    if (pl__touch(s, &r->touch)) return PL_EFAIL;
     r->team.head_ratio = team_head_ratio(&r->face);
     if (s->o->team_head > 0) {
         team_face(&r->face, s->o->team_head);
         meta_step(s->h, META_CLASSICAL, "team framing", "head=%.3fx_eyes_to_chin (own %.3f)", s->o->team_head, r->team.head_ratio);
     }
     if (r->face.crown_cut) meta_warn(s->h, "the top of the head is cut by the photo's edge: its height is estimated");
-    frame_plan_make(&r->face, s->spec, ph->w, ph->h, &r->plan);
+    frame_plan_make(&r->face, s->spec, ph->w, ph->h, &r->touch, &r->plan);
     r->src_per_out = 1 / r->plan.scale;
-    pl__time(s, PL_PLAN, s->o->team_head > 0);
-    return 0;
+    pl__plan_report(s);
+    pl__time(s, PL_PLAN, 1);
+    return s->spec->passport && r->plan.cut > 0 ? pl__passport_room(s) : 0;
 }
 
 /* The source of the warp: the photo, or ESRGAN x4 of the region the frame covers. *src and
@@ -333,7 +517,7 @@ static int pl__frame(pl_run_state *s) {
     }
     meta_step(s->h, META_CLASSICAL, "framing",
               "preset=%s size=%dx%d rotate=%.2fdeg scale=%.4f head=%.3f eyes=%.3f crown=%s covered=%.3f",
-              s->spec->name, r->plan.w, r->plan.h, -r->face.roll * 180 / (float)M_PI, r->plan.scale, r->plan.head,
+              s->spec->name, r->plan.w, r->plan.h, -r->plan.roll * 180 / (float)M_PI, r->plan.scale, r->plan.head,
               r->plan.eyes, r->face.crown_from_mask ? "matte" : "estimated", r->plan.covered);
     if (r->plan.covered < 0.995f)
         meta_warn(s->h, "the frame runs past the photo's edge (%.0f%% of the output): the backdrop fills it",
@@ -475,14 +659,37 @@ static int pl__compose(pl_run_state *s) {
     return 0;
 }
 
+#define PL_ID_WINDOW 2.0f         /* levelled window side / forehead-to-chin distance (the
+                                     descriptor's box is about 0.9 of it, below the eyes) */
+#define PL_ID_SIDE 320            /* at most this many pixels a side: the box gets ~150, the
+                                     network's input */
+
+/* The face-api descriptor of the face with landmarks pts in im, on a level copy of it: a
+ * window turned about the eyes so that they are level, as the headshot's are. The descriptor
+ * is not made for rolled faces (its crop is not turned): without this a 30 degree tilt
+ * levelled by the frame reads 0.65-0.8 "another person". */
+static int pl__descriptor(pl_run_state *s, const img_rgb *im, const float (*pts)[3], float desc[ID_DIM]) {
+    frame_face f;
+    frame_face_of(pts, &f);
+    float side = PL_ID_WINDOW * hypotf(f.chin[0] - f.forehead[0], f.chin[1] - f.forehead[1]), p68[68][2], lev[LMK_POINTS][3];
+    int n = side > PL_ID_SIDE ? PL_ID_SIDE : side > 64 ? (int)side : 64;
+    float at[2] = {0.5f * n, 0.5f * n};
+    frame_affine t = frame_level(f.roll, n / fmaxf(side, 1), f.eyes, at);
+    for (int i = 0; i < LMK_POINTS; i++) frame_map(t, pts[i][0], pts[i][1], &lev[i][0], &lev[i][1]), lev[i][2] = 0;
+    id_points68((const float (*)[3])lev, p68);
+    img_rgb win;
+    if (frame_warp(im, t, n, n, &win, s->err)) return PL_EFAIL;
+    int rc = id_descriptor(s->m->id, win.rgb, n, n, (const float (*)[2])p68, desc, s->err) ? PL_EFAIL : 0;
+    img_free(&win);
+    return rc;
+}
+
 /* Descriptor of the subject in the photo and of the face found again in the headshot (the
- * one nearest to where the subject's eyes were put). */
+ * one nearest to where the subject's eyes were put), both level (pl__descriptor). */
 static int pl__identity(pl_run_state *s) {
     pl_result *r = s->r;
-    float a[ID_DIM], b[ID_DIM], p68[68][2];
-    id_points68((const float (*)[3])r->faces[r->subject].lmk.pts, p68);
-    if (!pl__id(s->m, s->err) ||
-        id_descriptor(s->m->id, s->photo->rgb, s->photo->w, s->photo->h, (const float (*)[2])p68, a, s->err))
+    float a[ID_DIM], b[ID_DIM];
+    if (!pl__id(s->m, s->err) || pl__descriptor(s, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, a))
         return PL_EFAIL;
     pl_face *again = malloc(sizeof(pl_face) * 4);
     if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
@@ -495,8 +702,7 @@ static int pl__identity(pl_run_state *s) {
     }
     int rc = n < 0 ? PL_EFAIL : 0;
     if (best >= 0) {
-        id_points68((const float (*)[3])again[best].lmk.pts, p68);
-        if (id_descriptor(s->m->id, r->out.rgb, r->out.w, r->out.h, (const float (*)[2])p68, b, s->err)) rc = PL_EFAIL;
+        if (pl__descriptor(s, &r->out, (const float (*)[3])again[best].lmk.pts, b)) rc = PL_EFAIL;
         else r->identity = id_distance(a, b);
     }
     free(again);
@@ -505,10 +711,14 @@ static int pl__identity(pl_run_state *s) {
     meta_identity(s->h, r->identity);
     meta_step(s->h, META_ANALYSIS, "identity", "distance=%.4f verdict=%s", r->identity, meta_identity_verdict(r->identity));
     pl__time(s, PL_IDENTITY, 1);
-    if (!(r->identity < META_ID_SAME)) {
+    if (isnan(r->identity)) {   /* not a verdict on the person: the pipeline lost the face */
+        if (!s->o->force)
+            return pl__fail(s, PL_EFAIL, "pipeline failure: the face found in the photo is not found again in the headshot "
+                            "(not an identity verdict); not written (--force writes it anyway)");
+        meta_warn(s->h, "the face found in the photo is not found again in the headshot; written because of --force");
+    } else if (!(r->identity < META_ID_SAME)) {
         char what[PL_ERR];
-        if (isnan(r->identity)) snprintf(what, sizeof what, "no face found in the headshot");
-        else snprintf(what, sizeof what, "the headshot's face is %.2f from the photo's (same person below %.1f)", r->identity, META_ID_SAME);
+        snprintf(what, sizeof what, "the headshot's face is %.2f from the photo's (same person below %.1f)", r->identity, META_ID_SAME);
         if (!s->o->force) {
             snprintf(s->err, PL_ERR, "identity check failed: %.90s; not written (--force writes it anyway)", what);
             return PL_EIDENTITY;
@@ -574,7 +784,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
         spec.head[0] = spec.head[2] = spec.head[1];
         spec.eyes[0] = spec.eyes[2] = spec.eyes[1];
     }
-    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, NULL, NULL, NULL, pl__now()};
+    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, {0}, {0}, NULL, NULL, NULL, pl__now()};
     meta_preset(h, spec.name);
     pl__stage(&s, "detect");
     int rc = pl__detect(&s);
@@ -602,6 +812,8 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
     }
     free(fg0);
     img_free(&s.framed);
+    img_free(&s.own);
+    img_free(&s.thumb);
     free(s.before), free(s.alpha), free(s.fg);
     return rc;
 }

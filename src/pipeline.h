@@ -57,6 +57,7 @@ enum {
     PL_ENOFACE = -2,              /* no face confirmed */
     PL_EFACE = -3,                /* --face N: no such face (a usage error) */
     PL_EIDENTITY = -4,            /* the headshot's face is not the photo's (distance >= 0.6) */
+    PL_EROOM = -5,                /* passport: the subject cannot be kept whole at the official head size */
 };
 
 typedef enum { PL_ENHANCE_AUTO, PL_ENHANCE_OFF, PL_ENHANCE_FAST, PL_ENHANCE_BEST } pl_enhance;
@@ -139,11 +140,15 @@ extern const char *const pl_stage_names[PL_STAGES];
 
 typedef struct {
     img_rgb out;                  /* the headshot; an alpha plane for COMPOSE_TRANSPARENT */
-    pl_face *faces;               /* confirmed faces, score order (PL_MAX_FACES allocated) */
+    int trim[4];                  /* bars cut off the photo: top, right, bottom, left, pixels */
+    int turned;                   /* quarter turns counter-clockwise that made it upright (no EXIF) */
+    pl_face *faces;               /* confirmed faces, score order (PL_MAX_FACES allocated); they,
+                                     face, plan and touch are in the trimmed, turned photo */
     int n_faces;                  /* their count */
     int rejected;                 /* detections FaceMesh refused */
     int subject;                  /* index of the subject in faces */
     frame_face face;              /* the subject's geometry in the photo */
+    frame_touch touch;            /* where the subject meets the photo's edges */
     frame_plan plan;              /* photo -> headshot */
     float src_per_out;            /* photo pixels per output pixel (< 1: enlarged) */
     const char *sr_model;         /* upscaler that ran, NULL = none */

@@ -15,6 +15,7 @@ enum {
     HS_EOUTPUT = 8,      /* output cannot be written */
     HS_EWEIGHTS = 9,     /* network weights unreadable (--weights) */
     HS_EBATCH = 10,      /* a batch ran, and some of its photos failed (the summary says why) */
+    HS_EROOM = 11,       /* passport: the photo is cropped too tightly for the official head size */
 };
 
 /* The exit status of an image reading or writing error (IMG_E* in img.h). */

@@ -31,7 +31,7 @@ static void test_presets(void) {
             frame_plan plan;
             img_rgb out;
             frame_face g;
-            frame_plan_make(&f, s, ph.w, ph.h, &plan);
+            frame_plan_make(&f, s, ph.w, ph.h, NULL, &plan);
             if (frame_warp(&ph, plan.to_out, plan.w, plan.h, &out, err)) {
                 CHECK(0, "%s %s: warp (%s)", photos[i], s->name, err);
                 continue;
@@ -74,7 +74,7 @@ static void test_rotations(void) {
         if (frame_warp(&ph, frame_level(-a, 1, c, c), ph.w, ph.h, &turned, err)) continue;
         int ok = measure(&turned, &f, faces) >= 0;
         float seen = (f.roll - f0.roll) * 180 / (float)M_PI;
-        frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), turned.w, turned.h, &plan);
+        frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), turned.w, turned.h, NULL, &plan);
         ok = ok && frame_warp(&turned, plan.to_out, plan.w, plan.h, &out, err) == 0;
         ok = ok && measure(&out, &g, faces) >= 0;
         float left = ok ? g.roll * 180 / (float)M_PI : NAN;
@@ -99,7 +99,7 @@ static void test_edge(void) {
     frame_face f;
     frame_plan plan;
     if (load("d07.jpg", &ph) || measure(&ph, &f, faces) < 0) return;
-    frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, &plan);
+    frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, NULL, &plan);
     if (frame_warp(&ph, plan.to_out, plan.w, plan.h, &out, err)) {
         CHECK(0, "d07 warp: %s", err);
         return;
@@ -167,6 +167,141 @@ static void test_choice(void) {
     CHECK(frame_choose(f, 0, 1000, 600) == -1, "no faces: no subject");
 }
 
+/* ------------------------------------------------------------ the subject and the photo's edge */
+/* Photos derived here from the public-domain ones (nothing is committed): a tight crop, black
+ * bars, a tilt, quarter and half turns without an EXIF tag. Each runs the whole pipeline with
+ * a transparent backdrop, and the subject's alpha along the output's edges proves the rule:
+ *   - just inside every stretch of the photo's edge that shows in the output (1.5-3.5 output
+ *     pixels in, away from the output's bottom rows), the alpha is background: the subject
+ *     never ends in the photo's straight edge;
+ *   - look-check's ground rule on the bottom row: at least 20% of it subject, and the columns
+ *     that are subject at 90% of the height still subject there (5% slack). */
+
+/* out = im turned by k quarter turns counter-clockwise (k > 0), or by deg degrees about the
+ * point (im->w / 2, pad) of im, cut to the side x side square centred there (k = 0), or
+ * padded with black bars of pad rows above and below (k < 0). */
+static int derive(const img_rgb *im, int k, float deg, int side, int pad, img_rgb *out) {
+    char err[PL_ERR];
+    if (k == 0) {
+        float c[2] = {im->w / 2.0f, (float)pad}, at[2] = {side / 2.0f, side / 2.0f};
+        return frame_warp(im, frame_level(-deg * (float)M_PI / 180, 1, c, at), side, side, out, err);
+    }
+    int w = k < 0 ? im->w : k & 1 ? im->h : im->w, h = k < 0 ? im->h + 2 * pad : k & 1 ? im->w : im->h;
+    if (img_new(out, w, h, 0, err)) return -1;
+    memset(out->rgb, 0, (size_t)w * h * 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int sx = k < 0 ? x : k == 1 ? im->w - 1 - y : k == 2 ? im->w - 1 - x : y;
+            int sy = k < 0 ? y - pad : k == 1 ? x : k == 2 ? im->h - 1 - y : im->h - 1 - x;
+            if (sy >= 0 && sy < im->h) memcpy(out->rgb + ((size_t)y * w + x) * 3, im->rgb + ((size_t)sy * im->w + sx) * 3, 3);
+        }
+    return 0;
+}
+
+static int crop(const img_rgb *im, int x0, int y0, int w, int h, img_rgb *out) {
+    char err[IMG_ERR];
+    if (img_new(out, w, h, 0, err)) return -1;
+    for (int y = 0; y < h; y++) memcpy(out->rgb + (size_t)y * w * 3, im->rgb + ((size_t)(y0 + y) * im->w + x0) * 3, (size_t)w * 3);
+    return 0;
+}
+
+/* The rule measured on r->out (alpha) for a photo of pw x ph (after trim and turn). */
+static void edges_hold(const char *what, const pl_result *r, int pw, int ph) {
+    const img_rgb *o = &r->out;
+    frame_affine inv = frame_inverse(r->plan.to_out);
+    double k = frame_scale(inv);
+    long rim = 0, rim_subject = 0, torso = 0, torso_cut = 0, bottom = 0;
+    for (int y = 0; y < o->h - 4; y++)
+        for (int x = 0; x < o->w; x++) {
+            float u, v;
+            frame_map(inv, x + 0.5f, y + 0.5f, &u, &v);
+            float e[4] = {u, pw - u, v, ph - v}, bu = u, bv = v, bx, by;
+            int near = 0;
+            for (int i = 1; i < 4; i++) near = e[i] < e[near] ? i : near;
+            if (!(e[near] / k > 1.5 && e[near] / k < 3.5)) continue;
+            /* the photo's edge point nearest to it must lie inside the output (not on its border) */
+            if (near < 2) bu = near ? (float)pw : 0;
+            else bv = near == 3 ? (float)ph : 0;
+            frame_map(r->plan.to_out, bu, bv, &bx, &by);
+            if (bx > 0.5f && by > 0.5f && bx < o->w - 0.5f && by < o->h - 0.5f)
+                rim++, rim_subject += o->alpha[(size_t)y * o->w + x] >= 128;
+        }
+    const unsigned char *a9 = o->alpha + (size_t)(9 * o->h / 10) * o->w, *a1 = o->alpha + (size_t)(o->h - 1) * o->w;
+    for (int x = 0; x < o->w; x++) bottom += a1[x] >= 128, torso += a9[x] >= 128, torso_cut += a9[x] >= 128 && a1[x] < 128;
+    CHECK(rim_subject <= rim / 50 && bottom * 5 >= o->w && torso_cut * 20 <= torso,
+          "%s: subject on %ld of %ld pixels along the photo's edge inside the output (<= 2%%); bottom row %.0f%% subject "
+          "(>= 20%%), %ld of %ld torso columns cut above it (<= 5%%); head %.3f, zoom %.2f, roll %.1f of %.1f deg levelled",
+          what, rim_subject, rim, 100.0 * bottom / o->w, torso_cut, torso, r->plan.head, r->plan.zoom,
+          r->plan.roll * 180 / M_PI, r->face.roll * 180 / M_PI);
+}
+
+static int run_on(const img_rgb *ph, frame_preset p, pl_result *r, meta_history *h, char err[PL_ERR]) {
+    pl_opts o;
+    pl_opts_default(&o);
+    o.preset = p;
+    pl_opts_apply_preset(&o);
+    o.background.kind = COMPOSE_TRANSPARENT, o.enhance = PL_ENHANCE_OFF;
+    memset(r, 0, sizeof *r);
+    meta_init(h, "headshot test");
+    return pl_run(&M, ph, &o, r, h, err);
+}
+
+static void test_photo_edges(void) {
+    static pl_result r;
+    static meta_history h;
+    char err[PL_ERR], what[120];
+    img_rgb d03, d01, im;
+    if (load("d03.png", &d03) || load("d01.jpg", &d01)) return;
+    /* tight: d03 cut just above the eyebrows, beside the cheeks and across the neck */
+    if (crop(&d03, 165, 95, 140, 190, &im) == 0) {
+        int rc = run_on(&im, FRAME_LINKEDIN, &r, &h, err);
+        CHECK(rc == 0 && r.plan.zoom > 1.05f, "d03 cropped to the face (140x190), linkedin: made (%s), the head %.0f%% larger than the rule",
+              rc ? err : "ok", 100 * (r.plan.zoom - 1));
+        if (rc == 0) edges_hold("d03 cropped to the face, linkedin", &r, im.w, im.h);
+        pl_result_free(&r);
+        rc = run_on(&im, FRAME_PASSPORT_EU, &r, &h, err);
+        CHECK(rc == PL_EROOM && strstr(err, "more room") && !r.out.rgb,
+              "d03 cropped to the face, passport-eu: refused with its own code (rc %d: %s), nothing made", rc, err);
+        pl_result_free(&r);
+        img_free(&im);
+    }
+    /* black bars above and below d01 (a phone's screenshot of a landscape frame) */
+    if (derive(&d01, -1, 0, 0, 160, &im) == 0) {
+        int rc = run_on(&im, FRAME_LINKEDIN, &r, &h, err);
+        CHECK(rc == 0 && abs(r.trim[0] - 160) <= 2 && abs(r.trim[2] - 160) <= 2 && !r.trim[1] && !r.trim[3],
+              "d01 with 160-row black bars above and below: trimmed top %d bottom %d (want 160 +-2), left %d right %d",
+              r.trim[0], r.trim[2], r.trim[3], r.trim[1]);
+        if (rc == 0) edges_hold("d01 letterboxed, linkedin", &r, im.w - r.trim[1] - r.trim[3], im.h - r.trim[0] - r.trim[2]);
+        pl_result_free(&r);
+        img_free(&im);
+    }
+    /* tilted: d03 turned 28 degrees about (256, 240), cut to the 360x360 square around it: the
+     * body meets the bottom and side edges at a slant */
+    if (derive(&d03, 0, 28, 360, 240, &im) == 0) {
+        int rc = run_on(&im, FRAME_LINKEDIN, &r, &h, err);
+        float seen = r.face.roll * 180 / (float)M_PI, applied = r.plan.roll * 180 / (float)M_PI;
+        CHECK(rc == 0 && fabsf(seen - 31) < 3 && fabsf(applied) <= fabsf(seen) + 0.01f && r.identity < 0.6f,
+              "d03 tilted 28 deg: made (%s), roll measured %.1f (want 31 +-3), levelled %.1f, identity %.3f", rc ? err : "ok", seen,
+              applied, r.identity);
+        if (rc == 0) edges_hold("d03 tilted 28 deg, linkedin", &r, im.w, im.h);
+        pl_result_free(&r);
+        img_free(&im);
+    }
+    /* stored turned, no EXIF tag: d01 upside down and on its side */
+    for (int k = 1; k <= 2; k++) {
+        if (derive(&d01, k, 0, 0, 0, &im)) continue;
+        int rc = run_on(&im, FRAME_LINKEDIN, &r, &h, err), back = (4 - k) & 3;
+        snprintf(what, sizeof what, "d01 turned %d deg without EXIF", 90 * k);
+        CHECK(rc == 0 && r.turned == back && r.identity < 0.4f, "%s: made (%s), turned back by %d quarter turns (want %d), identity %.3f",
+              what, rc ? err : "ok", r.turned, back, r.identity);
+        if (rc == 0) edges_hold(what, &r, k & 1 ? im.h : im.w, k & 1 ? im.w : im.h);
+        pl_result_free(&r);
+        img_free(&im);
+    }
+    img_free(&d01);
+    img_free(&d03);
+}
+
 int main(void) {
     char err[PL_ERR];
     if (pl_models_open(&M, NULL, err)) {
@@ -178,6 +313,7 @@ int main(void) {
     test_presets();
     test_rotations();
     test_edge();
+    test_photo_edges();
     pl_models_close(&M);
     return test_done();
 }
