@@ -301,8 +301,10 @@ static look_skin cheeks_skin(const look_cheeks *k, const look_plan *p) {
 
 /* An exposure change moves the ITA of the skin by itself (L* and b* do not scale alike): that
  * much is explained, but at most LOOK_GUARD_EXP_ITA degrees of it, so that the skin's total ITA
- * change stays within what a viewer reads as the same person's tone (10 degrees). The hue is
- * not judged on nearly grey skin (chroma under GUARD_CHROMA): its angle is noise there. */
+ * change stays within what a viewer reads as the same person's tone (10 degrees). On nearly
+ * grey skin (chroma under GUARD_CHROMA: overexposed, greyscale) a tiny tint turns the hue angle
+ * far, and a viewer sees the tint, not the angle: there the shift of (a*, b*) is bounded to what
+ * LOOK_GUARD_HUE degrees would be at GUARD_CHROMA, so a grey face is not tinted at all. */
 #define GUARD_CHROMA 3.f
 #define GUARD_STEPS 7             /* bisection steps on a correction's share: 1/128 */
 
@@ -317,7 +319,9 @@ static int tone_kept(const look_cheeks *k, look_skin s0, const look_plan *p, loo
     e.ev = p->ev;
     m->exp_ita = p->ev != 0 ? cheeks_skin(k, &e).ita - s0.ita : 0;
     m->ita = s.ita - s0.ita - m->exp_ita;
-    m->hue = hypotf(s0.a, s0.b) >= GUARD_CHROMA ? col_angle_diff(s.hue, s0.hue) : 0;
+    float shift = hypotf(s.a - s0.a, s.b - s0.b), limit = GUARD_CHROMA * sinf(LOOK_GUARD_HUE * (float)M_PI / 180);
+    m->hue = hypotf(s0.a, s0.b) >= GUARD_CHROMA ? col_angle_diff(s.hue, s0.hue)
+           : shift <= limit ? 0 : copysignf(LOOK_GUARD_HUE * shift / limit, col_angle_diff(s.hue, s0.hue));
     if (!isfinite(s.ita) || !isfinite(s0.ita)) return *m = (look_move){0, 0, 0}, 1;   /* no skin to watch */
     return fabsf(m->hue) <= LOOK_GUARD_HUE && fabsf(m->ita) <= LOOK_GUARD_ITA && fabsf(m->exp_ita) <= LOOK_GUARD_EXP_ITA;
 }
