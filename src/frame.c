@@ -252,6 +252,9 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
 #define PLAN_EYES_OUT 8           /* eye lines tried past each end of the rule, when zooming... */
 #define PLAN_EYES_STEP 0.04f      /* ...this far apart: a photo cut close above the eyes or below
                                      the chin keeps the subject whole only with the eyes moved */
+#define PLAN_NECK 0.25f           /* a bottom edge inside the photo lies at least this many head
+                                     heights below the chin: a tight crop ends on the collar or at
+                                     the photo's own edge, never at the jaw */
 
 static float frame__covered(frame_affine to_out, int w, int h, int iw, int ih) {
     frame_affine inv = frame_inverse(to_out);
@@ -283,12 +286,16 @@ static void frame__try(frame__search *q, float a, float fh, float z, float fe, f
     const frame_spec *s = q->s;
     float scale = fh * s->h / q->head, at[2] = {s->w * (0.5f + dx), fe * s->h};
     frame_affine t = frame_level(a * q->f->roll, scale, q->centre, at);
-    float cx, crown_y, chin_y;
+    float cx, crown_y;
     frame_map(t, q->f->crown[0], q->f->crown[1], &cx, &crown_y);
     float rh = s->head[2] - s->head[0], re = s->eyes[2] - s->eyes[0];   /* 0: a fixed target (--team) */
     float th = rh > 0 ? (fh / z - s->head[1]) / rh : 0, te = re > 0 ? (fe - s->eyes[1]) / re : 0;
+    float bx, by, chin_y;
+    frame_map(frame_inverse(t), 0.5f * s->w, (float)s->h, &bx, &by);
+    frame_map(t, q->f->chin[0], q->f->chin[1], &cx, &chin_y);
+    float neck = by < q->ih - 1 ? fmaxf(0, PLAN_NECK - (s->h - chin_y) / fmaxf(1, chin_y - crown_y)) : 0;
     float cost = th * th + te * te + (s->shift > 0 ? 0.5f * (dx / s->shift) * (dx / s->shift) : 0) +
-                 PLAN_EDGE_COST * fmaxf(0, s->top_min - crown_y / s->h) +
+                 PLAN_EDGE_COST * (fmaxf(0, s->top_min - crown_y / s->h) + neck) +
                  PLAN_ROLL_COST * fabsf((1 - a) * q->f->roll) * 180 / (float)M_PI + PLAN_ZOOM_COST * logf(z);
     if (q->best_cut == 0 && cost >= q->best) return;
     int edge = 0;
@@ -298,7 +305,6 @@ static void frame__try(frame__search *q, float a, float fh, float z, float fe, f
     cost += PLAN_EDGE_COST * (1 - covered);
     if (cut == q->best_cut && cost >= q->best) return;
     q->best = cost, q->best_cut = cut;
-    frame_map(t, q->f->chin[0], q->f->chin[1], &cx, &chin_y);
     p->to_out = t, p->w = s->w, p->h = s->h, p->scale = scale, p->head = fh, p->eyes = fe;
     p->crown_y = crown_y, p->chin_y = chin_y, p->covered = covered;
     p->roll = a * q->f->roll, p->zoom = z, p->cut = cut, p->cut_edge = edge;
