@@ -115,6 +115,7 @@ typedef struct {
     int face;                     /* -1: the subject is chosen; else index in score order */
     int force;                    /* 1: an identity distance >= 0.6 warns instead of failing */
     int label;                    /* 1: draw the AI-edited mark */
+    int keep_others;              /* 1: every person stays in the matte (--keep-others) */
     int width, height;            /* output size, 0 = the preset's (--size) */
     float team_head;              /* --team: > 0: head = this x eyes-to-chin (team_face), with head
                                      and eye line exactly on the preset's targets; 0 = off */
