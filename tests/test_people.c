@@ -1,8 +1,10 @@
 /* test_people.c — the person mask split among the people (people.h), on drawn masks whose
  * right answer is known: two touching people, an island, a held object, a neighbour whose
- * face is outside the mask, and the feathered boundary between two people.
+ * face is outside the mask, and the feathered boundary between two people. Then the whole
+ * pipeline on a group photo made of two public-domain portraits: one face in the headshot.
  */
 #include "people.h"
+#include "pipeline.h"
 #include "test.h"
 
 #define W 200
@@ -117,11 +119,63 @@ static void test_errors(void) {
     CHECK(people_share(mask, NULL, W, H, 1, s, 1, 1, share, err) < 0 && err[0], "a subject index past the seeds is refused: %s", err);
 }
 
+/* Two people shoulder to shoulder: the left 380 columns of d01 (Grace Hopper) beside
+ * columns 300..599 of d03 (Eileen Collins) enlarged 1.6x, so her face sits about one of
+ * Hopper's face widths from Hopper's and her suit touches Hopper's jacket (tests/data/SOURCES.md). */
+static int group_photo(img_rgb *g) {
+    char err[IMG_ERR];
+    img_rgb a = {0}, b = {0}, big = {0};
+    int rc = img_load_file(&a, TEST_DATA "d01.jpg", NULL, err) || img_load_file(&b, TEST_DATA "d03.png", NULL, err) ||
+             img_resize(&big, &b, 819, 819, err) || img_new(g, 680, 512, 0, err);
+    for (int y = 0; !rc && y < 512; y++) {
+        memcpy(g->rgb + (size_t)y * 680 * 3, a.rgb + (size_t)y * a.w * 3, 380 * 3);
+        memcpy(g->rgb + ((size_t)y * 680 + 380) * 3, big.rgb + ((size_t)y * big.w + 300) * 3, 300 * 3);
+    }
+    if (rc) printf("not ok - group photo: %s\n", err);
+    img_free(&a), img_free(&b), img_free(&big);
+    return rc;
+}
+
+/* The headshot of a group photo shows one face to the project's own detector; with
+ * --keep-others the neighbour is there too (so the photo does test the split). */
+static void test_group(void) {
+    static pl_models m;
+    static meta_history hist;
+    char err[PL_ERR];
+    img_rgb g = {0};
+    if (group_photo(&g)) return;
+    if (pl_models_open(&m, NULL, err)) {
+        printf("not ok - networks: %s\n", err);
+        img_free(&g);
+        return;
+    }
+    pl_face *faces = malloc(sizeof(pl_face) * PL_MAX_FACES);
+    for (int p = 0; faces && p < 2; p++)
+        for (int keep = 0; keep < 2; keep++) {
+            pl_opts o;
+            pl_result r;
+            pl_opts_default(&o);
+            o.preset = p ? FRAME_PORTRAIT : FRAME_LINKEDIN, o.keep_others = keep;
+            meta_init(&hist, "headshot test");
+            int rc = pl_run(&m, &g, &o, &r, &hist, err);
+            int n = rc ? -1 : pl_faces(&m, &r.out, faces, PL_MAX_FACES, NULL, NULL, err);
+            const char *preset = p ? "portrait" : "linkedin";
+            if (keep) CHECK(n == 2, "group photo, %s, --keep-others: both people in the headshot (%d faces found)", preset, n);
+            else CHECK(n == 1 && r.n_faces == 2, "group photo, %s: one face in the headshot (%d found; %d in the photo)", preset, n,
+                       r.n_faces);
+            pl_result_free(&r);
+        }
+    free(faces);
+    pl_models_close(&m);
+    img_free(&g);
+}
+
 int main(void) {
     test_touching();
     test_sizes();
     test_islands();
     test_outside();
     test_errors();
+    test_group();
     return test_done();
 }
