@@ -203,6 +203,17 @@ static int people__pass(people_fronts *f, const people_seed *seeds, int n) {
     return people__grow(f, seeds, n);
 }
 
+/* Mean mask over a seed's disc (0 when the disc is outside the mask). */
+static float people__on_mask(const float *mask, int w, int h, float aspect, const people_seed *sd) {
+    float r = PEOPLE_SEED_R * sd->size;
+    double sum = 0;
+    int cnt = 0;
+    for (int y = (int)fmaxf(0, floorf(sd->y - r / aspect)); y < h && y <= sd->y + r / aspect; y++)
+        for (int x = (int)fmaxf(0, floorf(sd->x - r)); x < w && x <= sd->x + r; x++)
+            if (hypotf(x + 0.5f - sd->x, (y + 0.5f - sd->y) * aspect) <= r) sum += mask[y * w + x], cnt++;
+    return cnt ? (float)(sum / cnt) : 0;
+}
+
 int people_share(const float *mask, const float *guide, int w, int h, float aspect, const people_seed *seeds, int n,
                  int subject, float *share, char err[PEOPLE_ERR]) {
     if (!mask || !share || !seeds || w < 1 || h < 1 || !(aspect > 0) || subject < 0 || subject >= n)
@@ -211,6 +222,10 @@ int people_share(const float *mask, const float *guide, int w, int h, float aspe
     if (!(me->size > 0) || !isfinite(me->x) || !isfinite(me->y))
         return snprintf(err, PEOPLE_ERR, "people: the subject's face has no size or position"), -1;
     size_t np = (size_t)w * h;
+    if (people__on_mask(mask, w, h, aspect, me) < PEOPLE_STRONG) {   /* the mask missed the subject: no split */
+        for (size_t i = 0; i < np; i++) share[i] = 1;
+        return 0;
+    }
     people_fronts f = {mask, guide, w, h, aspect, malloc(sizeof(float) * np), malloc(sizeof(float) * np),
                        malloc(sizeof(int) * np), NULL, subject, {0}};
     int *who1 = malloc(sizeof(int) * np);

@@ -33,8 +33,9 @@ typedef struct {
  * joined to no face, feathered in between. aspect is the height of a mask pixel over its
  * width in the image (a 256x256 mask of a 1600x2000 region: 1.25), so distances are true.
  * seeds[subject] is the subject; the other seeds are the other people (faces that lie
- * outside the mask still count: a face cut by the region's edge). Returns 0, or -1 with err
- * (bad arguments, out of memory). */
+ * outside the mask still count: a face cut by the region's edge). When the mask misses the
+ * subject's face (mean below 0.5 over it: a false detection, a statue) nothing is split and
+ * share is 1 everywhere. Returns 0, or -1 with err (bad arguments, out of memory). */
 int people_share(const float *mask, const float *guide, int w, int h, float aspect, const people_seed *seeds, int n,
                  int subject, float *share, char err[PEOPLE_ERR]);
 

@@ -110,6 +110,16 @@ static void test_outside(void) {
           mean(40, 80, 100, H));
 }
 
+/* A subject face the mask does not cover (a false detection on the background) splits
+ * nothing: everyone stays rather than the real person being taken for someone else. */
+static void test_missed(void) {
+    clear();
+    person(60, 40, 16);
+    people_seed s[2] = {{60, 40, 28, {0, 1}}, {160, 30, 28, {0, 1}}};
+    if (split(s, 2, 1)) return;
+    CHECK(mean(0, 0, W, H) > 0.999f, "a subject face off the mask splits nothing (mean share %.3f)", mean(0, 0, W, H));
+}
+
 /* Bad input gets an error, not a crash. */
 static void test_errors(void) {
     char err[PEOPLE_ERR] = "";
@@ -175,6 +185,7 @@ int main(void) {
     test_sizes();
     test_islands();
     test_outside();
+    test_missed();
     test_errors();
     test_group();
     return test_done();
