@@ -77,6 +77,7 @@ typedef struct {
     float aspect;
     float *d;                     /* arrival distance, face widths (INFINITY: not reached) */
     float *low;                   /* lowest mask value since leaving the person (1: on it) */
+    float *cost;                  /* cost of a unit step onto each pixel (weak mask, colour edges) */
     int *who;                     /* seed that reached it */
     const int *only;              /* pass 2: enter only pixels whose only[i] == subject */
     int subject;
@@ -138,13 +139,7 @@ static int people__grow(people_fronts *f, const people_seed *seeds, int n) {
             int j = ny * f->w + nx;
             float m = f->mask[j];
             if (f->only && (f->only[j] != f->subject || (m > low + PEOPLE_CLIMB && low < 1))) continue;
-            float weak = m >= PEOPLE_STRONG ? 0 : (PEOPLE_STRONG - m) / PEOPLE_STRONG, edge = 0;
-            if (f->guide) {
-                const float *a = f->guide + 3 * (size_t)it.i, *b = f->guide + 3 * (size_t)j;
-                edge = sqrtf((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
-            }
-            if (people__reach(f, j, it.d + len[k] * (1 + PEOPLE_WEAK_COST * weak + PEOPLE_EDGE_COST * edge), s,
-                              m >= PEOPLE_STRONG ? 1 : fminf(low, m)))
+            if (people__reach(f, j, it.d + len[k] * f->cost[j], s, m >= PEOPLE_STRONG ? 1 : fminf(low, m)))
                 return free(lens), -1;
         }
     }
@@ -203,6 +198,25 @@ static int people__pass(people_fronts *f, const people_seed *seeds, int n) {
     return people__grow(f, seeds, n);
 }
 
+/* The cost of a unit step onto each pixel: 1, plus PEOPLE_WEAK_COST x how far the mask is
+ * below PEOPLE_STRONG, plus PEOPLE_EDGE_COST x the colour gradient (central differences). */
+static void people__costs(people_fronts *f) {
+    int w = f->w, h = f->h;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            float m = f->mask[i], c = 1 + (m >= PEOPLE_STRONG ? 0 : PEOPLE_WEAK_COST * (PEOPLE_STRONG - m) / PEOPLE_STRONG);
+            if (f->guide) {
+                const float *l = f->guide + 3 * (y * w + (x > 0 ? x - 1 : x)), *r = f->guide + 3 * (y * w + (x < w - 1 ? x + 1 : x));
+                const float *u = f->guide + 3 * ((y > 0 ? y - 1 : y) * w + x), *d = f->guide + 3 * ((y < h - 1 ? y + 1 : y) * w + x);
+                float gx = 0, gy = 0;
+                for (int k = 0; k < 3; k++) gx += (r[k] - l[k]) * (r[k] - l[k]), gy += (d[k] - u[k]) * (d[k] - u[k]);
+                c += PEOPLE_EDGE_COST * 0.5f * sqrtf(gx + gy);
+            }
+            f->cost[i] = c;
+        }
+}
+
 /* Mean mask over a seed's disc (0 when the disc is outside the mask). */
 static float people__on_mask(const float *mask, int w, int h, float aspect, const people_seed *sd) {
     float r = PEOPLE_SEED_R * sd->size;
@@ -227,14 +241,16 @@ int people_share(const float *mask, const float *guide, int w, int h, float aspe
         return 0;
     }
     people_fronts f = {mask, guide, w, h, aspect, malloc(sizeof(float) * np), malloc(sizeof(float) * np),
-                       malloc(sizeof(int) * np), NULL, subject, {0}};
+                       malloc(sizeof(float) * np), malloc(sizeof(int) * np), NULL, subject, {0}};
     int *who1 = malloc(sizeof(int) * np);
-    int ok = f.d && f.low && f.who && who1 && people__pass(&f, seeds, n) == 0;
+    int ok = f.d && f.low && f.cost && f.who && who1;
+    if (ok) people__costs(&f);
+    ok = ok && people__pass(&f, seeds, n) == 0;
     if (ok) {
         memcpy(who1, f.who, sizeof(int) * np);
         f.only = who1;
         ok = people__pass(&f, seeds, n) == 0 && people__feather(&f, who1, share) == 0;
     }
-    free(f.d), free(f.low), free(f.who), free(who1), free(f.heap.a);
+    free(f.d), free(f.low), free(f.cost), free(f.who), free(who1), free(f.heap.a);
     return ok ? 0 : (snprintf(err, PEOPLE_ERR, "people: out of memory"), -1);
 }

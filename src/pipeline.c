@@ -19,7 +19,7 @@ static double pl__now(void) {
 }
 
 const char *const pl_stage_names[PL_STAGES] = {
-    "load", "detect", "landmarks", "plan", "enhance", "frame", "matte", "light", "retouch",
+    "load", "detect", "landmarks", "plan", "enhance", "frame", "matte", "people", "light", "retouch",
     "compose", "label", "identity",
 };
 
@@ -425,15 +425,23 @@ static int pl__matte(pl_run_state *s) {
     float *in = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE * 3);
     int others = 0, rc = in ? matte_input(s->framed.rgb, w, h, in, s->err) : pl__fail(s, PL_EFAIL, "out of memory");
     if (rc == 0) rc = matte_run(s->m->matte, in, mask, s->err);
+    double split = pl__now();
     if (rc == 0 && !s->o->keep_others) rc = pl__subject_only(s, mask, in, &others);
+    split = s->o->keep_others ? 0 : pl__now() - split;
     free(in);
     if (rc == 0) rc = matte_refine(s->framed.rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, s->alpha, s->fg, s->err);
     free(mask);
     if (rc) return PL_EFAIL;
     for (size_t i = 0; i < n; i++) s->alpha[i] *= s->framed.alpha[i] / 255.0f;
     meta_step(s->h, META_ANALYSIS, "matte", "model=selfie_segmentation refine=guided_filter foreground=estimated size=%dx%d "
-              "people=%s others_removed=%d", w, h, s->o->keep_others ? "all" : "subject", others);
-    pl__time(s, PL_MATTE, 1);
+              "people=%s", w, h, s->o->keep_others ? "all" : "subject");
+    pl__time(s, PL_MATTE, 0);
+    s->r->ms[PL_MATTE] -= split;   /* the split is a stage of its own in the times */
+    meta_step_ms(s->h, s->r->ms[PL_MATTE]);
+    if (!s->o->keep_others) {
+        meta_step(s->h, META_ANALYSIS, "one person", "others_removed=%d split=geodesic_from_faces", others);
+        meta_step_ms(s->h, s->r->ms[PL_PEOPLE] = split);
+    }
     return 0;
 }
 
