@@ -165,21 +165,17 @@ static void people__box(float *p, float *tmp, int w, int h, int r) {
         }
 }
 
-/* share = the subject's part of the pixels anyone owns around each pixel (PEOPLE_FEATHER),
- * so the boundary between two people ramps; pixels no one owns count for no one. who1: the
- * owners after pass 1; f: pass 2. */
-static int people__feather(const people_fronts *f, const int *who1, float *share) {
+/* share = the part of the pixels around each pixel (PEOPLE_FEATHER) that pass 2 reached,
+ * so the boundary with the other people and with islands ramps. */
+static int people__feather(const people_fronts *f, float *share) {
     size_t n = (size_t)f->w * f->h;
-    float *other = malloc(sizeof(float) * n), *tmp = malloc(sizeof(float) * n);
-    if (!other || !tmp) return free(other), free(tmp), -1;
-    for (size_t i = 0; i < n; i++) {
-        share[i] = isfinite(f->d[i]);
-        other[i] = who1[i] >= 0 && who1[i] != f->subject;
-    }
+    float *all = malloc(sizeof(float) * n), *tmp = malloc(sizeof(float) * n);
+    if (!all || !tmp) return free(all), free(tmp), -1;
+    for (size_t i = 0; i < n; i++) share[i] = isfinite(f->d[i]), all[i] = 1;
     people__box(share, tmp, f->w, f->h, PEOPLE_FEATHER);
-    people__box(other, tmp, f->w, f->h, PEOPLE_FEATHER);
-    for (size_t i = 0; i < n; i++) share[i] = share[i] > 0 ? share[i] / (share[i] + other[i]) : 0;
-    free(other), free(tmp);
+    people__box(all, tmp, f->w, f->h, PEOPLE_FEATHER);   /* fewer neighbours at the border */
+    for (size_t i = 0; i < n; i++) share[i] /= all[i];
+    free(all), free(tmp);
     return 0;
 }
 
@@ -249,7 +245,7 @@ int people_share(const float *mask, const float *guide, int w, int h, float aspe
     if (ok) {
         memcpy(who1, f.who, sizeof(int) * np);
         f.only = who1;
-        ok = people__pass(&f, seeds, n) == 0 && people__feather(&f, who1, share) == 0;
+        ok = people__pass(&f, seeds, n) == 0 && people__feather(&f, share) == 0;
     }
     free(f.d), free(f.low), free(f.cost), free(f.who), free(who1), free(f.heap.a);
     return ok ? 0 : (snprintf(err, PEOPLE_ERR, "people: out of memory"), -1);
