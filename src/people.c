@@ -8,7 +8,7 @@
  *    the edge still claims their shoulder. A step costs its length in face widths (the part
  *    of it toward the face's chin 1 / PEOPLE_BODY of that: bodies hang below faces), times
  *    1 + PEOPLE_WEAK_COST where the mask is 0 (linearly less up to 0.5, nothing above) plus
- *    PEOPLE_EDGE_COST per unit of colour change when a guide image is given (people meet
+ *    PEOPLE_EDGE_COST per unit of colour gradient when a guide image is given (people meet
  *    along edges). The front that reaches a pixel first owns it.
  * 2. What is joined to the subject: from the subject's face again, over the subject's
  *    pixels only, freely over the person (mask >= 0.5), down into the weak fringe, and back
@@ -25,7 +25,9 @@
 
 #define PEOPLE_SEED_R 0.4f        /* seed disc radius, face widths */
 #define PEOPLE_WEAK_COST 4.0f     /* extra cost of a step on mask 0 (weak pixels are dearer) */
-#define PEOPLE_EDGE_COST 20.0f    /* extra cost of a step per unit of colour change (RGB 0..1, L2) */
+#define PEOPLE_EDGE_COST 20.0f    /* extra cost of a step per unit of colour gradient (RGB 0..1, L2);
+                                     100 (a strong edge costs a face width) cut into the subjects'
+                                     own bodies on the devset */
 #define PEOPLE_BODY 2.0f          /* a step toward the face's chin is this much cheaper: bodies hang below faces */
 #define PEOPLE_CLIMB 0.15f        /* how far a front climbs back up out of a valley */
 #define PEOPLE_STRONG 0.5f        /* mask at and above this: the person */
