@@ -148,6 +148,8 @@ static const char hs_help[] =
     "      --background B    see above (default studio)\n"
     "      --face N          make the headshot of face N (0 = best detection; 'headshot\n"
     "                        detect' lists them) instead of the largest, most central one\n"
+    "      --keep-others     keep everyone in the picture (a couple, a team); by default\n"
+    "                        the other people and what touches only them are removed\n"
     "      --enhance MODE    super-resolution of a small face: auto (default: when the face\n"
     "                        would be enlarged more than 1.33x, fast model), off, fast\n"
     "                        (whenever enlarged, ESRGAN-slim), best (ESRGAN-medium, slower)\n"
@@ -434,6 +436,8 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
             o->variants = 1;
         } else if (!strcmp(a, "--team")) {
             o->team = 1;
+        } else if (!strcmp(a, "--keep-others")) {
+            o->pl.keep_others = 1;
         } else if (!strcmp(a, "--label")) {
             o->pl.label = 1;
         } else if (!strcmp(a, "--force")) {

@@ -3,6 +3,7 @@
  */
 #include "pipeline.h"
 #include "label.h"
+#include "people.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -18,7 +19,7 @@ static double pl__now(void) {
 }
 
 const char *const pl_stage_names[PL_STAGES] = {
-    "load", "detect", "landmarks", "plan", "enhance", "frame", "matte", "light", "retouch",
+    "load", "detect", "landmarks", "plan", "enhance", "frame", "matte", "people", "light", "retouch",
     "compose", "label", "identity",
 };
 
@@ -526,6 +527,70 @@ static int pl__frame(pl_run_state *s) {
     return 0;
 }
 
+/* A seed at (cx, cy) of the given size, its body's way from the landmarks' forehead (10) to
+ * chin (152), mapped by to_out when not NULL. */
+static people_seed pl__seed(const float (*pts)[3], const frame_affine *to_out, float cx, float cy, float size) {
+    float x[2] = {pts[10][0], pts[152][0]}, y[2] = {pts[10][1], pts[152][1]};
+    for (int k = 0; to_out && k < 2; k++) frame_map(*to_out, x[k], y[k], &x[k], &y[k]);
+    float dx = x[1] - x[0], dy = y[1] - y[0], len = hypotf(dx, dy);
+    return (people_seed){cx, cy, size, {len > 0 ? dx / len : 0, len > 0 ? dy / len : 0}};
+}
+
+/* Faces on the framed canvas that the photo's faces do not already give (a neighbour's face
+ * is larger here than in the photo, and the back-camera detector finds the small ones),
+ * confirmed by FaceMesh, appended to seeds as other people. Returns the new count. */
+static int pl__canvas_faces(pl_run_state *s, people_seed *seeds, int n, int max, float to_mask) {
+    det_face found[PL_MAX_FACES];
+    lmk_result l;
+    for (int v = 0; v < 2; v++) {
+        int nd = det_detect(s->m->det, v ? DET_BACK : DET_FRONT, s->framed.rgb, s->framed.w, s->framed.h, found,
+                            PL_MAX_FACES, s->err);
+        if (nd < 0) return -1;
+        for (int i = 0; i < nd && n < max; i++) {
+            float cx = (found[i].x + found[i].w / 2) * to_mask, cy = (found[i].y + found[i].h / 2) * to_mask;
+            float size = found[i].w * to_mask;
+            int known = 0;
+            for (int k = 0; k < n && !known; k++) known = hypotf(seeds[k].x - cx, seeds[k].y - cy) < 0.5f * fmaxf(size, seeds[k].size);
+            if (known) continue;
+            if (lmk_run(s->m->lmk, s->framed.rgb, s->framed.w, s->framed.h, &found[i], &l, s->err)) return -1;
+            if (l.flag >= LMK_FLAG_MIN) seeds[n++] = pl__seed(l.pts, NULL, cx, cy, size);
+        }
+    }
+    return n;
+}
+
+/* The person mask (MATTE_SIZE square, over the canvas) kept to the subject: every face is a
+ * seed (the photo's through the plan, and the canvas's own), people_share splits the mask
+ * among them. *others gets the count of other people. */
+static int pl__subject_only(pl_run_state *s, float *mask, const float *colour, int *others) {
+    pl_result *r = s->r;
+    int w = s->framed.w, h = s->framed.h, n = 0;
+    float to_mask = (float)MATTE_SIZE / w, aspect = (float)h / w, scale = (float)frame_scale(r->plan.to_out);
+    people_seed seeds[2 * PL_MAX_FACES + 1];
+    int subject = 0;
+    for (int i = 0; i < r->n_faces; i++) {
+        const det_face *d = &r->faces[i].det;
+        float cx, cy;
+        frame_map(r->plan.to_out, d->x + d->w / 2, d->y + d->h / 2, &cx, &cy);
+        if (i == r->subject) subject = n;
+        seeds[n++] = pl__seed(r->faces[i].lmk.pts, &r->plan.to_out, cx * to_mask, cy * to_mask, d->w * scale * to_mask);
+    }
+    /* in mask x units on both axes so far (as the canvas is), then y in mask rows */
+    n = pl__canvas_faces(s, seeds, n, 2 * PL_MAX_FACES + 1, to_mask);
+    if (n < 0) return PL_EFAIL;
+    for (int i = 0; i < n; i++) seeds[i].y /= aspect;
+    float *share = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
+    char perr[PEOPLE_ERR];
+    if (!share || people_share(mask, colour, MATTE_SIZE, MATTE_SIZE, aspect, seeds, n, subject, share, perr)) {
+        free(share);
+        return pl__fail(s, PL_EFAIL, "%s", share ? perr : "out of memory");
+    }
+    for (int i = 0; i < MATTE_SIZE * MATTE_SIZE; i++) mask[i] *= share[i];
+    free(share);
+    *others = n - 1;
+    return 0;
+}
+
 /* Subject matte x coverage, and the decontaminated foreground. With keep there is no matte:
  * the photo is the foreground wherever it covers the canvas. */
 static int pl__matte(pl_run_state *s) {
@@ -540,10 +605,28 @@ static int pl__matte(pl_run_state *s) {
         for (size_t i = 0; i < n; i++) s->alpha[i] = s->framed.alpha[i] / 255.0f;
         return 0;
     }
-    if (matte_image(s->m->matte, s->framed.rgb, w, h, s->alpha, s->fg, s->err)) return PL_EFAIL;
+    float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
+    if (!mask) return pl__fail(s, PL_EFAIL, "out of memory");
+    float *in = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE * 3);
+    int others = 0, rc = in ? matte_input(s->framed.rgb, w, h, in, s->err) : pl__fail(s, PL_EFAIL, "out of memory");
+    if (rc == 0) rc = matte_run(s->m->matte, in, mask, s->err);
+    double split = pl__now();
+    if (rc == 0 && !s->o->keep_others) rc = pl__subject_only(s, mask, in, &others);
+    split = s->o->keep_others ? 0 : pl__now() - split;
+    free(in);
+    if (rc == 0) rc = matte_refine(s->framed.rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, s->alpha, s->fg, s->err);
+    free(mask);
+    if (rc) return PL_EFAIL;
     for (size_t i = 0; i < n; i++) s->alpha[i] *= s->framed.alpha[i] / 255.0f;
-    meta_step(s->h, META_ANALYSIS, "matte", "model=selfie_segmentation refine=guided_filter foreground=estimated size=%dx%d", w, h);
-    pl__time(s, PL_MATTE, 1);
+    meta_step(s->h, META_ANALYSIS, "matte", "model=selfie_segmentation refine=guided_filter foreground=estimated size=%dx%d "
+              "people=%s", w, h, s->o->keep_others ? "all" : "subject");
+    pl__time(s, PL_MATTE, 0);
+    s->r->ms[PL_MATTE] -= split;   /* the split is a stage of its own in the times */
+    meta_step_ms(s->h, s->r->ms[PL_MATTE]);
+    if (!s->o->keep_others) {
+        meta_step(s->h, META_ANALYSIS, "one person", "others_removed=%d split=geodesic_from_faces", others);
+        meta_step_ms(s->h, s->r->ms[PL_PEOPLE] = split);
+    }
     return 0;
 }
 

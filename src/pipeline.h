@@ -17,6 +17,7 @@
  *             the region the frame covers, at the photo's resolution        upscale.h
  *   frame     one warp from the (upscaled) photo to the canvas; coverage    frame.h
  *   matte     selfie segmentation + guided-filter refinement + foreground   matte.h
+ *   people    (inside matte) the mask kept to the subject: others removed   people.h
  *   light     exposure, white balance, fill (on the framed subject)         look.h
  *   retouch   blemishes, uneven skin                                       look.h
  *   compose   backdrop + linear-light composite                            compose.h
@@ -117,6 +118,7 @@ typedef struct {
     int face;                     /* -1: the subject is chosen; else index in score order */
     int force;                    /* 1: an identity distance >= 0.6 warns instead of failing */
     int label;                    /* 1: draw the AI-edited mark */
+    int keep_others;              /* 1: every person stays in the matte (--keep-others) */
     int width, height;            /* output size, 0 = the preset's (--size) */
     float team_head;              /* --team: > 0: head = this x eyes-to-chin (team_face), with head
                                      and eye line exactly on the preset's targets; 0 = off */
@@ -134,7 +136,7 @@ void pl_opts_default(pl_opts *o);
 void pl_opts_apply_preset(pl_opts *o);
 #define PL_PASSPORT_EU_GREY 0xE8  /* #E8E8E8: light grey, the plain light background EU offices ask for */
 
-enum { PL_LOAD, PL_DETECT, PL_LANDMARKS, PL_PLAN, PL_ENHANCE, PL_FRAME, PL_MATTE, PL_LIGHT, PL_RETOUCH,
+enum { PL_LOAD, PL_DETECT, PL_LANDMARKS, PL_PLAN, PL_ENHANCE, PL_FRAME, PL_MATTE, PL_PEOPLE, PL_LIGHT, PL_RETOUCH,
        PL_COMPOSE, PL_LABEL, PL_IDENTITY, PL_STAGES };
 extern const char *const pl_stage_names[PL_STAGES];
 
