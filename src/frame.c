@@ -324,7 +324,7 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
             float z = i < PLAN_STEPS ? 1 : powf(PLAN_ZOOM_STEP, (float)(i - PLAN_STEPS + 1));
             float fh = i < PLAN_STEPS ? s->head[0] + (s->head[2] - s->head[0]) * i / (PLAN_STEPS - 1) : s->head[2] * z;
             if (z > FRAME_ZOOM_MAX) break;
-            for (int j = 0; j < PLAN_STEPS + (zooms ? 2 * PLAN_EYES_OUT : 0); j++)
+            for (int j = 0; j < PLAN_STEPS + (zooms && s->eyes[2] > s->eyes[0] ? 2 * PLAN_EYES_OUT : 0); j++)
                 for (int k = 0; k < shifts; k++) {
                     float fe = j < PLAN_STEPS ? s->eyes[0] + (s->eyes[2] - s->eyes[0]) * j / (PLAN_STEPS - 1)
                                : j < PLAN_STEPS + PLAN_EYES_OUT ? s->eyes[0] - PLAN_EYES_STEP * (j - PLAN_STEPS + 1)

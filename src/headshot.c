@@ -8,6 +8,7 @@
 #include "bench.h"
 #include "compare.h"
 #include "img.h"
+#include "job.h"
 #include "meta.h"
 #include "nn.h"
 #include "pipeline.h"
@@ -32,7 +33,6 @@
 #endif
 
 
-#define HS_QUALITY 92            /* default JPEG quality */
 #define HS_JOBS 1                /* default --jobs (measured: docs/CLI.md) */
 #define HS_WHY 160               /* size of a failure's reason */
 
@@ -53,17 +53,11 @@ typedef struct {
     int variants;            /* --variants: several looks of one photo and a contact sheet */
     int team;                /* --team: the batch as one photo session */
     const char *output;      /* -o path, "-" = stdout */
-    int format;              /* IMG_JPEG / IMG_PNG from --format, -1 = from the output name */
-    int quality;             /* JPEG quality 1..100 */
-    long long max_pixels;    /* input pixel limit */
     int quiet;               /* 1: print errors only */
     int verbose;             /* 1: stage times on stderr */
     const char *report;      /* --report FILE.json, NULL = none */
     int json;                /* --json: the report on stdout */
-    pl_opts pl;              /* what the pipeline does */
-    int set_background;      /* the user chose these (passports override them with a note) */
-    int set_retouch;
-    int set_enhance;
+    job_opts job;            /* what the pipeline does, format, quality, pixel limit (job_option) */
 } hs_opts;
 
 /* ============================================================ messages === */
@@ -301,19 +295,6 @@ static int hs_int(const char *s, const char *name, long long lo, long long hi, l
     return 0;
 }
 
-/* Parses a number in 0..1 into *out; prints a usage error otherwise. */
-static int hs_unit(const char *s, const char *name, float *out) {
-    char *end;
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || errno || end == s || *end || !(v >= 0 && v <= 1)) {
-        if (s) hs_error(HS_EUSAGE, NULL, "%s must be a number from 0 to 1, not '%s'", name, s);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
-}
-
 /* Takes the global options out of argv (any position before "--"), applies them, and
  * returns the new argc, or -1 after a usage error. */
 static int hs_globals(int argc, char **argv, hs_global *g) {
@@ -355,22 +336,37 @@ static int hs_parse_batch(hs_opts *o) {
     if (!strcmp(o->output, "-") || (stat(o->output, &st) == 0 && !S_ISDIR(st.st_mode)) ||
         (stat(o->output, &st) != 0 && img_format_from_path(o->output) >= 0))
         return hs_error(HS_EUSAGE, o->output, "with several photos (or a directory, or --team), -o must be a directory");
-    int kind = o->pl.background.kind;
+    int kind = o->job.pl.background.kind;
     if (o->team && (kind == COMPOSE_BLUR || kind == COMPOSE_KEEP))
         return hs_error(HS_EUSAGE, NULL, "--team needs one backdrop for everyone: studio, studio-blue, studio-warm, a colour or image:FILE");
-    if (o->format < 0) o->format = IMG_JPEG;
+    if (o->job.format < 0) o->job.format = IMG_JPEG;
     return HS_OK;
+}
+
+/* A pipeline option at argv[*i] (job_option: the names `headshot serve` takes too), as
+ * "--name value", "--name=value" or, for a flag, "--name". Returns 0, or HS_EUSAGE after
+ * printing the reason (an unknown option too). */
+static int hs_job_option(int argc, char **argv, int *i, job_opts *o) {
+    static const char *const flags[] = {"label", "force", "keep-others"};
+    const char *a = argv[*i], *eq = strchr(a, '=');
+    char name[32], why[JOB_WHY];
+    if (strncmp(a, "--", 2) || (size_t)((eq ? eq : a + strlen(a)) - a - 2) >= sizeof name)
+        return hs_error(HS_EUSAGE, NULL, "unknown option '%s'", a);
+    snprintf(name, sizeof name, "%.*s", (int)((eq ? eq : a + strlen(a)) - a - 2), a + 2);
+    int flag = 0;
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) flag |= !strcmp(name, flags[k]);
+    const char *v = eq ? eq + 1 : flag || *i + 1 >= argc ? NULL : argv[++*i];
+    return job_option(o, name, v, why) ? hs_error(HS_EUSAGE, NULL, "%s", why) : HS_OK;
 }
 
 static int hs_parse(int argc, char **argv, hs_opts *o) {
     memset(o, 0, sizeof *o);
-    o->format = -1, o->quality = HS_QUALITY, o->max_pixels = IMG_MAX_PIXELS, o->jobs = HS_JOBS;
+    o->jobs = HS_JOBS;
     o->inputs = argv + 1;
-    pl_opts_default(&o->pl);
+    job_opts_default(&o->job);
     int only_files = 0;
-    char err[COMPOSE_ERR];
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+        const char *a = argv[i];
         long long n;
         if (only_files || a[0] != '-' || !strcmp(a, "-")) {
             argv[1 + o->n_inputs++] = argv[i];   /* a slot at or before i: already read */
@@ -378,57 +374,6 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
             only_files = 1;
         } else if (hs_is(a, "-o") || hs_is(a, "--output")) {
             if (!(o->output = hs_value(argc, argv, &i, a[1] == 'o' ? "-o" : "--output"))) return HS_EUSAGE;
-        } else if (hs_is(a, "--format")) {
-            if (!(v = hs_value(argc, argv, &i, "--format"))) return HS_EUSAGE;
-            if (!strcmp(v, "jpeg") || !strcmp(v, "jpg")) o->format = IMG_JPEG;
-            else if (!strcmp(v, "png")) o->format = IMG_PNG;
-            else return hs_error(HS_EUSAGE, NULL, "--format must be jpeg or png, not '%s'", v);
-        } else if (hs_is(a, "--quality")) {
-            if (hs_int(hs_value(argc, argv, &i, "--quality"), "--quality", 1, 100, &n)) return HS_EUSAGE;
-            o->quality = (int)n;
-        } else if (hs_is(a, "--max-pixels")) {
-            if (hs_int(hs_value(argc, argv, &i, "--max-pixels"), "--max-pixels", 1, 1000000000000LL, &n)) return HS_EUSAGE;
-            o->max_pixels = n;
-        } else if (hs_is(a, "--preset")) {
-            if (!(v = hs_value(argc, argv, &i, "--preset"))) return HS_EUSAGE;
-            int p = frame_preset_find(v);
-            if (p < 0) return hs_error(HS_EUSAGE, NULL, "--preset must be linkedin, portrait, passport-eu or passport-us, not '%s'", v);
-            o->pl.preset = (frame_preset)p;
-        } else if (hs_is(a, "--background")) {
-            if (!(v = hs_value(argc, argv, &i, "--background"))) return HS_EUSAGE;
-            if (compose_parse(v, &o->pl.background, err)) return hs_error(HS_EUSAGE, NULL, "%s", err);
-            o->set_background = 1;
-        } else if (hs_is(a, "--face")) {
-            if (hs_int(hs_value(argc, argv, &i, "--face"), "--face", 0, PL_MAX_FACES - 1, &n)) return HS_EUSAGE;
-            o->pl.face = (int)n;
-        } else if (hs_is(a, "--enhance")) {
-            static const char *const modes[] = {"auto", "off", "fast", "best"};
-            if (!(v = hs_value(argc, argv, &i, "--enhance"))) return HS_EUSAGE;
-            int m = 0;
-            while (m < 4 && strcmp(v, modes[m])) m++;
-            if (m == 4) return hs_error(HS_EUSAGE, NULL, "--enhance must be auto, off, fast or best, not '%s'", v);
-            o->pl.enhance = (pl_enhance)m;
-            o->set_enhance = m != PL_ENHANCE_OFF;
-        } else if (hs_is(a, "--light")) {
-            if (!(v = hs_value(argc, argv, &i, "--light"))) return HS_EUSAGE;
-            if (strcmp(v, "auto") && strcmp(v, "off")) return hs_error(HS_EUSAGE, NULL, "--light must be auto or off, not '%s'", v);
-            o->pl.light = !strcmp(v, "auto");
-        } else if (hs_is(a, "--white-balance")) {
-            if (!(v = hs_value(argc, argv, &i, "--white-balance"))) return HS_EUSAGE;
-            if (strcmp(v, "auto") && strcmp(v, "off")) return hs_error(HS_EUSAGE, NULL, "--white-balance must be auto or off, not '%s'", v);
-            o->pl.white_balance = !strcmp(v, "auto");
-        } else if (hs_is(a, "--light-strength")) {
-            if (hs_unit(hs_value(argc, argv, &i, "--light-strength"), "--light-strength", &o->pl.light_strength)) return HS_EUSAGE;
-        } else if (hs_is(a, "--retouch")) {
-            if (hs_unit(hs_value(argc, argv, &i, "--retouch"), "--retouch", &o->pl.retouch)) return HS_EUSAGE;
-            o->set_retouch = o->pl.retouch > 0;
-        } else if (hs_is(a, "--size")) {
-            if (!(v = hs_value(argc, argv, &i, "--size"))) return HS_EUSAGE;
-            char *x;
-            long w = strtol(v, &x, 10), h = *x == 'x' ? strtol(x + 1, &x, 10) : 0;
-            if (*x || w < 64 || h < 64 || w > 8192 || h > 8192)
-                return hs_error(HS_EUSAGE, NULL, "--size must be WIDTHxHEIGHT, each 64 to 8192 pixels, not '%s'", v);
-            o->pl.width = (int)w, o->pl.height = (int)h;
         } else if (hs_is(a, "--jobs")) {
             if (hs_int(hs_value(argc, argv, &i, "--jobs"), "--jobs", 1, BATCH_MAX_JOBS, &n)) return HS_EUSAGE;
             o->jobs = (int)n;
@@ -436,12 +381,6 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
             o->variants = 1;
         } else if (!strcmp(a, "--team")) {
             o->team = 1;
-        } else if (!strcmp(a, "--keep-others")) {
-            o->pl.keep_others = 1;
-        } else if (!strcmp(a, "--label")) {
-            o->pl.label = 1;
-        } else if (!strcmp(a, "--force")) {
-            o->pl.force = 1;
         } else if (hs_is(a, "--report")) {
             if (!(o->report = hs_value(argc, argv, &i, "--report"))) return HS_EUSAGE;
         } else if (!strcmp(a, "--json")) {
@@ -450,8 +389,8 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
             o->verbose = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o->quiet = 1;
-        } else {
-            return hs_error(HS_EUSAGE, NULL, "unknown option '%s'", a);
+        } else if (hs_job_option(argc, argv, &i, &o->job)) {
+            return HS_EUSAGE;
         }
     }
     if (!o->n_inputs) return hs_error(HS_EUSAGE, NULL, "no INPUT photo given");
@@ -461,48 +400,26 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
     if (!o->output) return hs_error(HS_EUSAGE, NULL, "no output given: add -o OUTPUT.jpg");
     struct stat st;
     o->batch = o->n_inputs > 1 || o->team || (stat(o->input, &st) == 0 && S_ISDIR(st.st_mode));
-    if (o->pl.width && frame_spec_get(o->pl.preset)->passport)
-        return hs_error(HS_EUSAGE, NULL, "--size: passport photos have their fixed print size");
     if (o->batch) return hs_parse_batch(o);
     if (o->variants) {
         if (!strcmp(o->output, "-")) return hs_error(HS_EUSAGE, NULL, "--variants writes several files: give -o NAME.jpg, not '-o -'");
-        if (o->set_background) return hs_error(HS_EUSAGE, NULL, "--variants chooses the backdrops itself; leave out --background");
-        if (frame_spec_get(o->pl.preset)->passport) return hs_error(HS_EUSAGE, NULL, "--variants: a passport photo has one backdrop");
+        if (o->job.set_background) return hs_error(HS_EUSAGE, NULL, "--variants chooses the backdrops itself; leave out --background");
+        if (frame_spec_get(o->job.pl.preset)->passport) return hs_error(HS_EUSAGE, NULL, "--variants: a passport photo has one backdrop");
         if (o->report || o->json) return hs_error(HS_EUSAGE, NULL, "--report and --json are for one headshot, not --variants");
     }
     if (strcmp(o->output, "-")) {
         int f = img_format_from_path(o->output);
         if (f < 0) return hs_error(HS_EUSAGE, o->output, "output name must end in .jpg, .jpeg or .png");
-        if (o->format >= 0 && o->format != f)
+        if (o->job.format >= 0 && o->job.format != f)
             return hs_error(HS_EUSAGE, o->output, "--format disagrees with the output name");
-        o->format = f;
-    } else if (o->format < 0) {
-        o->format = IMG_JPEG;
+        o->job.format = f;
+    } else if (o->job.format < 0) {
+        o->job.format = IMG_JPEG;
     }
     if (o->json && !strcmp(o->output, "-"))
         return hs_error(HS_EUSAGE, NULL, "--json and '-o -' would both write to standard output; use --report FILE");
     if (o->report && (!strcmp(o->report, o->output) || !strcmp(o->report, o->input)))
         return hs_error(HS_EUSAGE, o->report, "--report must not be the input or the output");
-    return HS_OK;
-}
-
-/* Passport presets impose their backdrop and forbid retouch and upscaling; what the user
- * asked for otherwise is named in a note (not an error: scripts may pass their defaults). */
-static int hs_presets(hs_opts *o) {
-    const frame_spec *s = frame_spec_get(o->pl.preset);
-    if (s->passport) {
-        compose_bg asked = o->pl.background;
-        pl_opts_apply_preset(&o->pl);
-        char want[64], had[META_TEXT];
-        compose_name(&o->pl.background, want, sizeof want), compose_name(&asked, had, sizeof had);
-        if (!o->quiet && o->set_background && strcmp(want, had))
-            fprintf(stderr, "headshot: note: %s requires a %s background; --background %s is not used\n", s->name, want, had);
-        if (!o->quiet && o->set_retouch) fprintf(stderr, "headshot: note: passport photos are not retouched; --retouch is not used\n");
-        if (!o->quiet && o->set_enhance)
-            fprintf(stderr, "headshot: note: passport photos get no generative upscaling; --enhance is not used\n");
-    }
-    if (o->pl.background.kind == COMPOSE_TRANSPARENT && o->format != IMG_PNG)
-        return hs_error(HS_EUSAGE, NULL, "--background transparent needs a PNG output (-o NAME.png, or --format png)");
     return HS_OK;
 }
 
@@ -567,9 +484,9 @@ static int hs_save(const hs_opts *o, const img_rgb *im, meta_history *h, const c
     char err[META_ERR > IMG_ERR ? META_ERR : IMG_ERR];
     unsigned char *xmp = NULL, *bytes = NULL;
     size_t xmp_n = 0, n = 0;
-    meta_output(h, im->w, im->h, (img_format)o->format);
-    if (meta_xmp_block(h, (img_format)o->format, &xmp, &xmp_n, err)) return snprintf(why, HS_WHY, "%s", err), HS_EINTERNAL;
-    int rc = img_encode(im, (img_format)o->format, o->quality, xmp, xmp_n, &bytes, &n, err);
+    meta_output(h, im->w, im->h, (img_format)o->job.format);
+    if (meta_xmp_block(h, (img_format)o->job.format, &xmp, &xmp_n, err)) return snprintf(why, HS_WHY, "%s", err), HS_EINTERNAL;
+    int rc = img_encode(im, (img_format)o->job.format, o->job.quality, xmp, xmp_n, &bytes, &n, err);
     free(xmp);
     if (rc) return snprintf(why, HS_WHY, "%s", err), hs_status_of_image(rc);
     rc = !strcmp(path, "-") ? hs_write_stdout(bytes, n, why)
@@ -602,11 +519,11 @@ static int hs_one(const hs_opts *op, const hs_global *g) {
     /* The networks first: the largest is built on a thread of its own while the photo decodes. */
     if (pl_models_open(&models, g->weights, err))
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
-    if ((rc = pl_load(o.input, o.max_pixels, &photo, &res, &hist, err))) {
+    if ((rc = pl_load(o.input, o.job.max_pixels, &photo, &res, &hist, err))) {
         pl_models_close(&models);
         return hs_error(hs_status_of_image(rc), o.input, "%s", err);
     }
-    rc = pl_run(&models, &photo, &o.pl, &res, &hist, err);
+    rc = pl_run(&models, &photo, &o.job.pl, &res, &hist, err);
     pl_models_close(&models);
     img_free(&photo);
     for (int i = 0; i < hist.n_warnings && !o.quiet; i++) fprintf(stderr, "headshot: warning: %s\n", hist.warnings[i]);
@@ -628,10 +545,10 @@ static int hs_one(const hs_opts *op, const hs_global *g) {
             fprintf(stderr, " encode+write %.1f; total %.1f\n", save_ms, total);
         }
         char bg[META_TEXT];
-        compose_name(&o.pl.background, bg, sizeof bg);
+        compose_name(&o.job.pl.background, bg, sizeof bg);
         fprintf(stderr, "headshot: wrote %s (%dx%d %s, %s, %s background, identity distance %.2f: %s)\n",
-                to_stdout ? "standard output" : o.output, res.out.w, res.out.h, o.format == IMG_PNG ? "PNG" : "JPEG",
-                frame_spec_get(o.pl.preset)->name, bg, res.identity, meta_identity_verdict(res.identity));
+                to_stdout ? "standard output" : o.output, res.out.w, res.out.h, o.job.format == IMG_PNG ? "PNG" : "JPEG",
+                frame_spec_get(o.job.pl.preset)->name, bg, res.identity, meta_identity_verdict(res.identity));
     }
     pl_result_free(&res);
     return rc;
@@ -665,14 +582,14 @@ static void hs_batch_close(void *ctx) { pl_models_close(&((hs_batch *)ctx)->m); 
 static int hs_batch_run(void *ctx, batch_item *it, batch_stage_fn stage, void *progress) {
     hs_batch *b = ctx;
     const hs_opts *o = b->o;
-    pl_opts pl = o->pl;
+    pl_opts pl = o->job.pl;
     pl.stage = stage, pl.stage_ctx = progress;
     if (b->measuring) {   /* the look at a quarter of the size, not upscaled: enough for highlights */
         const frame_spec *sp = frame_spec_get(pl.preset);
         pl.width = (pl.width ? pl.width : sp->w) / 4, pl.height = (pl.height ? pl.height : sp->h) / 4;
         pl.enhance = PL_ENHANCE_OFF, pl.until_look = 1;
     } else if (o->team) {
-        team_measure own = {it->data[0], it->data[1], it->data[2], it->data[3], it->data[4] > 0};
+        team_measure own = {it->data[0], it->data[5], it->data[1], it->data[2], it->data[3], it->data[4] > 0};
         pl.team_head = b->target.head_ratio;
         team_gain(&own, &b->target, pl.team_gain);
     }
@@ -680,7 +597,7 @@ static int hs_batch_run(void *ctx, batch_item *it, batch_stage_fn stage, void *p
     img_rgb photo;
     stage(progress, "load");
     meta_init(&b->hist, "headshot " HS_VERSION);
-    int rc = pl_load(it->in, o->max_pixels, &photo, &b->res, &b->hist, err);
+    int rc = pl_load(it->in, o->job.max_pixels, &photo, &b->res, &b->hist, err);
     if (rc) return snprintf(it->why, BATCH_ERR, "%s", err), hs_status_of_image(rc);
     rc = pl_run(&b->m, &photo, &pl, &b->res, &b->hist, err);
     img_free(&photo);
@@ -693,6 +610,7 @@ static int hs_batch_run(void *ctx, batch_item *it, batch_stage_fn stage, void *p
     } else if (b->measuring) {
         const team_measure *t = &b->res.team;
         it->data[0] = t->head_ratio, it->data[1] = t->y, it->data[2] = t->u, it->data[3] = t->v, it->data[4] = (float)t->ok;
+        it->data[5] = t->zoom;
     } else {
         char why[HS_WHY];
         stage(progress, "write");
@@ -709,7 +627,7 @@ static int hs_batch_main(const hs_opts *o, const hs_global *g) {
     batch_item *items;
     int n, fatal = HS_EINTERNAL;
     char err[BATCH_ERR];
-    if (batch_collect(o->inputs, o->n_inputs, o->output, o->format == IMG_PNG ? "png" : "jpg", &items, &n, err))
+    if (batch_collect(o->inputs, o->n_inputs, o->output, o->job.format == IMG_PNG ? "png" : "jpg", &items, &n, err))
         return hs_error(HS_EINPUT, NULL, "%s", err);
     static hs_batch b;   /* holds a 30 KB history: off the stack */
     b = (hs_batch){.o = o, .g = g};
@@ -728,7 +646,7 @@ static int hs_batch_main(const hs_opts *o, const hs_global *g) {
         for (int i = 0; m && i < n; i++)
             if (items[i].rc == 0) {
                 const float *d = items[i].data;
-                m[k++] = (team_measure){d[0], d[1], d[2], d[3], d[4] > 0};
+                m[k++] = (team_measure){d[0], d[5], d[1], d[2], d[3], d[4] > 0};
                 items[i].rc = BATCH_PENDING;
             }
         if (m) {
@@ -786,14 +704,14 @@ static int hs_variants_main(const hs_opts *o, const hs_global *g) {
         if ((rc = hs_check_output(path[k]))) return rc;
     }
     for (int k = 0; k < HS_LOOKS; k++) {
-        po[k] = o->pl;
+        po[k] = o->job.pl;
         compose_parse(hs_looks[k].background, &po[k].background, err);   /* built-in names: no error */
-        po[k].light = o->pl.light && hs_looks[k].light;
+        po[k].light = o->job.pl.light && hs_looks[k].light;
     }
     img_rgb photo;
     pl_models m;
     meta_init(&h[0], "headshot " HS_VERSION);
-    if ((rc = pl_load(o->input, o->max_pixels, &photo, &r[0], &h[0], err))) return hs_error(hs_status_of_image(rc), o->input, "%s", err);
+    if ((rc = pl_load(o->input, o->job.max_pixels, &photo, &r[0], &h[0], err))) return hs_error(hs_status_of_image(rc), o->input, "%s", err);
     if (pl_models_open(&m, g->weights, err)) {
         img_free(&photo);
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
@@ -836,18 +754,21 @@ static int hs_variants_main(const hs_opts *o, const hs_global *g) {
 static int hs_run(int argc, char **argv, const hs_global *g) {
     hs_opts o;
     int rc = hs_parse(argc, argv, &o);
-    if (rc == HS_OK) rc = hs_presets(&o);
     if (rc) return rc;
+    img_rgb picture = {0};
+    if (o.job.pl.background.kind == COMPOSE_IMAGE) {   /* --background image:FILE, read once for all */
+        char err[IMG_ERR];
+        img_load_opts lo = {o.job.max_pixels, 0};
+        if ((rc = img_load_file(&picture, o.job.pl.background.file, &lo, err)))
+            return hs_error(hs_status_of_image(rc), o.job.pl.background.file, "%s", err);
+        o.job.pl.background.picture = &picture;
+    }
+    /* what a passport preset imposes, named in notes (not errors: scripts pass their defaults) */
+    char why[JOB_WHY];
+    if (job_finish(&o.job, why)) return img_free(&picture), hs_error(HS_EUSAGE, NULL, "%s", why);
+    for (int i = 0; i < o.job.n_notes && !o.quiet; i++) fprintf(stderr, "headshot: note: %s\n", o.job.notes[i]);
     if (!o.batch && g->threads) nn_set_threads(g->threads);   /* a batch's workers set their own */
     if (!o.quiet && hs_speed_note()) fprintf(stderr, "headshot: note: %s\n", hs_speed_note());
-    img_rgb picture = {0};
-    if (o.pl.background.kind == COMPOSE_IMAGE) {   /* --background image:FILE, read once for all */
-        char err[IMG_ERR];
-        img_load_opts lo = {o.max_pixels, 0};
-        if ((rc = img_load_file(&picture, o.pl.background.file, &lo, err)))
-            return hs_error(hs_status_of_image(rc), o.pl.background.file, "%s", err);
-        o.pl.background.picture = &picture;
-    }
     rc = o.batch ? hs_batch_main(&o, g) : o.variants ? hs_variants_main(&o, g) : hs_one(&o, g);
     img_free(&picture);
     return rc;

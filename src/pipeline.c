@@ -349,34 +349,46 @@ int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *
     return rc;
 }
 
+static people_seed pl__seed(const float (*pts)[3], const frame_affine *to_out, float cx, float cy, float size) {
+    float x[2] = {pts[10][0], pts[152][0]}, y[2] = {pts[10][1], pts[152][1]};
+    for (int k = 0; to_out && k < 2; k++) frame_map(*to_out, x[k], y[k], &x[k], &y[k]);
+    float dx = x[1] - x[0], dy = y[1] - y[0], len = hypotf(dx, dy);
+    return (people_seed){cx, cy, size, {len > 0 ? dx / len : 0, len > 0 ? dy / len : 0}};
+}
+
+/* A seed for each of the photo's faces, mapped by to (NULL: the photo itself) into a space that
+ * to_mask scales to mask pixels, with y still in x units (the caller divides it by the mask's
+ * aspect), in the order of r->faces. Returns the count. */
+static int pl__face_seeds(const pl_result *r, const frame_affine *to, float to_mask, people_seed *seeds) {
+    float scale = to ? (float)frame_scale(*to) : 1;
+    for (int i = 0; i < r->n_faces; i++) {
+        const det_face *d = &r->faces[i].det;
+        float cx = d->x + d->w / 2, cy = d->y + d->h / 2;
+        if (to) frame_map(*to, cx, cy, &cx, &cy);
+        seeds[i] = pl__seed(r->faces[i].lmk.pts, to, cx * to_mask, cy * to_mask, d->w * scale * to_mask);
+    }
+    return r->n_faces;
+}
+
 /* The subject's mask over the whole photo: MATTE_SIZE x MATTE_SIZE bytes (1 = subject),
- * stretched over it. For now the selfie network's person mask of the whole photo, its
- * connected part under the subject's face (4-connected, from the eyes, nose or chin); a
- * bystander merged with it only makes the frame tighter. When the face is on no part, the
- * whole mask. */
+ * stretched over it: the selfie network's person mask of the whole photo split among the
+ * photo's faces by people_share, as the matte stage splits the canvas's (a bystander at the
+ * photo's edge does not hold the frame in); with --keep-others everyone's. */
 static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
     const int n = MATTE_SIZE;
     const img_rgb *ph = s->photo, *small = pl__thumb(s);
-    float *prob = malloc(sizeof(float) * n * n);
-    int *queue = malloc(sizeof(int) * n * n);
-    if (!prob || !queue) return free(prob), free(queue), pl__fail(s, PL_EFAIL, "out of memory");
+    float *prob = malloc(sizeof(float) * n * n), *share = malloc(sizeof(float) * n * n);
+    if (!prob || !share) return free(prob), free(share), pl__fail(s, PL_EFAIL, "out of memory");
     int rc = !small || matte_mask(s->m->matte, small->rgb, small->w, small->h, prob, s->err) ? PL_EFAIL : 0;
-    static const int seeds[] = {168, 1, LMK_CHIN};      /* between the eyes, nose tip, chin */
-    const float (*pts)[3] = (const float (*)[3])s->r->faces[s->r->subject].lmk.pts;
-    int len = 0;
-    memset(mask, 0, (size_t)n * n);
-    for (int k = 0; rc == 0 && k < 3 && len == 0; k++) {
-        int x = (int)(pts[seeds[k]][0] * n / ph->w), y = (int)(pts[seeds[k]][1] * n / ph->h);
-        if (x < 0 || y < 0 || x >= n || y >= n || prob[y * n + x] < 0.5f) continue;
-        mask[y * n + x] = 1, queue[len++] = y * n + x;
-        for (int at = 0; at < len; at++) {
-            int i = queue[at], nb[4] = {i % n ? i - 1 : -1, i % n < n - 1 ? i + 1 : -1, i - n, i + n};
-            for (int e = 0; e < 4; e++)
-                if (nb[e] >= 0 && nb[e] < n * n && !mask[nb[e]] && prob[nb[e]] >= 0.5f) mask[nb[e]] = 1, queue[len++] = nb[e];
-        }
-    }
-    for (int i = 0; rc == 0 && len == 0 && i < n * n; i++) mask[i] = prob[i] >= 0.5f;
-    free(prob), free(queue);
+    people_seed seeds[PL_MAX_FACES];
+    int subject = s->r->subject, k = pl__face_seeds(s->r, NULL, (float)n / ph->w, seeds);
+    float aspect = (float)ph->h / ph->w;
+    char perr[PEOPLE_ERR];
+    for (int i = 0; i < k; i++) seeds[i].y /= aspect;
+    if (rc == 0 && !s->o->keep_others && people_share(prob, NULL, n, n, aspect, seeds, k, subject, share, perr))
+        rc = pl__fail(s, PL_EFAIL, "%s", perr);
+    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * (s->o->keep_others ? 1 : share[i]) >= 0.5f;
+    free(prob), free(share);
     return rc;
 }
 
@@ -435,6 +447,7 @@ static int pl__plan(pl_run_state *s) {
     if (r->face.crown_cut) meta_warn(s->h, "the top of the head is cut by the photo's edge: its height is estimated");
     frame_plan_make(&r->face, s->spec, ph->w, ph->h, &r->touch, &r->plan);
     r->src_per_out = 1 / r->plan.scale;
+    r->team.zoom = r->plan.zoom;
     pl__plan_report(s);
     pl__time(s, PL_PLAN, 1);
     return s->spec->passport && r->plan.cut > 0 ? pl__passport_room(s) : 0;
@@ -529,13 +542,6 @@ static int pl__frame(pl_run_state *s) {
 
 /* A seed at (cx, cy) of the given size, its body's way from the landmarks' forehead (10) to
  * chin (152), mapped by to_out when not NULL. */
-static people_seed pl__seed(const float (*pts)[3], const frame_affine *to_out, float cx, float cy, float size) {
-    float x[2] = {pts[10][0], pts[152][0]}, y[2] = {pts[10][1], pts[152][1]};
-    for (int k = 0; to_out && k < 2; k++) frame_map(*to_out, x[k], y[k], &x[k], &y[k]);
-    float dx = x[1] - x[0], dy = y[1] - y[0], len = hypotf(dx, dy);
-    return (people_seed){cx, cy, size, {len > 0 ? dx / len : 0, len > 0 ? dy / len : 0}};
-}
-
 /* Faces on the framed canvas that the photo's faces do not already give (a neighbour's face
  * is larger here than in the photo, and the back-camera detector finds the small ones),
  * confirmed by FaceMesh, appended to seeds as other people. Returns the new count. */
@@ -564,17 +570,10 @@ static int pl__canvas_faces(pl_run_state *s, people_seed *seeds, int n, int max,
  * among them. *others gets the count of other people. */
 static int pl__subject_only(pl_run_state *s, float *mask, const float *colour, int *others) {
     pl_result *r = s->r;
-    int w = s->framed.w, h = s->framed.h, n = 0;
-    float to_mask = (float)MATTE_SIZE / w, aspect = (float)h / w, scale = (float)frame_scale(r->plan.to_out);
+    int w = s->framed.w, h = s->framed.h;
+    float to_mask = (float)MATTE_SIZE / w, aspect = (float)h / w;
     people_seed seeds[2 * PL_MAX_FACES + 1];
-    int subject = 0;
-    for (int i = 0; i < r->n_faces; i++) {
-        const det_face *d = &r->faces[i].det;
-        float cx, cy;
-        frame_map(r->plan.to_out, d->x + d->w / 2, d->y + d->h / 2, &cx, &cy);
-        if (i == r->subject) subject = n;
-        seeds[n++] = pl__seed(r->faces[i].lmk.pts, &r->plan.to_out, cx * to_mask, cy * to_mask, d->w * scale * to_mask);
-    }
+    int n = pl__face_seeds(r, &r->plan.to_out, to_mask, seeds), subject = r->subject;
     /* in mask x units on both axes so far (as the canvas is), then y in mask rows */
     n = pl__canvas_faces(s, seeds, n, 2 * PL_MAX_FACES + 1, to_mask);
     if (n < 0) return PL_EFAIL;
@@ -863,7 +862,8 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
             return snprintf(err, PL_ERR, "variants: keep and the other backdrops cannot share a run"), PL_EFAIL;
     frame_spec spec = *preset;
     if (o->width > 0 && o->height > 0) spec.w = o->width, spec.h = o->height;
-    if (o->team_head > 0) {   /* a team's frames all put head and eyes exactly on the targets */
+    if (o->team_head > 0 || o->until_look) {   /* a team's frames (and its measuring pass, for the
+                                                    zoom its photos need) put head and eyes exactly on the targets */
         spec.head[0] = spec.head[2] = spec.head[1];
         spec.eyes[0] = spec.eyes[2] = spec.eyes[1];
     }

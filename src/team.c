@@ -85,13 +85,15 @@ static float team__median(float *v, int n) {
 }
 
 team_measure team_target(const team_measure *m, int n) {
-    team_measure t = {0, 0, 0, 0, 0};
+    team_measure t = {0, 1, 0, 0, 0, 0};
     float *v = malloc(sizeof(float) * (n > 0 ? n : 1));
     if (!v) return t;
     int k = 0;
     for (int i = 0; i < n; i++)
         if (m[i].head_ratio > 0) v[k++] = m[i].head_ratio;
     if (k) t.head_ratio = team__median(v, k);
+    for (int i = 0; i < n; i++)
+        if (m[i].head_ratio > 0 && m[i].zoom > 1) t.head_ratio = fminf(t.head_ratio, m[i].head_ratio / m[i].zoom);
     float *field[3] = {&t.y, &t.u, &t.v};
     for (int f = 0; f < 3; f++) {
         k = 0;

@@ -39,6 +39,8 @@
 
 typedef struct {
     float head_ratio;             /* chin-to-crown / eyes-to-chin, levelled */
+    float zoom;                   /* the frame's zoom past the preset's head rule (frame_plan.zoom):
+                                     > 1 when the photo's edge allows only a tighter crop */
     float y;                      /* highlights' mean linear luminance */
     float u, v;                   /* their colour: ln(R/G), ln(B/G) of the linear mean */
     int ok;                       /* 1: the highlights were measured */
@@ -53,7 +55,8 @@ void team_face(frame_face *f, float ratio);
  * pixels; m->ok = 0 when the face holds too few unclipped pixels. */
 void team_measure_face(const img_rgb *im, const float (*pts)[3], team_measure *m);
 /* The medians of the n measurements (of those with ok, for the highlights); ok = 0 when
- * none had highlights. */
+ * none had highlights. The head ratio is at most each photo's head_ratio / zoom: a photo with
+ * no room for the preset's frame is cropped tighter, so everyone is, by as much. */
 team_measure team_target(const team_measure *m, int n);
 /* Linear RGB gains taking m's highlights to target's, within the limits; 1, 1, 1 when either
  * is not ok. Returns the exposure change in stops (for the record). */
