@@ -675,38 +675,27 @@ static int hs_batch_main(const hs_opts *o, const hs_global *g) {
 
 /* ============================================================ variants === */
 
-/* The looks of --variants, in the contact sheet's order. */
-static const struct {
-    const char *name;            /* file suffix and the sheet's label */
-    const char *background;      /* its backdrop, as --background */
-    int light;                   /* 0: --light off */
-} hs_looks[] = {
-    {"studio", "studio", 1}, {"studio-blue", "studio-blue", 1}, {"studio-warm", "studio-warm", 1},
-    {"white", "white", 1},   {"blur", "blur", 1},               {"light-off", "studio", 0},
-};
-#define HS_LOOKS (int)(sizeof hs_looks / sizeof hs_looks[0])
-
 /* One photo in every look, OUT-LOOK.ext each, and the contact sheet OUT-sheet.ext: the
  * networks run once (pl_run_variants), only light to identity run per look. */
 static int hs_variants_main(const hs_opts *o, const hs_global *g) {
-    static pl_result r[HS_LOOKS];
-    static meta_history h[HS_LOOKS];
-    static char path[HS_LOOKS + 1][PATH_MAX];   /* the looks, then the sheet */
-    pl_opts po[HS_LOOKS];
+    static pl_result r[JOB_LOOKS];
+    static meta_history h[JOB_LOOKS];
+    static char path[JOB_LOOKS + 1][PATH_MAX];   /* the looks, then the sheet */
+    pl_opts po[JOB_LOOKS];
     char err[PL_ERR], why[HS_WHY];
     const char *dot = strrchr(o->output, '.');   /* there: hs_parse checked the extension */
     struct stat si, so;
     int rc, have_in = stat(o->input, &si) == 0;
-    for (int k = 0; k <= HS_LOOKS; k++) {
-        snprintf(path[k], PATH_MAX, "%.*s-%s%s", (int)(dot - o->output), o->output, k < HS_LOOKS ? hs_looks[k].name : "sheet", dot);
+    for (int k = 0; k <= JOB_LOOKS; k++) {
+        snprintf(path[k], PATH_MAX, "%.*s-%s%s", (int)(dot - o->output), o->output, k < JOB_LOOKS ? job_looks[k].name : "sheet", dot);
         if (have_in && stat(path[k], &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
             return hs_error(HS_EUSAGE, path[k], "is the input file; choose another output name");
         if ((rc = hs_check_output(path[k]))) return rc;
     }
-    for (int k = 0; k < HS_LOOKS; k++) {
+    for (int k = 0; k < JOB_LOOKS; k++) {
         po[k] = o->job.pl;
-        compose_parse(hs_looks[k].background, &po[k].background, err);   /* built-in names: no error */
-        po[k].light = o->job.pl.light && hs_looks[k].light;
+        compose_parse(job_looks[k].background, &po[k].background, err);   /* built-in names: no error */
+        po[k].light = o->job.pl.light && job_looks[k].light;
     }
     img_rgb photo;
     pl_models m;
@@ -716,10 +705,10 @@ static int hs_variants_main(const hs_opts *o, const hs_global *g) {
         img_free(&photo);
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
     }
-    rc = pl_run_variants(&m, &photo, po, HS_LOOKS, r, h, err);
+    rc = pl_run_variants(&m, &photo, po, JOB_LOOKS, r, h, err);
     pl_models_close(&m);
     img_free(&photo);
-    for (int k = 0; k < HS_LOOKS && !o->quiet; k++)   /* each warning once: the looks share most */
+    for (int k = 0; k < JOB_LOOKS && !o->quiet; k++)   /* each warning once: the looks share most */
         for (int i = 0; i < h[k].n_warnings; i++) {
             int seen = 0;
             for (int j = 0; j < k && !seen; j++)
@@ -727,27 +716,27 @@ static int hs_variants_main(const hs_opts *o, const hs_global *g) {
             if (!seen) fprintf(stderr, "headshot: warning: %s\n", h[k].warnings[i]);
         }
     if (rc) rc = hs_error(hs_exit_for_pipeline(rc), rc == PL_EFACE ? NULL : o->input, "%s", err);
-    img_rgb pics[HS_LOOKS];
-    const char *names[HS_LOOKS];
-    for (int k = 0; k < HS_LOOKS && rc == HS_OK; k++) {
+    img_rgb pics[JOB_LOOKS];
+    const char *names[JOB_LOOKS];
+    for (int k = 0; k < JOB_LOOKS && rc == HS_OK; k++) {
         if ((rc = hs_save(o, &r[k].out, &h[k], path[k], why))) hs_error(rc, path[k], "%s", why);
         else if (!o->quiet)
             fprintf(stderr, "headshot: wrote %s (%dx%d, identity distance %.2f: %s)\n", path[k], r[k].out.w, r[k].out.h,
                     r[k].identity, meta_identity_verdict(r[k].identity));
-        pics[k] = r[k].out, names[k] = hs_looks[k].name;
+        pics[k] = r[k].out, names[k] = job_looks[k].name;
     }
     if (rc == HS_OK) {
         img_rgb sheet;
         char serr[SHEET_ERR];
-        if (sheet_make(pics, names, HS_LOOKS, SHEET_THUMB, &sheet, serr)) {
-            rc = hs_error(HS_EINTERNAL, path[HS_LOOKS], "%s", serr);
+        if (sheet_make(pics, names, JOB_LOOKS, SHEET_THUMB, &sheet, serr)) {
+            rc = hs_error(HS_EINTERNAL, path[JOB_LOOKS], "%s", serr);
         } else {
-            if ((rc = hs_save(o, &sheet, &h[0], path[HS_LOOKS], why))) hs_error(rc, path[HS_LOOKS], "%s", why);
-            else if (!o->quiet) fprintf(stderr, "headshot: wrote %s (the %d looks side by side)\n", path[HS_LOOKS], HS_LOOKS);
+            if ((rc = hs_save(o, &sheet, &h[0], path[JOB_LOOKS], why))) hs_error(rc, path[JOB_LOOKS], "%s", why);
+            else if (!o->quiet) fprintf(stderr, "headshot: wrote %s (the %d looks side by side)\n", path[JOB_LOOKS], JOB_LOOKS);
             img_free(&sheet);
         }
     }
-    for (int k = 0; k < HS_LOOKS; k++) pl_result_free(&r[k]);
+    for (int k = 0; k < JOB_LOOKS; k++) pl_result_free(&r[k]);
     return rc;
 }
 
