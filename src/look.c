@@ -312,6 +312,14 @@ typedef struct {
     float hue, ita, exp_ita;      /* hue change, ITA change beyond the exposure's, the exposure's */
 } look_move;
 
+/* How far the skin's hue turned from s0 to s, degrees; on nearly grey skin the shift of
+ * (a*, b*) in the degrees it would be at GUARD_CHROMA. */
+static float hue_move(look_skin s0, look_skin s) {
+    float shift = hypotf(s.a - s0.a, s.b - s0.b), limit = GUARD_CHROMA * sinf(LOOK_GUARD_HUE * (float)M_PI / 180);
+    return hypotf(s0.a, s0.b) >= GUARD_CHROMA ? col_angle_diff(s.hue, s0.hue)
+         : shift <= limit ? 0 : copysignf(LOOK_GUARD_HUE * shift / limit, col_angle_diff(s.hue, s0.hue));
+}
+
 /* 1 when plan p keeps the tone of the skin s0 of the cheeks k (see look.h); *m gets the moves. */
 static int tone_kept(const look_cheeks *k, look_skin s0, const look_plan *p, look_move *m) {
     look_skin s = cheeks_skin(k, p);
@@ -319,9 +327,7 @@ static int tone_kept(const look_cheeks *k, look_skin s0, const look_plan *p, loo
     e.ev = p->ev;
     m->exp_ita = p->ev != 0 ? cheeks_skin(k, &e).ita - s0.ita : 0;
     m->ita = s.ita - s0.ita - m->exp_ita;
-    float shift = hypotf(s.a - s0.a, s.b - s0.b), limit = GUARD_CHROMA * sinf(LOOK_GUARD_HUE * (float)M_PI / 180);
-    m->hue = hypotf(s0.a, s0.b) >= GUARD_CHROMA ? col_angle_diff(s.hue, s0.hue)
-           : shift <= limit ? 0 : copysignf(LOOK_GUARD_HUE * shift / limit, col_angle_diff(s.hue, s0.hue));
+    m->hue = hue_move(s0, s);
     if (!isfinite(s.ita) || !isfinite(s0.ita)) return *m = (look_move){0, 0, 0}, 1;   /* no skin to watch */
     return fabsf(m->hue) <= LOOK_GUARD_HUE && fabsf(m->ita) <= LOOK_GUARD_ITA && fabsf(m->exp_ita) <= LOOK_GUARD_EXP_ITA;
 }
@@ -1142,6 +1148,42 @@ oom:
 #define SKIN_FEATHER 0.02f        /* mask feather sigma, face widths */
 #define SKIN_GATE 0.05f           /* chromaticity distance from the cheeks' at which the mask is 0.6 */
 
+/* The box b of im becomes img + t (out - img) (planes of 0..1 values). */
+static void retouch_write(img_rgb *im, look_box b, const float *const *img, const float *const *out, float t) {
+    for (int j = 0; j < b.h; j++)
+        for (int i = 0; i < b.w; i++) {
+            unsigned char *p = im->rgb + 3 * ((size_t)(b.y0 + j) * im->w + b.x0 + i);
+            for (int c = 0; c < 3; c++) {
+                size_t k = (size_t)j * b.w + i;
+                float v = (img[c][k] + t * (out[c][k] - img[c][k])) * 255 + 0.5f;
+                p[c] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : (int)v);
+            }
+        }
+}
+
+/* The retouch under the tone guard: evening out blotches moves the cheeks' median colour, and
+ * on nearly grey skin that is a visible tint. The largest share of the retouch (bisected) that
+ * keeps the skin's hue (hue_move) and ITA within the guard's bounds is written. Returns it. */
+static float retouch_guarded(img_rgb *im, const float (*lmk)[3], look_box b, const float *const *img,
+                             const float *const *out) {
+    retouch_write(im, b, img, out, 0);
+    look_skin s0 = look_skin_of(im, lmk);
+    if (!isfinite(s0.ita)) return retouch_write(im, b, img, out, 1), 1;   /* no cheek to watch */
+    float lo = 0, hi = 1, t = 1;
+    for (int i = 0; i <= GUARD_STEPS; i++, t = 0.5f * (lo + hi)) {
+        retouch_write(im, b, img, out, t);
+        look_skin s = look_skin_of(im, lmk);
+        if (!isfinite(s.ita) || (fabsf(hue_move(s0, s)) <= LOOK_GUARD_HUE && fabsf(s.ita - s0.ita) <= LOOK_GUARD_ITA)) {
+            if (t == 1) return 1;
+            lo = t;
+        } else {
+            hi = t;
+        }
+    }
+    retouch_write(im, b, img, out, lo);
+    return lo;
+}
+
 int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report *rep, char err[LOOK_ERR]) {
     float fw;
     look_report r0 = {0}, *r = rep ? rep : &r0;
@@ -1160,6 +1202,7 @@ int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report
         free(ws), free(u8);
         return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
     }
+    r->retouch_kept = 1;
     look_face f = {w, h, {ws, ws + n, ws + 2 * n}, u8, u8 + n, fw};
     float *out[3] = {ws + 3 * n, ws + 4 * n, ws + 5 * n}, *mask = ws + 6 * n, *work = ws + 7 * n;
     unsigned char *drop = u8 + 2 * n;
@@ -1232,14 +1275,7 @@ int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report
     }
     r->smooth = e0 > 0 ? (float)(1 - e1 / e0) : 0;
 
-    for (int j = 0; j < h; j++)
-        for (int i = 0; i < w; i++) {
-            unsigned char *p = im->rgb + 3 * ((size_t)(b.y0 + j) * im->w + b.x0 + i);
-            for (int c = 0; c < 3; c++) {
-                float v = out[c][(size_t)j * w + i] * 255 + 0.5f;
-                p[c] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : (int)v);
-            }
-        }
+    r->retouch_kept = retouch_guarded(im, lmk, b, (const float *const *)f.img, (const float *const *)out);
     free(ws), free(u8);
     r->skin_after = look_skin_of(im, lmk);
     r->ita_after = r->skin_after.ita;

@@ -52,6 +52,7 @@ typedef struct {
     float fill;                       /* lift of the shadow-side cheek, stops (0: no fill) */
     int blemishes_removed;            /* spots filled by look_retouch */
     float smooth;                     /* share (0..1) of the skin's mid-band energy removed */
+    float retouch_kept;               /* share of the retouch the tone guard kept (1: all) */
     float guard[LOOK_STEPS];          /* share of each step's correction the guard kept (1: all) */
     char guard_why[LOOK_GUARD_WHY];   /* what the guard cut and why ("" when it did nothing) */
 } look_report;

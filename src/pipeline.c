@@ -668,8 +668,8 @@ static int pl__look(pl_run_state *s) {
     }
     if (s->o->retouch > 0) {
         if (look_retouch(&view, pts, s->o->retouch, &r->look, s->err)) return PL_EFAIL;
-        meta_step(s->h, META_CLASSICAL, "retouch", "strength=%.2f blemishes_removed=%d smoothed=%.2f", s->o->retouch,
-                  r->look.blemishes_removed, r->look.smooth);
+        meta_step(s->h, META_CLASSICAL, "retouch", "strength=%.2f blemishes_removed=%d smoothed=%.2f guard=%.2f",
+                  s->o->retouch, r->look.blemishes_removed, r->look.smooth, r->look.retouch_kept);
         pl__time(s, PL_RETOUCH, 1);
     }
     if (s->o->team_gain[0] > 0) {
