@@ -27,8 +27,8 @@
 #define LOOK_RETOUCH_DEFAULT 0.3f     /* look_retouch strength the CLI uses */
 
 #define LOOK_GUARD_HUE 3.f         /* largest change of the skin's hue angle, degrees */
-#define LOOK_GUARD_ITA 3.f         /* largest change of its ITA beyond the exposure's, degrees */
-#define LOOK_GUARD_EXP_ITA 3.f     /* largest change of its ITA an exposure change may explain */
+#define LOOK_GUARD_ITA 2.f         /* largest change of its ITA beyond the exposure's, degrees */
+#define LOOK_GUARD_EXP_ITA 2.f     /* largest change of its ITA an exposure change may explain */
 #define LOOK_GUARD_WHY 160         /* size of look_report.guard_why */
 
 /* The subject's skin: median CIELAB (D65) over both cheeks. */
