@@ -347,15 +347,12 @@ static int hs_parse_batch(hs_opts *o) {
  * "--name value", "--name=value" or, for a flag, "--name". Returns 0, or HS_EUSAGE after
  * printing the reason (an unknown option too). */
 static int hs_job_option(int argc, char **argv, int *i, job_opts *o) {
-    static const char *const flags[] = {"label", "force", "keep-others"};
     const char *a = argv[*i], *eq = strchr(a, '=');
     char name[32], why[JOB_WHY];
     if (strncmp(a, "--", 2) || (size_t)((eq ? eq : a + strlen(a)) - a - 2) >= sizeof name)
         return hs_error(HS_EUSAGE, NULL, "unknown option '%s'", a);
     snprintf(name, sizeof name, "%.*s", (int)((eq ? eq : a + strlen(a)) - a - 2), a + 2);
-    int flag = 0;
-    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) flag |= !strcmp(name, flags[k]);
-    const char *v = eq ? eq + 1 : flag || *i + 1 >= argc ? NULL : argv[++*i];
+    const char *v = eq ? eq + 1 : job_option_is_flag(name) || *i + 1 >= argc ? NULL : argv[++*i];
     return job_option(o, name, v, why) ? hs_error(HS_EUSAGE, NULL, "%s", why) : HS_OK;
 }
 

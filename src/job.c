@@ -56,13 +56,16 @@ static int job__pick(const char *v, const char *const *names) {
     return -1;
 }
 
+int job_option_is_flag(const char *name) {
+    return !strcmp(name, "label") || !strcmp(name, "force") || !strcmp(name, "keep-others");
+}
+
 int job_option(job_opts *o, const char *name, const char *v, char why[JOB_WHY]) {
     static const char *const enhance[] = {"auto", "off", "fast", "best", NULL}, *const light[] = {"off", "auto", NULL},
                       *const formats[] = {"jpeg", "png", "jpg", NULL};
     long long n;
     int k;
-    if (strcmp(name, "label") && strcmp(name, "force") && !v)
-        return snprintf(why, JOB_WHY, "option --%s needs a value", name), HS_EUSAGE;
+    if (!job_option_is_flag(name) && !v) return snprintf(why, JOB_WHY, "option --%s needs a value", name), HS_EUSAGE;
     if (!strcmp(name, "preset")) {
         if ((k = frame_preset_find(v)) < 0)
             return snprintf(why, JOB_WHY, "--preset must be linkedin, portrait, passport-eu or passport-us, not '%s'", v), HS_EUSAGE;
@@ -82,6 +85,12 @@ int job_option(job_opts *o, const char *name, const char *v, char why[JOB_WHY]) 
     } else if (!strcmp(name, "light")) {
         if ((k = job__pick(v, light)) < 0) return snprintf(why, JOB_WHY, "--light must be auto or off, not '%s'", v), HS_EUSAGE;
         o->pl.light = k;
+    } else if (!strcmp(name, "white-balance")) {
+        if ((k = job__pick(v, light)) < 0)
+            return snprintf(why, JOB_WHY, "--white-balance must be auto or off, not '%s'", v), HS_EUSAGE;
+        o->pl.white_balance = k;
+    } else if (!strcmp(name, "keep-others")) {
+        return job__flag(name, v, &o->pl.keep_others, why);
     } else if (!strcmp(name, "light-strength")) {
         return job__unit(name, v, &o->pl.light_strength, why);
     } else if (!strcmp(name, "retouch")) {
@@ -124,9 +133,9 @@ int job_finish(job_opts *o, char why[JOB_WHY]) {
         if (o->set_background && strcmp(want, had))
             snprintf(o->notes[o->n_notes++], JOB_WHY, "%s requires a %s background; --background %.40s is not used", s->name,
                      want, had);
-        if (o->set_retouch || o->set_enhance)
-            snprintf(o->notes[o->n_notes++], JOB_WHY, "passport photos are neither retouched nor upscaled; --%s is not used",
-                     o->set_retouch ? "retouch" : "enhance");
+        if (o->set_retouch) snprintf(o->notes[o->n_notes++], JOB_WHY, "passport photos are not retouched; --retouch is not used");
+        if (o->set_enhance)
+            snprintf(o->notes[o->n_notes++], JOB_WHY, "passport photos get no generative upscaling; --enhance is not used");
     }
     if (o->pl.background.kind == COMPOSE_IMAGE && !o->pl.background.picture)
         return snprintf(why, JOB_WHY, "--background image:FILE: the picture is not loaded"), HS_EUSAGE;

@@ -33,7 +33,7 @@ typedef struct {
     int set_background;           /* the user chose these (passports override them with a note) */
     int set_retouch;
     int set_enhance;
-    char notes[2][JOB_WHY];       /* job_finish's notes: what a passport preset did not use */
+    char notes[3][JOB_WHY];       /* job_finish's notes: what a passport preset did not use */
     int n_notes;
 } job_opts;
 
@@ -58,10 +58,13 @@ extern const job_look job_looks[JOB_LOOKS];
 /* linkedin, studio, ... (pl_opts_default), JPEG at JOB_QUALITY, IMG_MAX_PIXELS. */
 void job_opts_default(job_opts *o);
 /* One option by its command-line name without the dashes: preset, background, face, enhance,
- * light, light-strength, retouch, size, label, force, format, quality, max-pixels. value is
- * NULL for a flag given alone (label, force; "1"/"on"/"true" and "0"/"off"/"false" also do).
- * Returns 0, or HS_EUSAGE with the command line's reason in why. */
+ * light, white-balance, light-strength, retouch, size, label, force, keep-others, format,
+ * quality, max-pixels. value is NULL for a flag given alone (job_option_is_flag: label, force,
+ * keep-others; "1"/"on"/"true" and "0"/"off"/"false" also do). Returns 0, or HS_EUSAGE with
+ * the command line's reason in why. */
 int job_option(job_opts *o, const char *name, const char *value, char why[JOB_WHY]);
+/* 1 if the option called name is a flag (it takes no value on the command line). */
+int job_option_is_flag(const char *name);
 /* After the options: what a passport preset imposes (with a note in o->notes for each choice
  * it overrides) and the checks across options. Returns 0, or HS_EUSAGE with why. */
 int job_finish(job_opts *o, char why[JOB_WHY]);

@@ -373,7 +373,8 @@ static int pl__face_seeds(const pl_result *r, const frame_affine *to, float to_m
 /* The subject's mask over the whole photo: MATTE_SIZE x MATTE_SIZE bytes (1 = subject),
  * stretched over it: the selfie network's person mask of the whole photo split among the
  * photo's faces by people_share, as the matte stage splits the canvas's (a bystander at the
- * photo's edge does not hold the frame in); with --keep-others everyone's. */
+ * photo's edge does not hold the frame in). --keep-others frames the same way: the frame is
+ * the subject's, and the others stay where it shows them. */
 static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
     const int n = MATTE_SIZE;
     const img_rgb *ph = s->photo, *small = pl__thumb(s);
@@ -385,9 +386,8 @@ static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
     float aspect = (float)ph->h / ph->w;
     char perr[PEOPLE_ERR];
     for (int i = 0; i < k; i++) seeds[i].y /= aspect;
-    if (rc == 0 && !s->o->keep_others && people_share(prob, NULL, n, n, aspect, seeds, k, subject, share, perr))
-        rc = pl__fail(s, PL_EFAIL, "%s", perr);
-    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * (s->o->keep_others ? 1 : share[i]) >= 0.5f;
+    if (rc == 0 && people_share(prob, NULL, n, n, aspect, seeds, k, subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
+    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * share[i] >= 0.5f;
     free(prob), free(share);
     return rc;
 }

@@ -56,6 +56,12 @@ run "$tmp/in.jpg" -o "$tmp/x.jpg" --quality 0;         expect "--quality 0" 2 1
 run "$tmp/in.jpg" -o "$tmp/x.jpg" --quality=abc;       expect "--quality=abc" 2 1
 run "$tmp/in.jpg" -o "$tmp/x.png" --format jpeg;       expect "--format contradicting the name" 2 1
 run "$tmp/in.jpg" -o "$tmp/x.jpg" --white-balance on;  expect "--white-balance on (auto or off)" 2 1
+mkdir "$tmp/opts"
+run "$tmp/in.jpg" -o "$tmp/opts/x.jpg" -q --json --white-balance off --keep-others --label
+expect "--white-balance off --keep-others --label (flags and values through job_option)" 0 0
+grep -q 'white_balance=off' "$tmp/stdout" && grep -q 'people=all' "$tmp/stdout"
+say $? "--white-balance off and --keep-others reach the pipeline (the report's steps say white_balance=off, people=all)"
+rm -r "$tmp/opts"
 run "$tmp/in.jpg" "$tmp/in.jpg" -o "$tmp/x.jpg";       expect "two inputs" 2 1
 [ ! -e "$tmp/x.jpg" ] && [ ! -e "$tmp/x.png" ]; say $? "usage errors write nothing"
 
