@@ -316,6 +316,13 @@ int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_loa
 
     /* The header decides before stb allocates anything proportional to the image. */
     img_header hd = jpeg ? img_jpeg_scan(b, n) : img_png_scan(b, n);
+    /* The limits apply to the size stb will allocate for, should its reading of the header
+     * ever differ from ours (stbi_info reads only the header). */
+    int iw, ih, ic;
+    if (stbi_info_from_memory(b, (int)n, &iw, &ih, &ic)) {
+        if (iw > hd.w) hd.w = iw;
+        if (ih > hd.h) hd.h = ih;
+    }
     if (hd.w > 0 && hd.h > limit / hd.w)   /* w * h > limit, without overflow (PNG: 32-bit sides) */
         return img_fail(err, IMG_ELARGE, "image too large: %lldx%lld pixels, limit %lld pixels",
                         hd.w, hd.h, limit);
