@@ -144,6 +144,7 @@ const char *img_sniff(const unsigned char *b, size_t n) {
 typedef struct {
     long long w, h;          /* dimensions from the header; 0 when not found */
     int bits;                /* PNG: bits per pixel (depth x channels); 0 when unknown */
+    int scans;               /* JPEG: SOS segments */
     int complete;            /* 1 when the data runs to its end marker (JPEG EOI, PNG IEND) */
 } img_header;
 
@@ -154,7 +155,7 @@ static int img_jpeg_is_sof(unsigned m) {
 /* Walks the JPEG segments, and the entropy-coded data after each SOS, up to EOI. Like stb and
  * libjpeg, stray bytes where a marker should be are skipped. */
 static img_header img_jpeg_scan(const unsigned char *p, size_t n) {
-    img_header hd = {0, 0, 0, 0};
+    img_header hd = {0, 0, 0, 0, 0};
     size_t i = 2;
     while (i + 2 <= n) {
         if (p[i] != 0xFF) { i++; continue; }
@@ -171,6 +172,7 @@ static img_header img_jpeg_scan(const unsigned char *p, size_t n) {
             hd.w = p[i + 5] << 8 | p[i + 6];
         }
         i += len;
+        hd.scans += m == 0xDA;
         if (m == 0xDA)   /* scan data ends at a marker other than a stuffed 00 or a restart */
             while (i + 1 < n && !(p[i] == 0xFF && p[i + 1] != 0x00 &&
                                   !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7)))
@@ -181,7 +183,7 @@ static img_header img_jpeg_scan(const unsigned char *p, size_t n) {
 
 /* Walks the PNG chunks (length, type, data, CRC) up to IEND; IHDR must come first. */
 static img_header img_png_scan(const unsigned char *p, size_t n) {
-    img_header hd = {0, 0, 0, 0};
+    img_header hd = {0, 0, 0, 0, 0};
     if (n >= 26 && !memcmp(p + 12, "IHDR", 4)) {
         static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};   /* by colour type */
         hd.w = img_be32(p + 16);
@@ -328,6 +330,11 @@ int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_loa
                         hd.w, hd.h, limit);
     if (!hd.complete)
         return img_fail(err, IMG_EFORMAT, "truncated %s (the file ends before the image does)", fmt);
+    /* stb passes over every block of the image for each scan, however little data it holds:
+     * thousands of tiny scans would be a CPU bomb. Encoders write at most about 20. */
+    if (hd.scans > IMG_MAX_SCANS)
+        return img_fail(err, IMG_EFORMAT, "corrupt JPEG: %d scans, more than any encoder writes (limit %d)",
+                        hd.scans, IMG_MAX_SCANS);
     /* Fewer bytes than the declared pixels need, however well compressed: a JPEG codes every
      * 8x8 block of its largest component with at least one bit (a DC code), and deflate
      * expands at most 1032-fold. Refused before stb allocates the declared size. */

@@ -531,6 +531,7 @@ static void test_bombs(void) {
         {"bomb-png-1x1-inflates-64mib.png", "corrupt PNG: its data inflates past the declared 1x1 pixels"},
         {"liar-png-9000x9000-in-100-bytes.png", "corrupt PNG: 9000x9000 pixels cannot fit in 74 bytes"},
         {"liar-jpeg-9000x9000-in-900-bytes.jpg", "corrupt JPEG: 9000x9000 pixels cannot fit in 894 bytes"},
+        {"scans-101-progressive.jpg", "corrupt JPEG: 101 scans, more than any encoder writes (limit 100)"},
     };
     char err[IMG_ERR], path[256];
     img_rgb im;
