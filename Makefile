@@ -33,7 +33,7 @@ SIMD_FLAGS_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma
 VECTORIZE := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),,-fvect-cost-model=dynamic)
 endif
 
-.PHONY: all test check bench asan demo install clean static static-arm64 arm64-tests
+.PHONY: all test check bench asan fuzz fuzz-build demo install clean static static-arm64 arm64-tests
 all: $(BIN)
 
 $(BIN): $(BUILD)/headshot.o $(LIB_OBJ)
@@ -85,6 +85,29 @@ asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/headshot HEADSHOT_TEST_PASSES=native \
 	  CC="clang -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+# The saved fuzz inputs run through the fuzz targets in the normal build (tests/fuzz/fuzz.h).
+$(BUILD)/tests/test_fuzz: $(wildcard tests/fuzz/*.c tests/fuzz/*.h) src/headshot.c
+
+# Fuzzing with clang's libFuzzer under AddressSanitizer + UndefinedBehaviorSanitizer
+# (docs/SECURITY.md): every tests/fuzz/fuzz_NAME.c is built as build-fuzz/fuzz_NAME and run
+# for FUZZ_S seconds from its seeds in tests/fuzz/corpus/NAME; what it learns is kept in
+# build-fuzz/corpus/NAME, a crash is saved as build-fuzz/crash-*. NN_FUZZ_NO_CHECKSUM lets
+# random input past the weight file's checksum, in this build only.
+FUZZ_S  ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CC := clang -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+           -fno-omit-frame-pointer -DNN_FUZZ_NO_CHECKSUM
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t; echo "# fuzz_$$t for $(FUZZ_S) s"; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_S) -timeout=10 -rss_limit_mb=2048 -close_fd_mask=2 \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/ build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; done
+
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC="$(FUZZ_CC)" $(patsubst %,build-fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h src/headshot.c $(LIB_OBJ)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
 bench: $(BIN)
 	./$(BIN) bench
 
@@ -112,4 +135,4 @@ arm64-tests:
 	  build-arm64/headshot $(patsubst $(BUILD)/%,build-arm64/%,$(TESTS))
 
 clean:
-	rm -rf build build-asan build-static build-arm64 headshot headshot-*-linux-* demo-headshot.jpg
+	rm -rf build build-asan build-fuzz build-static build-arm64 headshot headshot-*-linux-* demo-headshot.jpg

@@ -250,7 +250,7 @@ static int hs_cmd_version(int argc, char **argv, const hs_global *g) {
     (void)argc, (void)argv, (void)g;
     printf("headshot " HS_VERSION "\n"
            "built with " HS_COMPILER " for " HS_ARCH " (baseline instructions; SIMD kernels chosen at run "
-           "time); stb_image 2.27, stb_image_write 1.16, stb_image_resize 0.97\n");
+           "time); stb_image 2.30, stb_image_write 1.16, stb_image_resize 0.97\n");
     const char *isa = nn_isa(), *best = nn_isa_best(), *name;
     if (!strcmp(isa, best)) printf("kernels: %s (the best this CPU runs); built in:", isa);
     else printf("kernels: %s (chosen by --isa or HEADSHOT_ISA; the best this CPU runs: %s); built in:", isa, best);

@@ -32,8 +32,25 @@
 /* stb's buffers (the decoded photo, its component planes) are the biggest of a run: they come
  * from nn_buffer_alloc, on huge pages, like every other image buffer. */
 #define STBI_MALLOC(n) nn_buffer_alloc(n)
-#define STBI_REALLOC(p, n) realloc(p, n)
+#define STBI_REALLOC(p, n) img_realloc(p, n)
 #define STBI_FREE(p) free(p)
+/* stb grows only two buffers: the concatenated PNG IDAT data (at most the file) and the
+ * inflated PNG data, which stb lets grow without bound. A zlib stream can expand 1032-fold,
+ * so a PNG that declares 100x100 pixels could inflate to gigabytes before stb compares the
+ * sizes (a decompression bomb). img_load_memory sets a cap from the declared size; a growth
+ * past it is refused before it is allocated, and noted so the error can say why. */
+static _Thread_local size_t img_realloc_cap;
+static _Thread_local int img_realloc_refused;
+
+/* noinline: inlined, it leads GCC 12 to a false -Wstringop-overflow in stbi__getn. */
+static __attribute__((noinline)) void *img_realloc(void *p, size_t n) {
+    if (n > img_realloc_cap) {
+        img_realloc_refused = 1;
+        return NULL;
+    }
+    return realloc(p, n);
+}
+
 #define STB_IMAGE_IMPLEMENTATION
 #include "stb_image.h"
 #define STBI_WRITE_NO_STDIO
@@ -126,6 +143,8 @@ const char *img_sniff(const unsigned char *b, size_t n) {
 
 typedef struct {
     long long w, h;          /* dimensions from the header; 0 when not found */
+    int bits;                /* PNG: bits per pixel (depth x channels); 0 when unknown */
+    int scans;               /* JPEG: SOS segments */
     int complete;            /* 1 when the data runs to its end marker (JPEG EOI, PNG IEND) */
 } img_header;
 
@@ -136,7 +155,7 @@ static int img_jpeg_is_sof(unsigned m) {
 /* Walks the JPEG segments, and the entropy-coded data after each SOS, up to EOI. Like stb and
  * libjpeg, stray bytes where a marker should be are skipped. */
 static img_header img_jpeg_scan(const unsigned char *p, size_t n) {
-    img_header hd = {0, 0, 0};
+    img_header hd = {0, 0, 0, 0, 0};
     size_t i = 2;
     while (i + 2 <= n) {
         if (p[i] != 0xFF) { i++; continue; }
@@ -153,6 +172,7 @@ static img_header img_jpeg_scan(const unsigned char *p, size_t n) {
             hd.w = p[i + 5] << 8 | p[i + 6];
         }
         i += len;
+        hd.scans += m == 0xDA;
         if (m == 0xDA)   /* scan data ends at a marker other than a stuffed 00 or a restart */
             while (i + 1 < n && !(p[i] == 0xFF && p[i + 1] != 0x00 &&
                                   !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7)))
@@ -163,10 +183,12 @@ static img_header img_jpeg_scan(const unsigned char *p, size_t n) {
 
 /* Walks the PNG chunks (length, type, data, CRC) up to IEND; IHDR must come first. */
 static img_header img_png_scan(const unsigned char *p, size_t n) {
-    img_header hd = {0, 0, 0};
-    if (n >= 24 && !memcmp(p + 12, "IHDR", 4)) {
+    img_header hd = {0, 0, 0, 0, 0};
+    if (n >= 26 && !memcmp(p + 12, "IHDR", 4)) {
+        static const int channels[7] = {1, 0, 3, 1, 2, 0, 4};   /* by colour type */
         hd.w = img_be32(p + 16);
         hd.h = img_be32(p + 20);
+        hd.bits = p[25] < 7 ? p[24] * channels[p[25]] : 0;
     }
     size_t i = 8;
     while (n - i >= 12) {
@@ -296,14 +318,41 @@ int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_loa
 
     /* The header decides before stb allocates anything proportional to the image. */
     img_header hd = jpeg ? img_jpeg_scan(b, n) : img_png_scan(b, n);
+    /* The limits apply to the size stb will allocate for, should its reading of the header
+     * ever differ from ours (stbi_info reads only the header). */
+    int iw, ih, ic;
+    if (stbi_info_from_memory(b, (int)n, &iw, &ih, &ic)) {
+        if (iw > hd.w) hd.w = iw;
+        if (ih > hd.h) hd.h = ih;
+    }
     if (hd.w > 0 && hd.h > limit / hd.w)   /* w * h > limit, without overflow (PNG: 32-bit sides) */
         return img_fail(err, IMG_ELARGE, "image too large: %lldx%lld pixels, limit %lld pixels",
                         hd.w, hd.h, limit);
     if (!hd.complete)
         return img_fail(err, IMG_EFORMAT, "truncated %s (the file ends before the image does)", fmt);
+    /* stb passes over every block of the image for each scan, however little data it holds:
+     * thousands of tiny scans would be a CPU bomb. Encoders write at most about 20. */
+    if (hd.scans > IMG_MAX_SCANS)
+        return img_fail(err, IMG_EFORMAT, "corrupt JPEG: %d scans, more than any encoder writes (limit %d)",
+                        hd.scans, IMG_MAX_SCANS);
+    /* Fewer bytes than the declared pixels need, however well compressed: a JPEG codes every
+     * 8x8 block of its largest component with at least one bit (a DC code), and deflate
+     * expands at most 1032-fold. Refused before stb allocates the declared size. */
+    double least = jpeg ? (double)hd.w * hd.h / 512 : (double)hd.w * hd.h * hd.bits / 8 / 1032;
+    if (least > (double)n)
+        return img_fail(err, IMG_EFORMAT, "corrupt %s: %lldx%lld pixels cannot fit in %zu bytes",
+                        fmt, hd.w, hd.h, n);
 
+    /* The inflated PNG data is at most the declared rows (interlacing adds a little); stb
+     * doubles its buffer as it goes, hence twice that. The IDAT data is at most the file. */
+    double raw = (double)hd.h * (1 + ((double)hd.w * hd.bits + 7) / 8);
+    img_realloc_cap = (size_t)(2 * (raw > (double)n ? raw : (double)n)) + (1 << 16);
+    img_realloc_refused = 0;
     int w, h, c;
     unsigned char *px = stbi_load_from_memory(b, (int)n, &w, &h, &c, 0);
+    if (!px && img_realloc_refused)
+        return img_fail(err, IMG_EFORMAT, "corrupt PNG: its data inflates past the declared %lldx%lld pixels",
+                        hd.w, hd.h);
     if (!px) {
         const char *why = stbi_failure_reason();
         if (why && !strcmp(why, "outofmem")) return img_fail(err, IMG_EFAIL, "out of memory decoding %s", fmt);

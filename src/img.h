@@ -8,7 +8,9 @@
  *   format needs its own truncation check and tests, and cameras and phones do not produce
  *   them. Empty, random and truncated files are refused with a reason.
  *   The pixel limit is checked against the dimensions in the header before anything large
- *   is allocated.
+ *   is allocated, and so are files too small for the size they declare, PNG data that
+ *   inflates past it (decompression bombs) and JPEGs with more scans than IMG_MAX_SCANS
+ *   (docs/SECURITY.md).
  *   Pixels come out as 8-bit sRGB RGB: grey is replicated, 16-bit samples keep their high
  *   byte (like libpng's strip_16), palettes are expanded. An image with transparency is
  *   composited over white in .rgb, so a stage that ignores alpha sees what a viewer shows,
@@ -32,6 +34,7 @@
 #define IMG_ERR 160                      /* size of every error-message buffer */
 #define IMG_MAX_PIXELS 100000000LL       /* default pixel limit: 100 megapixels */
 #define IMG_MAX_FILE (1LL << 30)         /* largest input file read into memory: 1 GiB */
+#define IMG_MAX_SCANS 100                /* JPEG scans; each costs a pass over the image */
 
 enum {
     IMG_EFAIL = -1,     /* out of memory or invalid argument */

@@ -521,11 +521,52 @@ static void test_files(const unsigned char *d01, size_t d01_n) {
     CHECK(rmdir(dir) == 0, "temporary test directory left clean");
 }
 
+/* ============================================================ bombs and liars === */
+
+/* Files whose declared size the data cannot honestly give are refused before stb allocates
+ * for them (tests/fuzz/regress/img/, made by hand as docs/SECURITY.md describes), while the
+ * most compressible honest files still load. */
+static void test_bombs(void) {
+    static const struct { const char *file, *expect; } bad[] = {
+        {"bomb-png-1x1-inflates-64mib.png", "corrupt PNG: its data inflates past the declared 1x1 pixels"},
+        {"liar-png-9000x9000-in-100-bytes.png", "corrupt PNG: 9000x9000 pixels cannot fit in 74 bytes"},
+        {"liar-jpeg-9000x9000-in-900-bytes.jpg", "corrupt JPEG: 9000x9000 pixels cannot fit in 894 bytes"},
+        {"scans-101-progressive.jpg", "corrupt JPEG: 101 scans, more than any encoder writes (limit 100)"},
+    };
+    char err[IMG_ERR], path[256];
+    img_rgb im;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "tests/fuzz/regress/img/%s", bad[i].file);
+        size_t n;
+        unsigned char *b = slurp(path, &n);
+        int rc = b ? load(&im, b, n, NULL, err) : 0;
+        CHECK(rc == IMG_EFORMAT && !strcmp(err, bad[i].expect), "%s refused: \"%s\"", bad[i].file, rc ? err : "(loaded)");
+        free(b);
+    }
+    /* One grey level compresses best: 2048x2048 as JPEG (one DC and one EOB code per block)
+     * and as PNG still load. */
+    img_rgb flat;
+    img_new(&flat, 2048, 2048, 0, err);
+    memset(flat.rgb, 128, (size_t)2048 * 2048 * 3);
+    for (int f = IMG_JPEG; f <= IMG_PNG; f++) {
+        unsigned char *out;
+        size_t n;
+        int rc = img_encode(&flat, (img_format)f, 50, NULL, 0, &out, &n, err);
+        if (rc == 0) rc = load(&im, out, n, NULL, err);
+        CHECK(rc == 0 && im.w == 2048, "flat grey 2048x2048 %s of %zu bytes (%.0f pixels a byte) loads: %s",
+              f == IMG_JPEG ? "JPEG" : "PNG", n, 2048.0 * 2048 / (double)n, rc ? err : "yes");
+        img_free(&im);
+        free(out);
+    }
+    img_free(&flat);
+}
+
 int main(void) {
     size_t d01_n;
     unsigned char *d01 = slurp(TEST_DATA "d01.jpg", &d01_n);
     if (!d01) { CHECK(0, "cannot read " TEST_DATA "d01.jpg"); return test_done(); }
     test_refusals(d01, d01_n);
+    test_bombs();
     test_conversions();
     test_orient();
     test_real_orientation();
