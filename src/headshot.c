@@ -422,16 +422,6 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
 
 /* ============================================================ the main job === */
 
-static int hs_exit_for_pipeline(int pl_code) {
-    switch (pl_code) {
-    case PL_ENOFACE: return HS_ENOFACE;
-    case PL_EFACE: return HS_EUSAGE;
-    case PL_EIDENTITY: return HS_EIDENTITY;
-    case PL_EROOM: return HS_EROOM;
-    default: return HS_EINTERNAL;
-    }
-}
-
 static int hs_write_stdout(const unsigned char *p, size_t n, char why[HS_WHY]) {
     for (size_t done = 0; done < n;) {
         ssize_t put = write(STDOUT_FILENO, p + done, n - done);
@@ -526,7 +516,7 @@ static int hs_one(const hs_opts *op, const hs_global *g) {
     for (int i = 0; i < hist.n_warnings && !o.quiet; i++) fprintf(stderr, "headshot: warning: %s\n", hist.warnings[i]);
     double t0 = hs_now();
     char why[HS_WHY];
-    if (rc) rc = hs_error(hs_exit_for_pipeline(rc), rc == PL_EFACE ? NULL : o.input, "%s", err);
+    if (rc) rc = hs_error(job_status_of_pipeline(rc), rc == PL_EFACE ? NULL : o.input, "%s", err);
     else if ((rc = hs_save(&o, &res.out, &hist, o.output, why)))
         hs_error(rc, to_stdout ? "standard output" : o.output, "%s", why);
     double save_ms = hs_now() - t0;
@@ -603,7 +593,7 @@ static int hs_batch_run(void *ctx, batch_item *it, batch_stage_fn stage, void *p
         at += (size_t)snprintf(it->note + at, sizeof it->note - at, "warning: %s\n", b->hist.warnings[i]);
     if (rc) {
         snprintf(it->why, BATCH_ERR, "%s", err);
-        rc = hs_exit_for_pipeline(rc);
+        rc = job_status_of_pipeline(rc);
     } else if (b->measuring) {
         const team_measure *t = &b->res.team;
         it->data[0] = t->head_ratio, it->data[1] = t->y, it->data[2] = t->u, it->data[3] = t->v, it->data[4] = (float)t->ok;
@@ -712,7 +702,7 @@ static int hs_variants_main(const hs_opts *o, const hs_global *g) {
                 for (int l = 0; l < h[j].n_warnings && !seen; l++) seen = !strcmp(h[j].warnings[l], h[k].warnings[i]);
             if (!seen) fprintf(stderr, "headshot: warning: %s\n", h[k].warnings[i]);
         }
-    if (rc) rc = hs_error(hs_exit_for_pipeline(rc), rc == PL_EFACE ? NULL : o->input, "%s", err);
+    if (rc) rc = hs_error(job_status_of_pipeline(rc), rc == PL_EFACE ? NULL : o->input, "%s", err);
     img_rgb pics[JOB_LOOKS];
     const char *names[JOB_LOOKS];
     for (int k = 0; k < JOB_LOOKS && rc == HS_OK; k++) {

@@ -164,11 +164,12 @@ static int job__load(const unsigned char *in, size_t n, const char *name, const 
     return HS_OK;
 }
 
-static int job__status_of_pipeline(int pl_code) {
+int job_status_of_pipeline(int pl_code) {
     switch (pl_code) {
     case PL_ENOFACE: return HS_ENOFACE;
     case PL_EFACE: return HS_EUSAGE;
     case PL_EIDENTITY: return HS_EIDENTITY;
+    case PL_EROOM: return HS_EROOM;
     default: return HS_EINTERNAL;
     }
 }
@@ -201,7 +202,7 @@ int job_run(pl_models *m, const unsigned char *in, size_t n, const char *name, c
     int rc = h && pr ? HS_OK : (snprintf(why, JOB_WHY, "out of memory"), HS_EINTERNAL);
     memset(r, 0, sizeof *r);
     if (rc == HS_OK) meta_init(h, "headshot " HS_VERSION), rc = job__load(in, n, name, o, &photo, pr, h, why);
-    if (rc == HS_OK && (rc = pl_run(m, &photo, &o->pl, pr, h, err))) rc = job__status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);
+    if (rc == HS_OK && (rc = pl_run(m, &photo, &o->pl, pr, h, err))) rc = job_status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);
     img_free(&photo);
     if (rc == HS_OK) rc = job__encode(o, pr, h, r, why);
     if (pr) pl_result_free(pr);
@@ -227,7 +228,7 @@ int job_run_variants(pl_models *m, const unsigned char *in, size_t n, const char
     }
     if (rc == HS_OK) meta_init(&h[0], "headshot " HS_VERSION), rc = job__load(in, n, name, o, &photo, &pr[0], &h[0], why);
     if (rc == HS_OK && (rc = pl_run_variants(m, &photo, po, JOB_LOOKS, pr, h, err)))
-        rc = job__status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);
+        rc = job_status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);
     img_free(&photo);
     for (int k = 0; k < JOB_LOOKS && rc == HS_OK; k++) rc = job__encode(o, &pr[k], &h[k], &r[k], why);
     for (int k = 0; k < JOB_LOOKS && pr; k++) pl_result_free(&pr[k]);

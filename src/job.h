@@ -78,5 +78,7 @@ int job_run(pl_models *m, const unsigned char *in, size_t n, const char *name, c
 int job_run_variants(pl_models *m, const unsigned char *in, size_t n, const char *name, const job_opts *o,
                      job_result *r, char why[JOB_WHY]);
 void job_result_free(job_result *r);
+/* The exit status (status.h) of a pipeline error code (PL_E*). */
+int job_status_of_pipeline(int pl_code);
 
 #endif

@@ -160,7 +160,7 @@ static int srv__http_of(int hs) {
     case HS_EUSAGE: case HS_EINPUT: return 400;
     case HS_EFORMAT: return 415;
     case HS_ELARGE: return 413;
-    case HS_ENOFACE: case HS_EIDENTITY: return 422;
+    case HS_ENOFACE: case HS_EIDENTITY: case HS_EROOM: return 422;
     default: return 500;
     }
 }
