@@ -31,11 +31,6 @@
 #define NN_MAX_OUTPUTS 8     /* most outputs one forward function may return */
 #define NN_ALIGN 64          /* every buffer is aligned to this and padded by it */
 
-#ifndef NN_MALLOC            /* stb-style: define before including nn.c to override */
-#define NN_MALLOC(n) malloc(n)
-#define NN_FREE(p) free(p)
-#endif
-
 /* ============================================================================ tensors === */
 
 typedef struct {
@@ -212,22 +207,8 @@ const char *nn_isa_best(void);                   /* what "auto" picks on this ma
 /* The i-th kernel set built into this binary, best first ("avx512", "avx2", "portable"),
  * NULL past the end; *runs (may be NULL) gets 1 when this CPU can run it. For --version. */
 const char *nn_isa_built(int i, int *runs);
-/* Threads for the ops from now on (n < 1: online cores, the default). Call between runs. */
-void nn_set_threads(int n);
-int nn_threads(void);
-/* Runs fn(arg, i) for i = 0..n-1 on the same threads, returning when all are done; tasks run
- * in any order and concurrently, so each must write only its own part of the result (then
- * the result does not depend on the thread count). For image loops outside the networks.
- * Not from inside a task, nor from two threads at once. */
-void nn_parallel_for(int n, void (*fn)(void *arg, int i), void *arg);
-/* The same over 0..n-1 cut into a few contiguous bands per thread: fn(arg, lo, hi). */
-void nn_parallel_rows(int n, void (*fn)(void *arg, int lo, int hi), void *arg);
-
-/* Memory for big buffers (arenas, packed weights, images, planes): 64-byte aligned and padded
- * by NN_ALIGN; from 1 MB up on 2 MB boundaries with a huge-page hint, because every first
- * touch of a 4 KB page costs microseconds (a 12 MP photo's buffers have tens of thousands of
- * them) and a 2 MB page costs one fault. Release with free(). NULL when out of memory. */
-void *nn_buffer_alloc(size_t n);
+/* The threads of the ops are the process's pool (pool.h: pool_set_threads); big buffers come
+ * from buffer_alloc (buffer.h). */
 
 /* fp16 <-> fp32 (IEEE half), used by the loader and the tests. */
 float nn_half_to_float(uint16_t h);

@@ -76,4 +76,8 @@ extern const nn_kernel_set nn_kernels_avx512;
 extern const nn_kernel_set nn_kernels_neon;
 #endif
 
+/* Shared by nn.c and nn_weights.c. */
+void nn__seterr(char *err, const char *fmt, ...);   /* into an NN_ERR buffer, when err != NULL */
+static inline size_t nn__round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
 #endif

@@ -3,6 +3,7 @@
  * counts; fp16 and int8 round trips; the container loader on corrupted files; the planner. */
 #include "test.h"
 #include "nn.h"
+#include "pool.h"
 #include <stdint.h>
 #include <time.h>
 
@@ -143,7 +144,7 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
         if (nn_set_isa(isas[s], err) != 0) continue;   /* a set this CPU cannot run */
         for (int threads = 1; threads <= 2; threads++) {
             if (s == 0 && threads == 2) continue;
-            nn_set_threads(threads);
+            pool_set_threads(threads);
             nn_ctx *c = nn_ctx_new("case", err);
             nn_tensor out[NN_MAX_OUTPUTS];
             if (nn_run(c, fwd_one, &o, in, ih, iw, ic, out, err) != 1) { CHECK(0, "run: %s", err); nn_ctx_free(c); continue; }
