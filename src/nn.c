@@ -54,21 +54,21 @@ struct nn_ctx {
     float *zeros;            /* zero row for padding taps, >= max_row floats */
     size_t max_row;
     nn_stats stats;          /* of the plan */
-    int trace;
+    const nn_runtime *rt;    /* the kernel set and the trace of its ops */
+    int trace;               /* this context's own trace (nn_ctx_trace) */
     double t0;               /* trace: start of the current op */
     char err[NN_ERR];        /* sticky error of the current pass */
 };
-
-static int nn__trace_default;
-void nn_trace_all(int on) { nn__trace_default = on; }
 
 nn_ctx *nn_ctx_new(const char *name, char err[NN_ERR]) {
     nn_ctx *c = calloc(1, sizeof *c);
     if (!c) return nn__seterr(err, "out of memory"), NULL;
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->trace = nn__trace_default;
+    c->rt = nn_runtime_default();
     return c;
 }
+
+void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt) { c->rt = rt; }
 
 void nn_ctx_free(nn_ctx *c) {
     if (!c) return;
@@ -145,14 +145,18 @@ static int nn__cpu_x86_level(void) {   /* 0: baseline, 1: AVX2 + FMA, 2: and AVX
 }
 #endif
 
-/* Every kernel set built into this binary, best first. */
+/* The reference set has no micro-kernels: its ops run their reference loops, the definition
+ * every other set is checked against (tests/test_nn.c). Every CPU runs it. */
+const nn_kernel_set nn_kernels_reference = {"reference", 0, 0, NULL, NULL, NULL, NULL};
+
+/* Every kernel set built into this binary, best first; the reference last. */
 static const nn_kernel_set *const nn__kernel_sets[] = {
 #if defined(__x86_64__)
     &nn_kernels_avx512, &nn_kernels_avx2,
 #elif defined(__aarch64__)
     &nn_kernels_neon,                                   /* NEON is mandatory on aarch64 */
 #endif
-    &nn_kernels_portable,
+    &nn_kernels_portable, &nn_kernels_reference,
 };
 #define NN__NSETS (int)(sizeof nn__kernel_sets / sizeof nn__kernel_sets[0])
 
@@ -167,48 +171,51 @@ static int nn__can_run(const nn_kernel_set *k) {
 
 static const nn_kernel_set *nn__best_kernels(void) {
     int i = 0;
-    while (!nn__can_run(nn__kernel_sets[i])) i++;      /* the last one, portable, always can */
+    while (!nn__can_run(nn__kernel_sets[i])) i++;      /* portable always can */
     return nn__kernel_sets[i];
 }
 
-static const nn_kernel_set *nn__kernels;   /* NULL: reference loops */
-static int nn__isa_chosen;
+int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]) {
+    const nn_kernel_set *k = !strcmp(isa, "auto") ? nn__best_kernels() : NULL;
+    for (int i = 0; i < NN__NSETS && !k; i++)
+        if (!strcmp(isa, nn__kernel_sets[i]->name) && nn__can_run(nn__kernel_sets[i])) k = nn__kernel_sets[i];
+    if (!k) {
+        char list[64] = "";
+        for (int i = 0; i < NN__NSETS; i++)
+            if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, ", "), nn__kernel_sets[i]->name);
+        return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto%s)", isa, list), -1;
+    }
+    rt->kernels = k, rt->trace = 0;
+    return 0;
+}
 
-/* HEADSHOT_ISA=reference|portable|avx2|avx512|neon forces a kernel set (tests of every path);
- * one this CPU cannot run falls back to the best, with a warning, so the variable can never
- * cause SIGILL. */
-static void nn__isa_init(void) {
-    if (nn__isa_chosen) return;
+/* The process's runtime. HEADSHOT_ISA=reference|portable|avx2|avx512|neon forces its kernel
+ * set (tests of every path); one this CPU cannot run falls back to the best, with a warning,
+ * so the variable can never cause SIGILL. */
+static nn_runtime nn__default;
+
+nn_runtime *nn_runtime_default(void) {
+    if (nn__default.kernels) return &nn__default;
     const char *env = getenv("HEADSHOT_ISA");
     char err[NN_ERR];
-    if (!env || !*env || nn_set_isa(env, err) != 0) {
+    if (!env || !*env || nn_runtime_init(&nn__default, env, err) != 0) {
         if (env && *env) fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", env, err, nn__best_kernels()->name);
-        nn__kernels = nn__best_kernels();
+        nn__default.kernels = nn__best_kernels();
     }
-    nn__isa_chosen = 1;
+    return &nn__default;
 }
 
 int nn_set_isa(const char *name, char err[NN_ERR]) {
-    const nn_kernel_set *k = !strcmp(name, "auto") ? nn__best_kernels() : NULL;
-    for (int i = 0; i < NN__NSETS && !k; i++)
-        if (!strcmp(name, nn__kernel_sets[i]->name) && nn__can_run(nn__kernel_sets[i])) k = nn__kernel_sets[i];
-    if (!k && strcmp(name, "reference")) {
-        char list[64] = "";
-        for (int i = 0; i < NN__NSETS; i++)
-            if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, nn__kernel_sets[i]->name), ", ");
-        return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto, %sreference)", name, list), -1;
-    }
-    nn__kernels = k;                                    /* NULL: reference */
-    nn__isa_chosen = 1;
+    nn_runtime rt;
+    if (nn_runtime_init(&rt, name, err) != 0) return -1;
+    nn__default.kernels = rt.kernels;
     return 0;
 }
-const char *nn_isa(void) {
-    nn__isa_init();
-    return nn__kernels ? nn__kernels->name : "reference";
-}
+void nn_trace_all(int on) { nn_runtime_default()->trace = on; }
+const char *nn_isa(void) { return nn_runtime_default()->kernels->name; }
 const char *nn_isa_best(void) { return nn__best_kernels()->name; }
 const char *nn_isa_built(int i, int *runs) {
-    if (i < 0 || i >= NN__NSETS) return NULL;
+    if (i < 0 || i >= NN__NSETS - 1) return NULL;      /* the reference is not listed */
     if (runs) *runs = nn__can_run(nn__kernel_sets[i]);
     return nn__kernel_sets[i]->name;
 }
@@ -221,12 +228,12 @@ static int nn__op_begin(nn_ctx *c, uint64_t macs) {
     if (c->err[0]) return 0;
     c->stats.ops++;
     c->stats.macs += macs;
-    if (c->trace && !c->planning) c->t0 = nn__now();
+    if ((c->trace || c->rt->trace) && !c->planning) c->t0 = nn__now();
     return !c->planning;
 }
 
 static void nn__op_end(nn_ctx *c, const char *op, const char *name, nn_tensor x, nn_tensor y, uint64_t macs) {
-    if (!c->trace || c->planning || c->err[0]) return;
+    if (!(c->trace || c->rt->trace) || c->planning || c->err[0]) return;
     double ms = (nn__now() - c->t0) * 1e3;
     fprintf(stderr, "%-10s %-12s %-24s %4dx%-4dx%-4d -> %4dx%-4dx%-4d %9.3f MMAC %8.3f ms\n", c->name, op,
             name ? name : "", x.h, x.w, x.c, y.h, y.w, y.c, macs / 1e6, ms);
@@ -349,7 +356,7 @@ static void nn__conv_indirection(nn__conv_job *j, int p0, int p1) {
 static void nn__conv_task(void *arg, int task) {
     nn__conv_job *j = arg;
     const nn_layer *l = j->l;
-    const nn_kernel_set *k = nn__kernels;
+    const nn_kernel_set *k = j->c->rt->kernels;
     int taps = l->kh * j->kw_ind, M = j->y.h * j->y.w, band = task / j->groups, group = task % j->groups;
     int p0 = band * j->rows_per_task, p1 = p0 + j->rows_per_task < M ? p0 + j->rows_per_task : M;
     int per_group = ((l->cout + k->nr - 1) / k->nr + j->groups - 1) / j->groups * k->nr;
@@ -371,10 +378,13 @@ static void nn__conv_task(void *arg, int task) {
         nn__act_rows(j->y.data + (size_t)p0 * l->cout, p1 - p0, l->cout, &j->act);
 }
 
-/* The reference: a direct loop nest over NHWC, no packing. The oracle of every kernel. */
+/* The reference: a direct loop nest over NHWC, the oracle of every kernel. It reads the
+ * weights where the packing put them (nn_kernels.h: the stored ones permuted, the fp32 copy
+ * is not kept), weight (o, ky, kx, k) at w[k * NN_NR] below. */
 static void nn__conv_reference(nn__conv_job *j) {
     const nn_layer *l = j->l;
     nn_tensor x = j->x, y = j->y;
+    size_t panel = NN_NR + (size_t)l->kh * l->kw * l->cin * NN_NR;
     for (int oy = 0; oy < y.h; oy++)
         for (int ox = 0; ox < y.w; ox++)
             for (int o = 0; o < l->cout; o++) {
@@ -384,8 +394,8 @@ static void nn__conv_reference(nn__conv_job *j) {
                         int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
                         if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
                         const float *in = x.data + ((size_t)iy * x.w + ix) * x.c;
-                        const float *w = l->weights + (((size_t)o * l->kh + ky) * l->kw + kx) * l->cin;
-                        for (int k = 0; k < l->cin; k++) s += in[k] * w[k];
+                        const float *w = l->packed + o / NN_NR * panel + NN_NR + (size_t)(ky * l->kw + kx) * l->cin * NN_NR + o % NN_NR;
+                        for (int k = 0; k < l->cin; k++) s += in[k] * w[(size_t)k * NN_NR];
                     }
                 size_t at = ((size_t)oy * y.w + ox) * y.c + o;
                 y.data[at] = nn__act1(j->residual ? s + j->residual[at] : s, &j->act, o);
@@ -421,7 +431,7 @@ static void nn__wino_input(const nn__conv_job *j, int tx, int ty, float *v, size
             src[i * 4 + k] = iy >= 0 && iy < j->x.h && ix >= 0 && ix < j->x.w
                                  ? j->x.data + ((size_t)iy * j->x.w + ix) * j->x.c : j->c->zeros;
         }
-    nn__kernels->wino_input(src, j->x.c, v, xs);
+    j->c->rt->kernels->wino_input(src, j->x.c, v, xs);
 }
 
 /* The tile's output pixels (those inside the output) from m, with bias, residual, activation. */
@@ -437,7 +447,7 @@ static void nn__wino_output(const nn__conv_job *j, int tx, int ty, const float *
     }
     nn_epilogue e = nn__epilogue(&j->act);
     int rest = e.leaky || !nn__act_in_epilogue(&j->act);   /* activations done a pixel at a time */
-    nn__kernels->wino_output(m, xs, l->cout, l->bias, j->residual ? res : NULL, out, rest ? -FLT_MAX : e.min,
+    j->c->rt->kernels->wino_output(m, xs, l->cout, l->bias, j->residual ? res : NULL, out, rest ? -FLT_MAX : e.min,
                              rest ? FLT_MAX : e.max);
     for (int p = 0; rest && p < 4; p++)
         if (out[p]) nn__act_rows(out[p], 1, l->cout, &j->act);
@@ -447,7 +457,7 @@ static void nn__wino_task(void *arg, int slot) {
     const nn__wino_job *w = arg;
     const nn__conv_job *j = w->j;
     const nn_layer *l = j->l;
-    const nn_kernel_set *k = nn__kernels;
+    const nn_kernel_set *k = j->c->rt->kernels;
     int cin = l->cin, cout = l->cout;
     float *v = w->scratch + (size_t)slot * 16 * NN__WINO_CHUNK * (cin + cout), *m = v + (size_t)16 * NN__WINO_CHUNK * cin;
     size_t panel = NN_NR + (size_t)cin * NN_NR, per_xi = cout / NN_NR * panel;
@@ -502,7 +512,7 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
         if ((size_t)l->cin > c->max_row) c->max_row = l->cin;
         uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
         if (!nn__op_begin(c, macs)) return y;
-        if (!nn__kernels) {
+        if (c->rt->kernels == &nn_kernels_reference) {
             nn__conv_reference(&j);
         } else {
             w.scratch = scratch.data;
@@ -525,7 +535,7 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
     uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
     if (!nn__op_begin(c, macs)) return y;
     j.ind = (const float **)(void *)ind.data;
-    if (!nn__kernels) {
+    if (c->rt->kernels == &nn_kernels_reference) {
         j.x = x, j.pl = pl;
         nn__conv_reference(&j);
     } else {
@@ -539,8 +549,8 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
          * that (the deep layers of a small map, where the weights are most of the memory
          * traffic) each task takes every pixel and a share of the output channels instead, so
          * that every thread has work and reads only its share of the weights. */
-        int mr = nn__kernels->mr, tiles = (M + mr - 1) / mr, per = 1;
-        int want = pool_threads() * 4, panels = (l->cout + nn__kernels->nr - 1) / nn__kernels->nr;
+        int mr = c->rt->kernels->mr, tiles = (M + mr - 1) / mr, per = 1;
+        int want = pool_threads() * 4, panels = (l->cout + c->rt->kernels->nr - 1) / c->rt->kernels->nr;
         if (macs < NN__PAR_CONV_MACS) per = tiles;
         else if (tiles > want) per = (tiles + want - 1) / want;
         else per = tiles, j.groups = panels < want ? panels : want;
@@ -587,13 +597,14 @@ static void nn__dw_row(void *arg, int oy) {
     nn_dwrow d = {j->y.w, j->x.w, l->cout, (int)nn__round_up(l->cout, NN_NR), l->kh, l->kw, j->stride, j->pl};
     nn_epilogue e = nn__epilogue(&j->act);
     float *out = j->y.data + (size_t)oy * j->y.w * j->y.c;
-    nn__kernels->dwconv(&d, rows, l->packed, out, &e);
+    j->c->rt->kernels->dwconv(&d, rows, l->packed, out, &e);
     if (!nn__act_in_epilogue(&j->act)) nn__act_rows(out, j->y.w, j->y.c, &j->act);
 }
 
-static void nn__dw_reference(nn__dw_job *j) {
+static void nn__dw_reference(nn__dw_job *j) {   /* weights as packed: w[tap][cp] after the bias */
     const nn_layer *l = j->l;
     nn_tensor x = j->x, y = j->y;
+    size_t cp = nn__round_up(l->cout, NN_NR);
     for (int oy = 0; oy < y.h; oy++)
         for (int ox = 0; ox < y.w; ox++)
             for (int ch = 0; ch < y.c; ch++) {
@@ -602,7 +613,7 @@ static void nn__dw_reference(nn__dw_job *j) {
                     for (int kx = 0; kx < l->kw; kx++) {
                         int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
                         if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
-                        s += x.data[((size_t)iy * x.w + ix) * x.c + ch] * l->weights[(ch * l->kh + ky) * l->kw + kx];
+                        s += x.data[((size_t)iy * x.w + ix) * x.c + ch] * l->packed[(1 + ky * l->kw + kx) * cp + ch];
                     }
                 y.data[((size_t)oy * y.w + ox) * y.c + ch] = nn__act1(s, &j->act, ch);
             }
@@ -620,7 +631,7 @@ nn_tensor nn_dwconv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_
     uint64_t macs = (uint64_t)oh * ow * l->cout * l->kh * l->kw;
     if (!nn__op_begin(c, macs)) return y;
     nn__dw_job j = {c, l, x, y, stride, pt, pl, act};
-    if (!nn__kernels) nn__dw_reference(&j);
+    if (c->rt->kernels == &nn_kernels_reference) nn__dw_reference(&j);
     else if (macs < NN__PAR_DW_MACS) for (int r = 0; r < oh; r++) nn__dw_row(&j, r);
     else nn__op_parallel(c, oh, nn__dw_row, &j);
     nn__op_end(c, "dwconv", l->name, x, y, macs);
@@ -926,7 +937,6 @@ static void nn__copy_input(nn_tensor t, const float *in) {
 
 int nn_run(nn_ctx *c, nn_forward_fn f, const void *net, const float *in, int h, int w, int ch,
            nn_tensor *out, char err[NN_ERR]) {
-    nn__isa_init();
     if (c->in_h != h || c->in_w != w || c->in_c != ch) {        /* plan for this shape */
         c->planning = 1;
         c->nallocs = 0, c->clock = 0, c->err[0] = 0, c->max_row = 0;

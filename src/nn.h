@@ -81,8 +81,9 @@ typedef struct {
     int kh, kw, cin, cout;   /* DWCONV: cin == cout == channels */
     float *packed;           /* kernel-ready weights with the bias inside (layout: nn.c) */
     float *wino;             /* 3x3 convs: the 16 Winograd-domain weight matrices, or NULL */
-    float *bias;             /* cout floats (also inside packed; kept for the reference path) */
-    float *weights;          /* fp32 weights in the stored layout, for the reference path */
+    float *bias;             /* cout floats (also inside packed; the Winograd output adds it) */
+    float *weights;          /* NN_DECONV: fp32 weights in the stored layout (others: NULL, freed
+                                once packed; every kernel set reads packed) */
 } nn_layer;
 
 /* Each reads NAME.w (and NAME.b when present, else zero bias), checks the shape against the
@@ -145,7 +146,6 @@ typedef struct {
 } nn_stats;
 nn_stats nn_ctx_stats(const nn_ctx *c);
 void nn_ctx_trace(nn_ctx *c, int on);   /* print every op (name, shapes, MACs, time) to stderr */
-void nn_trace_all(int on);               /* the same for every context created from now on */
 
 /* Inside a forward function. */
 int nn_planning(const nn_ctx *c);                 /* 1 during the planning pass */
@@ -194,18 +194,34 @@ nn_tensor nn_resize_bilinear(nn_ctx *c, nn_tensor x, int h, int w, int align, in
 nn_tensor nn_resize_nearest(nn_ctx *c, nn_tensor x, int h, int w);   /* asymmetric, floor */
 nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block);      /* TF DCR order */
 
-/* ============================================================ machine === */
+/* ============================================================ runtime === */
 
 /* Kernel set: "reference" (plain loops, the oracle), "portable" (packed kernels in plain C),
  * "avx2" (x86-64 AVX2+FMA), "avx512" (x86-64 AVX-512 F/DQ/BW/VL) or "neon" (aarch64). "auto"
- * picks the best the CPU and OS support; a kernel set the CPU lacks is refused, never run.
- * The environment variable HEADSHOT_ISA sets the initial choice (default auto; a set this
- * CPU lacks falls back to auto with a warning on stderr). */
+ * picks the best the CPU and OS support; a kernel set the CPU lacks is refused, never run. */
+
+/* What a context's ops run with: the kernel set and the trace. A context points at the
+ * process's runtime unless given another (nn_ctx_runtime), so two kernel sets can run side
+ * by side (the tests compare them so). The ops' threads are the process's pool (pool.h). */
+typedef struct nn_runtime {
+    const struct nn_kernel_set *kernels;   /* nn_kernels.h */
+    int trace;               /* print every op (name, shapes, MACs, time) to stderr */
+} nn_runtime;
+
+int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]);   /* trace off */
+/* The process's runtime: its kernel set is HEADSHOT_ISA's on first use (default auto; a set
+ * this CPU lacks falls back to auto with a warning on stderr), then nn_set_isa's. */
+nn_runtime *nn_runtime_default(void);
+void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt);   /* rt must outlive the context */
+
+/* The process's runtime: */
 int nn_set_isa(const char *name, char err[NN_ERR]);
 const char *nn_isa(void);
+void nn_trace_all(int on);                       /* trace every context's ops */
 const char *nn_isa_best(void);                   /* what "auto" picks on this machine */
-/* The i-th kernel set built into this binary, best first ("avx512", "avx2", "portable"),
- * NULL past the end; *runs (may be NULL) gets 1 when this CPU can run it. For --version. */
+/* The i-th optimised kernel set built into this binary, best first ("avx512", "avx2",
+ * "portable"), NULL past the end; *runs (may be NULL) gets 1 when this CPU can run it. For
+ * --version (the reference, always there, is not listed). */
 const char *nn_isa_built(int i, int *runs);
 /* The threads of the ops are the process's pool (pool.h: pool_set_threads); big buffers come
  * from buffer_alloc (buffer.h). */

@@ -57,8 +57,8 @@ typedef void (*nn_wino_input_fn)(const float *const *src, int cin, float *v, siz
 typedef void (*nn_wino_output_fn)(const float *m, size_t xs, int cout, const float *bias, const float *const *res,
                                   float *const *out, float lo, float hi);
 
-typedef struct {
-    const char *name;        /* "portable", "avx2", "avx512", "neon" */
+typedef struct nn_kernel_set {
+    const char *name;        /* "reference", "portable", "avx2", "avx512", "neon" */
     int mr;                  /* rows per igemm tile */
     int nr;                  /* output channels per igemm call: 16 (one panel) or 32 (two) */
     nn_igemm_fn igemm;
@@ -67,6 +67,7 @@ typedef struct {
     nn_wino_output_fn wino_output;
 } nn_kernel_set;
 
+extern const nn_kernel_set nn_kernels_reference;   /* no micro-kernels: the ops' reference loops */
 extern const nn_kernel_set nn_kernels_portable;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const nn_kernel_set nn_kernels_avx2;
