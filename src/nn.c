@@ -55,7 +55,6 @@ struct nn_ctx {
     size_t max_row;
     nn_stats stats;          /* of the plan */
     const nn_runtime *rt;    /* the kernel set and the trace of its ops */
-    int trace;               /* this context's own trace (nn_ctx_trace) */
     double t0;               /* trace: start of the current op */
     char err[NN_ERR];        /* sticky error of the current pass */
 };
@@ -79,7 +78,6 @@ void nn_ctx_free(nn_ctx *c) {
 }
 
 nn_stats nn_ctx_stats(const nn_ctx *c) { return c->stats; }
-void nn_ctx_trace(nn_ctx *c, int on) { c->trace = on; }
 int nn_planning(const nn_ctx *c) { return c->planning; }
 
 void nn_fail(nn_ctx *c, const char *fmt, ...) {
@@ -228,12 +226,12 @@ static int nn__op_begin(nn_ctx *c, uint64_t macs) {
     if (c->err[0]) return 0;
     c->stats.ops++;
     c->stats.macs += macs;
-    if ((c->trace || c->rt->trace) && !c->planning) c->t0 = nn__now();
+    if (c->rt->trace && !c->planning) c->t0 = nn__now();
     return !c->planning;
 }
 
 static void nn__op_end(nn_ctx *c, const char *op, const char *name, nn_tensor x, nn_tensor y, uint64_t macs) {
-    if (!(c->trace || c->rt->trace) || c->planning || c->err[0]) return;
+    if (!c->rt->trace || c->planning || c->err[0]) return;
     double ms = (nn__now() - c->t0) * 1e3;
     fprintf(stderr, "%-10s %-12s %-24s %4dx%-4dx%-4d -> %4dx%-4dx%-4d %9.3f MMAC %8.3f ms\n", c->name, op,
             name ? name : "", x.h, x.w, x.c, y.h, y.w, y.c, macs / 1e6, ms);
@@ -744,22 +742,6 @@ nn_tensor nn_affine(nn_ctx *c, nn_tensor x, const float *scale, const float *shi
     return y;
 }
 
-nn_tensor nn_activate(nn_ctx *c, nn_tensor x, nn_act act) { return nn_affine(c, x, NULL, NULL, act); }
-
-nn_tensor nn_softmax(nn_ctx *c, nn_tensor x) {
-    nn_tensor y = nn_new(c, x.h, x.w, x.c);
-    if (!nn__op_begin(c, 0)) return y;
-    for (size_t p = 0; p < (size_t)x.h * x.w; p++) {
-        const float *in = x.data + p * x.c;
-        float *out = y.data + p * x.c, m = -FLT_MAX, s = 0;
-        for (int k = 0; k < x.c; k++) m = fmaxf(m, in[k]);
-        for (int k = 0; k < x.c; k++) s += out[k] = expf(in[k] - m);
-        for (int k = 0; k < x.c; k++) out[k] /= s;
-    }
-    nn__op_end(c, "softmax", NULL, x, y, 0);
-    return y;
-}
-
 /* --- layout. */
 typedef struct { nn_tensor a, b, y; } nn__concat_job;
 
@@ -865,18 +847,6 @@ nn_tensor nn_resize_bilinear(nn_ctx *c, nn_tensor x, int h, int w, int align, in
         }
     }
     nn__op_end(c, "resize_bl", NULL, x, y, 0);
-    return y;
-}
-
-nn_tensor nn_resize_nearest(nn_ctx *c, nn_tensor x, int h, int w) {
-    nn_tensor y = nn_new(c, h, w, x.c);
-    if (!nn__op_begin(c, 0)) return y;
-    for (int oy = 0; oy < h; oy++)
-        for (int ox = 0; ox < w; ox++) {
-            int iy = (int)((int64_t)oy * x.h / h), ix = (int)((int64_t)ox * x.w / w);
-            memcpy(y.data + ((size_t)oy * w + ox) * x.c, x.data + ((size_t)iy * x.w + ix) * x.c, x.c * sizeof(float));
-        }
-    nn__op_end(c, "resize_nn", NULL, x, y, 0);
     return y;
 }
 

@@ -145,7 +145,6 @@ typedef struct {
     int split_ops;           /* ops of the last run whose work was split across threads */
 } nn_stats;
 nn_stats nn_ctx_stats(const nn_ctx *c);
-void nn_ctx_trace(nn_ctx *c, int on);   /* print every op (name, shapes, MACs, time) to stderr */
 
 /* Inside a forward function. */
 int nn_planning(const nn_ctx *c);                 /* 1 during the planning pass */
@@ -177,8 +176,6 @@ nn_tensor nn_mul(nn_ctx *c, nn_tensor a, nn_tensor b);
 /* y = x * scale + shift per channel (either may be NULL), then act: folded norms, affine
  * pre-processing. */
 nn_tensor nn_affine(nn_ctx *c, nn_tensor x, const float *scale, const float *shift, nn_act act);
-nn_tensor nn_activate(nn_ctx *c, nn_tensor x, nn_act act);
-nn_tensor nn_softmax(nn_ctx *c, nn_tensor x);               /* over channels */
 
 nn_tensor nn_concat(nn_ctx *c, nn_tensor a, nn_tensor b);   /* along channels */
 /* Zero padding: top, left, bottom, right rows/columns and channels before/after. */
@@ -191,7 +188,6 @@ nn_tensor nn_global_avgpool(nn_ctx *c, nn_tensor x);        /* 1 x 1 x c */
 
 /* Resizes; half_pixel: TF half_pixel_centers, align: TF align_corners (both 0 = asymmetric). */
 nn_tensor nn_resize_bilinear(nn_ctx *c, nn_tensor x, int h, int w, int align, int half_pixel);
-nn_tensor nn_resize_nearest(nn_ctx *c, nn_tensor x, int h, int w);   /* asymmetric, floor */
 nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block);      /* TF DCR order */
 
 /* ============================================================ runtime === */
