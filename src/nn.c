@@ -336,6 +336,31 @@ typedef struct {
     int groups;              /* tasks per row band, each over its share of the channel panels */
 } nn__conv_job;
 
+/* The reference: a direct loop nest over NHWC, the oracle of every kernel. It reads the
+ * weights where the packing put them (nn_kernels.h: the stored ones permuted, the fp32 copy
+ * is not kept), weight (o, ky, kx, k) at w[k * NN_NR] below. */
+static void nn__conv_reference(nn__conv_job *j) {
+    const nn_layer *l = j->l;
+    nn_tensor x = j->x, y = j->y;
+    size_t panel = NN_NR + (size_t)l->kh * l->kw * l->cin * NN_NR;
+    for (int oy = 0; oy < y.h; oy++)
+        for (int ox = 0; ox < y.w; ox++)
+            for (int o = 0; o < l->cout; o++) {
+                float s = l->bias[o];
+                for (int ky = 0; ky < l->kh; ky++)
+                    for (int kx = 0; kx < l->kw; kx++) {
+                        int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
+                        if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                        const float *in = x.data + ((size_t)iy * x.w + ix) * x.c;
+                        const float *w = l->packed + o / NN_NR * panel + NN_NR +
+                                         (size_t)(ky * l->kw + kx) * l->cin * NN_NR + o % NN_NR;
+                        for (int k = 0; k < l->cin; k++) s += in[k] * w[(size_t)k * NN_NR];
+                    }
+                size_t at = ((size_t)oy * y.w + ox) * y.c + o;
+                y.data[at] = nn__act1(j->residual ? s + j->residual[at] : s, &j->act, o);
+            }
+}
+
 static void nn__conv_indirection(nn__conv_job *j, int p0, int p1) {
     const nn_layer *l = j->l;
     int taps = l->kh * j->kw_ind;
@@ -374,30 +399,6 @@ static void nn__conv_task(void *arg, int task) {
     }
     if (!nn__act_in_epilogue(&j->act) && j->groups == 1)
         nn__act_rows(j->y.data + (size_t)p0 * l->cout, p1 - p0, l->cout, &j->act);
-}
-
-/* The reference: a direct loop nest over NHWC, the oracle of every kernel. It reads the
- * weights where the packing put them (nn_kernels.h: the stored ones permuted, the fp32 copy
- * is not kept), weight (o, ky, kx, k) at w[k * NN_NR] below. */
-static void nn__conv_reference(nn__conv_job *j) {
-    const nn_layer *l = j->l;
-    nn_tensor x = j->x, y = j->y;
-    size_t panel = NN_NR + (size_t)l->kh * l->kw * l->cin * NN_NR;
-    for (int oy = 0; oy < y.h; oy++)
-        for (int ox = 0; ox < y.w; ox++)
-            for (int o = 0; o < l->cout; o++) {
-                float s = l->bias[o];
-                for (int ky = 0; ky < l->kh; ky++)
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
-                        if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
-                        const float *in = x.data + ((size_t)iy * x.w + ix) * x.c;
-                        const float *w = l->packed + o / NN_NR * panel + NN_NR + (size_t)(ky * l->kw + kx) * l->cin * NN_NR + o % NN_NR;
-                        for (int k = 0; k < l->cin; k++) s += in[k] * w[(size_t)k * NN_NR];
-                    }
-                size_t at = ((size_t)oy * y.w + ox) * y.c + o;
-                y.data[at] = nn__act1(j->residual ? s + j->residual[at] : s, &j->act, o);
-            }
 }
 
 /* --- Winograd F(2x2, 3x3) at run time (the weights: nn__pack_winograd). The output's 2x2
@@ -584,21 +585,6 @@ typedef struct {
     nn_act act;
 } nn__dw_job;
 
-static void nn__dw_row(void *arg, int oy) {
-    nn__dw_job *j = arg;
-    const nn_layer *l = j->l;
-    const float *rows[16];   /* kh <= 16, checked by nn_dwconv2d */
-    for (int ky = 0; ky < l->kh; ky++) {
-        int iy = oy * j->stride - j->pt + ky;
-        rows[ky] = iy >= 0 && iy < j->x.h ? j->x.data + (size_t)iy * j->x.w * j->x.c : NULL;
-    }
-    nn_dwrow d = {j->y.w, j->x.w, l->cout, (int)nn__round_up(l->cout, NN_NR), l->kh, l->kw, j->stride, j->pl};
-    nn_epilogue e = nn__epilogue(&j->act);
-    float *out = j->y.data + (size_t)oy * j->y.w * j->y.c;
-    j->c->rt->kernels->dwconv(&d, rows, l->packed, out, &e);
-    if (!nn__act_in_epilogue(&j->act)) nn__act_rows(out, j->y.w, j->y.c, &j->act);
-}
-
 static void nn__dw_reference(nn__dw_job *j) {   /* weights as packed: w[tap][cp] after the bias */
     const nn_layer *l = j->l;
     nn_tensor x = j->x, y = j->y;
@@ -615,6 +601,21 @@ static void nn__dw_reference(nn__dw_job *j) {   /* weights as packed: w[tap][cp]
                     }
                 y.data[((size_t)oy * y.w + ox) * y.c + ch] = nn__act1(s, &j->act, ch);
             }
+}
+
+static void nn__dw_row(void *arg, int oy) {
+    nn__dw_job *j = arg;
+    const nn_layer *l = j->l;
+    const float *rows[16];   /* kh <= 16, checked by nn_dwconv2d */
+    for (int ky = 0; ky < l->kh; ky++) {
+        int iy = oy * j->stride - j->pt + ky;
+        rows[ky] = iy >= 0 && iy < j->x.h ? j->x.data + (size_t)iy * j->x.w * j->x.c : NULL;
+    }
+    nn_dwrow d = {j->y.w, j->x.w, l->cout, (int)nn__round_up(l->cout, NN_NR), l->kh, l->kw, j->stride, j->pl};
+    nn_epilogue e = nn__epilogue(&j->act);
+    float *out = j->y.data + (size_t)oy * j->y.w * j->y.c;
+    j->c->rt->kernels->dwconv(&d, rows, l->packed, out, &e);
+    if (!nn__act_in_epilogue(&j->act)) nn__act_rows(out, j->y.w, j->y.c, &j->act);
 }
 
 nn_tensor nn_dwconv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad, nn_act act) {

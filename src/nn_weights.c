@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ============================================================ half floats, int8 === */
+/* ========================================================= 1. half floats, int8 === */
 
 float nn_half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
@@ -58,7 +58,7 @@ float nn_quantize_row(const float *x, int n, int8_t *q) {
     return scale;
 }
 
-/* ============================================================ the container === */
+/* ========================================================== 2. the container === */
 
 #define NN__MAGIC "HSNN"
 #define NN__VERSION 2         /* version 1 files (no dtype 3) are read too: old golden files */
@@ -320,7 +320,7 @@ const nn_wtensor *nn_model_at(const nn_model *m, int i) { return i >= 0 && i < m
 const char *nn_model_error(const nn_model *m) { return m->err[0] ? m->err : NULL; }
 size_t nn_model_bytes(const nn_model *m) { return m->size; }
 
-/* ============================================================ layers === */
+/* ================================================================= 3. layers === */
 
 static void nn__model_fail(nn_model *m, const char *fmt, ...) {
     if (m->err[0]) return;

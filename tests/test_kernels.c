@@ -89,7 +89,8 @@ static void test_igemm(const nn_kernel_set *k) {
             for (int nc = 1; nc <= k->nr; nc++, n++) igemm_tile(k, k->mr, nc, tapss[ti], cins[ci], n % 2, n % NACTS, &t);
         }
     for (int act = 0; act < NACTS; act++)             /* every activation with and without residual */
-        for (int residual = 0; residual < 2; residual++) igemm_tile(k, k->mr > 1 ? k->mr - 1 : 1, k->nr - 5, 3, 17, residual, act, &t);
+        for (int residual = 0; residual < 2; residual++)
+            igemm_tile(k, k->mr > 1 ? k->mr - 1 : 1, k->nr - 5, 3, 17, residual, act, &t);
     CHECK(t.wrong == 0 && t.outside == 0,
           "igemm %s (%dx%d): %d edge tiles (mr 1..%d, nc 1..%d, cin 1..33, taps 1/3/9, residual, %d activations) "
           "match the contract, worst error %.2g of the terms' size (tol 1e-5); %d wrong, %d values written outside the tile",
@@ -159,7 +160,8 @@ static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};                  
  * the output pixels given. vin / yout keep the results (to compare the sets' bits). */
 static int wino_case(const nn_kernel_set *k, int cin, int clamp, int residual, float *vin, float *yout, double *worst) {
     size_t xs = (size_t)cin + 16;
-    float *d = rand_floats(16 * (size_t)cin), *m = rand_floats(16 * xs), *bias = rand_floats(cin), *res = rand_floats(4 * (size_t)cin);
+    float *d = rand_floats(16 * (size_t)cin), *m = rand_floats(16 * xs), *bias = rand_floats(cin);
+    float *res = rand_floats(4 * (size_t)cin);
     const float *src[16], *resp[4];
     float *out[4];
     for (int p = 0; p < 16; p++) src[p] = d + (size_t)p * cin;
@@ -170,7 +172,10 @@ static int wino_case(const nn_kernel_set *k, int cin, int clamp, int residual, f
             for (int q = 0; q < cin; q++) {
                 double s = 0, mag = 0;
                 for (int a = 0; a < 4; a++)
-                    for (int b = 0; b < 4; b++) s += BT[i][a] * d[(a * 4 + b) * cin + q] * BT[j][b], mag += fabs(d[(a * 4 + b) * cin + q]);
+                    for (int b = 0; b < 4; b++) {
+                        double v = d[(a * 4 + b) * cin + q];
+                        s += BT[i][a] * v * BT[j][b], mag += fabs(v);
+                    }
                 double err = rel_err(vin[(i * 4 + j) * xs + q], s, mag);
                 if (err > *worst) *worst = err;
             }
@@ -178,7 +183,8 @@ static int wino_case(const nn_kernel_set *k, int cin, int clamp, int residual, f
     for (int i = 0; i < 16; i++)
         for (size_t q = cin; q < xs; q++) outside += vin[i * xs + q] != CANARY;
     for (size_t i = 0; i < 4 * (size_t)cin; i++) yout[i] = CANARY;
-    for (int p = 0; p < 4; p++) out[p] = p == 3 ? NULL : yout + (size_t)p * cin, resp[p] = res + (size_t)p * cin;   /* pixel 3 past the edge */
+    for (int p = 0; p < 4; p++)   /* pixel 3 past the image's edge */
+        out[p] = p == 3 ? NULL : yout + (size_t)p * cin, resp[p] = res + (size_t)p * cin;
     float lo = clamp ? 0 : -FLT_MAX, hi = clamp ? 6 : FLT_MAX;
     k->wino_output(m, xs, cin, bias, residual ? resp : NULL, out, lo, hi);
     for (int p = 0; p < 4; p++)
@@ -187,7 +193,10 @@ static int wino_case(const nn_kernel_set *k, int cin, int clamp, int residual, f
             if (!out[p]) { outside += got != CANARY; continue; }
             double s = bias[q], mag = fabs(s);
             for (int a = 0; a < 4; a++)
-                for (int b = 0; b < 4; b++) s += AT[p / 2][a] * m[(a * 4 + b) * xs + q] * AT[p % 2][b], mag += fabs(m[(a * 4 + b) * xs + q]);
+                for (int b = 0; b < 4; b++) {
+                    double v = m[(a * 4 + b) * xs + q];
+                    s += AT[p / 2][a] * v * AT[p % 2][b], mag += fabs(v);
+                }
             if (residual) s += res[(size_t)p * cin + q], mag += fabs(res[(size_t)p * cin + q]);
             s = s < lo ? lo : s > hi ? hi : s;
             double err = rel_err(got, s, mag);
