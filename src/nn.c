@@ -2,9 +2,11 @@
  *
  * Sections, in the order a learner reads them (the weights and layers are nn_weights.c):
  *   1. contexts and tensors
- *   2. kernel sets: CPU feature detection, the choice of a set
- *   3. ops: shapes, the reference arithmetic and the dispatch to the optimised kernels
- *   4. planning and running: the memory planner, nn_run
+ *   2. ops: shapes, the reference loops (the definition), then the dispatch to the
+ *      optimised kernels of the runtime's kernel set
+ *   3. planning and running: the memory planner, nn_run
+ *   4. kernel sets and runtimes: CPU feature detection, the table of sets, the process's
+ *      runtime (HEADSHOT_ISA, --isa, --trace)
  */
 #include "nn.h"
 #include "nn_kernels.h"
@@ -120,105 +122,7 @@ void nn_free(nn_ctx *c, nn_tensor t) {
     if (c->planning && t.id >= 0 && t.id < c->nallocs) c->allocs[t.id].dies = c->clock++;
 }
 
-/* ============================================================ 2. kernel sets === */
-
-/* --- CPU features. A kernel set needs the CPU bits *and* the OS saving its registers on a
- * context switch (XCR0, read by XGETBV): AVX2 the XMM/YMM state (bits 1, 2), AVX-512 also
- * the opmask and both halves of the ZMM state (bits 5, 6, 7). */
-#if defined(__x86_64__)
-#include <cpuid.h>
-static int nn__cpu_x86_level(void) {   /* 0: baseline, 1: AVX2 + FMA, 2: and AVX-512 F/DQ/BW/VL */
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    if (!fma || !osxsave || !avx) return 0;
-    unsigned xlo, xhi;
-    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-    if ((xlo & 0x6) != 0x6) return 0;
-    if (__get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    if (!((b >> 5) & 1)) return 0;                      /* AVX2 */
-    unsigned avx512 = 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31;   /* F, DQ, BW, VL */
-    return (b & avx512) == avx512 && (xlo & 0xe6) == 0xe6 ? 2 : 1;
-}
-#endif
-
-/* The reference set has no micro-kernels: its ops run their reference loops, the definition
- * every other set is checked against (tests/test_nn.c). Every CPU runs it. */
-const nn_kernel_set nn_kernels_reference = {"reference", 0, 0, NULL, NULL, NULL, NULL};
-
-/* Every kernel set built into this binary, best first; the reference last. */
-static const nn_kernel_set *const nn__kernel_sets[] = {
-#if defined(__x86_64__)
-    &nn_kernels_avx512, &nn_kernels_avx2,
-#elif defined(__aarch64__)
-    &nn_kernels_neon,                                   /* NEON is mandatory on aarch64 */
-#endif
-    &nn_kernels_portable, &nn_kernels_reference,
-};
-#define NN__NSETS (int)(sizeof nn__kernel_sets / sizeof nn__kernel_sets[0])
-
-static int nn__can_run(const nn_kernel_set *k) {
-#if defined(__x86_64__)
-    if (k == &nn_kernels_avx512) return nn__cpu_x86_level() >= 2;
-    if (k == &nn_kernels_avx2) return nn__cpu_x86_level() >= 1;
-#endif
-    (void)k;
-    return 1;
-}
-
-static const nn_kernel_set *nn__best_kernels(void) {
-    int i = 0;
-    while (!nn__can_run(nn__kernel_sets[i])) i++;      /* portable always can */
-    return nn__kernel_sets[i];
-}
-
-int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]) {
-    const nn_kernel_set *k = !strcmp(isa, "auto") ? nn__best_kernels() : NULL;
-    for (int i = 0; i < NN__NSETS && !k; i++)
-        if (!strcmp(isa, nn__kernel_sets[i]->name) && nn__can_run(nn__kernel_sets[i])) k = nn__kernel_sets[i];
-    if (!k) {
-        char list[64] = "";
-        for (int i = 0; i < NN__NSETS; i++)
-            if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, ", "), nn__kernel_sets[i]->name);
-        return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto%s)", isa, list), -1;
-    }
-    rt->kernels = k, rt->trace = 0;
-    return 0;
-}
-
-/* The process's runtime. HEADSHOT_ISA=reference|portable|avx2|avx512|neon forces its kernel
- * set (tests of every path); one this CPU cannot run falls back to the best, with a warning,
- * so the variable can never cause SIGILL. */
-static nn_runtime nn__default;
-
-nn_runtime *nn_runtime_default(void) {
-    if (nn__default.kernels) return &nn__default;
-    const char *env = getenv("HEADSHOT_ISA");
-    char err[NN_ERR];
-    if (!env || !*env || nn_runtime_init(&nn__default, env, err) != 0) {
-        if (env && *env) fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", env, err, nn__best_kernels()->name);
-        nn__default.kernels = nn__best_kernels();
-    }
-    return &nn__default;
-}
-
-int nn_set_isa(const char *name, char err[NN_ERR]) {
-    nn_runtime rt;
-    if (nn_runtime_init(&rt, name, err) != 0) return -1;
-    nn__default.kernels = rt.kernels;
-    return 0;
-}
-void nn_trace_all(int on) { nn_runtime_default()->trace = on; }
-const char *nn_isa(void) { return nn_runtime_default()->kernels->name; }
-const char *nn_isa_best(void) { return nn__best_kernels()->name; }
-const char *nn_isa_built(int i, int *runs) {
-    if (i < 0 || i >= NN__NSETS - 1) return NULL;      /* the reference is not listed */
-    if (runs) *runs = nn__can_run(nn__kernel_sets[i]);
-    return nn__kernel_sets[i]->name;
-}
-
-/* ============================================================================ 3. ops === */
+/* ============================================================================ 2. ops === */
 
 /* Every op begins with nn__op_begin (sticky error check, stats) and ends with nn__op_end
  * (trace line). During planning, ops stop after allocating their result. */
@@ -868,7 +772,7 @@ nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block) {
     return y;
 }
 
-/* ============================================================ 4. planning and running === */
+/* ================================================================ 3. planning, running === */
 
 /* Greedy by size (as TensorFlow Lite's planner): biggest buffers first, each at the lowest
  * offset where it overlaps no already-placed buffer that is alive at the same time. */
@@ -941,4 +845,102 @@ int nn_run(nn_ctx *c, nn_forward_fn f, const void *net, const float *in, int h, 
     int n = f(c, net, x, out);
     if (c->err[0]) return nn__seterr(err, "%s", c->err), -1;
     return n;
+}
+
+/* ======================================================= 4. kernel sets, runtimes === */
+
+/* --- CPU features. A kernel set needs the CPU bits *and* the OS saving its registers on a
+ * context switch (XCR0, read by XGETBV): AVX2 the XMM/YMM state (bits 1, 2), AVX-512 also
+ * the opmask and both halves of the ZMM state (bits 5, 6, 7). */
+#if defined(__x86_64__)
+#include <cpuid.h>
+static int nn__cpu_x86_level(void) {   /* 0: baseline, 1: AVX2 + FMA, 2: and AVX-512 F/DQ/BW/VL */
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!fma || !osxsave || !avx) return 0;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    if ((xlo & 0x6) != 0x6) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!((b >> 5) & 1)) return 0;                      /* AVX2 */
+    unsigned avx512 = 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31;   /* F, DQ, BW, VL */
+    return (b & avx512) == avx512 && (xlo & 0xe6) == 0xe6 ? 2 : 1;
+}
+#endif
+
+/* The reference set has no micro-kernels: its ops run their reference loops, the definition
+ * every other set is checked against (tests/test_nn.c). Every CPU runs it. */
+const nn_kernel_set nn_kernels_reference = {"reference", 0, 0, NULL, NULL, NULL, NULL};
+
+/* Every kernel set built into this binary, best first; the reference last. */
+static const nn_kernel_set *const nn__kernel_sets[] = {
+#if defined(__x86_64__)
+    &nn_kernels_avx512, &nn_kernels_avx2,
+#elif defined(__aarch64__)
+    &nn_kernels_neon,                                   /* NEON is mandatory on aarch64 */
+#endif
+    &nn_kernels_portable, &nn_kernels_reference,
+};
+#define NN__NSETS (int)(sizeof nn__kernel_sets / sizeof nn__kernel_sets[0])
+
+static int nn__can_run(const nn_kernel_set *k) {
+#if defined(__x86_64__)
+    if (k == &nn_kernels_avx512) return nn__cpu_x86_level() >= 2;
+    if (k == &nn_kernels_avx2) return nn__cpu_x86_level() >= 1;
+#endif
+    (void)k;
+    return 1;
+}
+
+static const nn_kernel_set *nn__best_kernels(void) {
+    int i = 0;
+    while (!nn__can_run(nn__kernel_sets[i])) i++;      /* portable always can */
+    return nn__kernel_sets[i];
+}
+
+int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]) {
+    const nn_kernel_set *k = !strcmp(isa, "auto") ? nn__best_kernels() : NULL;
+    for (int i = 0; i < NN__NSETS && !k; i++)
+        if (!strcmp(isa, nn__kernel_sets[i]->name) && nn__can_run(nn__kernel_sets[i])) k = nn__kernel_sets[i];
+    if (!k) {
+        char list[64] = "";
+        for (int i = 0; i < NN__NSETS; i++)
+            if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, ", "), nn__kernel_sets[i]->name);
+        return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto%s)", isa, list), -1;
+    }
+    rt->kernels = k, rt->trace = 0;
+    return 0;
+}
+
+/* The process's runtime. HEADSHOT_ISA=reference|portable|avx2|avx512|neon forces its kernel
+ * set (tests of every path); one this CPU cannot run falls back to the best, with a warning,
+ * so the variable can never cause SIGILL. */
+static nn_runtime nn__default;
+
+nn_runtime *nn_runtime_default(void) {
+    if (nn__default.kernels) return &nn__default;
+    const char *env = getenv("HEADSHOT_ISA");
+    char err[NN_ERR];
+    if (!env || !*env || nn_runtime_init(&nn__default, env, err) != 0) {
+        if (env && *env) fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", env, err, nn__best_kernels()->name);
+        nn__default.kernels = nn__best_kernels();
+    }
+    return &nn__default;
+}
+
+int nn_set_isa(const char *name, char err[NN_ERR]) {
+    nn_runtime rt;
+    if (nn_runtime_init(&rt, name, err) != 0) return -1;
+    nn__default.kernels = rt.kernels;
+    return 0;
+}
+void nn_trace_all(int on) { nn_runtime_default()->trace = on; }
+const char *nn_isa(void) { return nn_runtime_default()->kernels->name; }
+const char *nn_isa_best(void) { return nn__best_kernels()->name; }
+const char *nn_isa_built(int i, int *runs) {
+    if (i < 0 || i >= NN__NSETS - 1) return NULL;      /* the reference is not listed */
+    if (runs) *runs = nn__can_run(nn__kernel_sets[i]);
+    return nn__kernel_sets[i]->name;
 }
