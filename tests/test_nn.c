@@ -141,11 +141,13 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
     float *ref = NULL, *first = NULL;
     size_t nout = 0;
     for (int s = 0; s < NSETS; s++) {
-        if (nn_set_isa(isas[s], err) != 0) continue;   /* a set this CPU cannot run */
+        nn_runtime rt;
+        if (nn_runtime_init(&rt, isas[s], err) != 0) continue;   /* a set this CPU cannot run */
         for (int threads = 1; threads <= 2; threads++) {
             if (s == 0 && threads == 2) continue;
             pool_set_threads(threads);
             nn_ctx *c = nn_ctx_new("case", err);
+            nn_ctx_runtime(c, &rt);
             nn_tensor out[NN_MAX_OUTPUTS];
             if (nn_run(c, fwd_one, &o, in, ih, iw, ic, out, err) != 1) { CHECK(0, "run: %s", err); nn_ctx_free(c); continue; }
             nout = nn_numel(out[0]);
@@ -166,7 +168,6 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
         }
     }
     (*cases)++;
-    nn_set_isa("auto", err);
     free(ref), free(first), free(in), free(wt), free(bias), free(slope), free(buf);
     nn_layer_free(&o.l);
     nn_model_close(m);
@@ -175,9 +176,9 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
 static void test_kernels(void) {
     const char *names[] = {"conv2d", "depthwise", "dense", "conv2d+residual"};
     char sets[64] = "", err[NN_ERR];
+    nn_runtime rt;
     for (int s = 1; s < NSETS; s++)
-        if (nn_set_isa(isas[s], err) == 0) strcat(strcat(sets, sets[0] ? ", " : ""), isas[s]);
-    nn_set_isa("auto", err);
+        if (nn_runtime_init(&rt, isas[s], err) == 0) strcat(strcat(sets, sets[0] ? ", " : ""), isas[s]);
     for (int op = 0; op < 4; op++) {
         float worst = 0;
         int ident = 0, split = 0, cases = 0;
@@ -505,8 +506,10 @@ static void test_planner(void) {
     for (int i = 0; i < 32 * 32 * 8; i++) in[i] = frand();
     float res[2][8];
     for (int isa = 0; isa < 2; isa++) {
-        nn_set_isa(isa ? "auto" : "reference", err);
+        nn_runtime rt;
+        nn_runtime_init(&rt, isa ? "auto" : "reference", err);
         nn_ctx *c = nn_ctx_new("chain", err);
+        nn_ctx_runtime(c, &rt);
         nn_tensor out[NN_MAX_OUTPUTS];
         nn_run(c, fwd_chain, &n, in, 32, 32, 8, out, err);
         memcpy(res[isa], out[0].data, sizeof res[isa]);
@@ -521,7 +524,6 @@ static void test_planner(void) {
         nn_ctx_free(c);
     }
     CHECK(maxdiff(res[0], res[1], 8, NULL) < 1e-4f, "planner: residual chain equals the reference (diff %.2g)", maxdiff(res[0], res[1], 8, NULL));
-    nn_set_isa("auto", err);
     nn_layer_free(&n.a);
     nn_model_close(m);
     free(buf);
