@@ -79,7 +79,7 @@ typedef struct {
     char name[48];
     nn_layer_kind kind;
     int kh, kw, cin, cout;   /* DWCONV: cin == cout == channels */
-    float *packed;           /* kernel-ready weights with the bias inside (layout: nn.c) */
+    float *packed;           /* kernel-ready weights with the bias inside (layout: nn_kernels.h) */
     float *wino;             /* 3x3 convs: the 16 Winograd-domain weight matrices, or NULL */
     float *bias;             /* cout floats (also inside packed; the Winograd output adds it) */
     float *weights;          /* NN_DECONV: fp32 weights in the stored layout (others: NULL, freed

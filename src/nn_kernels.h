@@ -1,8 +1,11 @@
 /* nn_kernels.h — the interface between nn.c and its optimised kernels (private to the runtime).
  *
  * Only the compute-bound ops have several kernels: convolution (and dense, a 1x1 convolution)
- * as an indirect GEMM, and depthwise convolution. Each kernel set implements the same two
- * functions on the same packed layouts; nn.c picks one set at run time (nn_set_isa).
+ * as an indirect GEMM, and depthwise convolution. Each kernel set implements the same
+ * functions on the same packed layouts; a runtime (nn_runtime, nn.h) holds the set its
+ * contexts' ops call, chosen at run time. The "reference" set has no micro-kernels: its ops
+ * run their reference loops (nn.c), which read the same packed weights. Every micro-kernel is
+ * tested on its edge tiles against the contracts below (tests/test_kernels.c).
  *
  * Indirect GEMM (XNNPACK's "igemm"): the input of a convolution is never copied into an
  * im2col matrix. Instead an indirection buffer holds, for each output pixel and each kernel
