@@ -46,8 +46,9 @@ typedef void (*nn_igemm_fn)(int mr, int nc, int taps, int cin, const float *cons
 
 /* One output row of a depthwise convolution. rows[ky] is the input row under kernel row ky
  * (iw pixels of c channels) or NULL where it falls in the padding; output pixel x reads input
- * columns x * stride - pl + kx, skipping those outside [0, iw). Packed weights w: bias first,
- * then one cp-float row per tap. */
+ * columns x * stride - pl + kx, skipping those outside [0, iw). A row may be read up to
+ * NN_NR - 1 floats past its last channel (the arena pads every tensor by NN_ALIGN bytes).
+ * Packed weights w: bias first, then one cp-float row per tap. */
 typedef struct {
     int ow, iw, c, cp;       /* output width, input width, channels, padded channels */
     int kh, kw, stride, pl;  /* kernel, stride, left padding */

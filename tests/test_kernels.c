@@ -105,7 +105,7 @@ static void dw_row(const nn_kernel_set *k, int c, int kh, int kw, int stride, in
     const float *rows[16];
     float *in[16];
     for (int ky = 0; ky < kh; ky++) {             /* every third row in the padding */
-        in[ky] = (ky + c) % 3 == 2 ? NULL : rand_floats((size_t)iw * c);
+        in[ky] = (ky + c) % 3 == 2 ? NULL : rand_floats((size_t)iw * c + NN_NR - 1);   /* the padding of nn_kernels.h */
         rows[ky] = in[ky];
     }
     size_t nout = (size_t)ow * c;
