@@ -8,6 +8,7 @@
 #include "bench.h"
 #include "networks.h"
 #include "nn.h"
+#include "pool.h"
 #include "pipeline.h"
 
 #include <errno.h>
@@ -240,7 +241,7 @@ static double bench_exec(bench_pipe *b, char *const argv[], int runs, int want, 
  * each ending with exit status WANT. */
 static double bench_command(bench_pipe *b, const char *in, int runs, int want, double *min) {
     char threads[16], isa[32], input[128], output[128];
-    snprintf(threads, sizeof threads, "%d", nn_threads());
+    snprintf(threads, sizeof threads, "%d", pool_threads());
     snprintf(isa, sizeof isa, "%s", nn_isa());
     snprintf(input, sizeof input, "%s/%s", b->dir, in);
     snprintf(output, sizeof output, "%s/out.jpg", b->dir);
@@ -429,10 +430,10 @@ static int bench_pipeline(int runs, int json, const char *weights_dir) {
 
 int bench_main(int threads, int runs, int json, int networks_only, const char *weights_dir) {
     char err[NN_ERR];
-    nn_set_threads(threads);
-    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"networks\":[", nn_threads(), nn_isa());
+    pool_set_threads(threads);
+    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"networks\":[", pool_threads(), nn_isa());
     else printf("headshot bench: %d thread%s, %s kernels, median of %d runs\n\n%-18s %-13s %10s %10s %9s %9s\n",
-                nn_threads(), nn_threads() > 1 ? "s" : "", nn_isa(), runs, "network", "input", "MMAC", "median ms",
+                pool_threads(), pool_threads() > 1 ? "s" : "", nn_isa(), runs, "network", "input", "MMAC", "median ms",
                 "GFLOP/s", "arena MB");
     int first = 1, rc = 0;
     for (int i = 0; hs_networks[i]; i++) {
@@ -465,8 +466,8 @@ int bench_main(int threads, int runs, int json, int networks_only, const char *w
     rc |= bench_pipeline(runs, json, weights_dir);
     double conv = conv3x3_gflops(runs, 0, err), wino = conv3x3_gflops(runs, 1, err), peak = 0;
 #if defined(__x86_64__)
-    if (!strcmp(nn_isa(), "avx2")) peak = fma_peak_avx2() * nn_threads();
-    if (!strcmp(nn_isa(), "avx512")) peak = fma_peak_avx512() * nn_threads();
+    if (!strcmp(nn_isa(), "avx2")) peak = fma_peak_avx2() * pool_threads();
+    if (!strcmp(nn_isa(), "avx512")) peak = fma_peak_avx512() * pool_threads();
 #endif
     if (json) {
         printf(",\"conv3x3x64_gflops\":%.2f,\"conv3x3x64_winograd_gflops\":%.2f", conv, wino);
@@ -475,7 +476,7 @@ int bench_main(int threads, int runs, int json, int networks_only, const char *w
     } else {
         printf("\nconv 3x3, 64->64 ch, 64x64, direct: %.1f GFLOP/s", conv);
         if (peak > 0) printf(" = %.0f%% of the measured FMA peak (%.1f GFLOP/s on %d thread%s)", 100 * conv / peak, peak,
-                             nn_threads(), nn_threads() > 1 ? "s" : "");
+                             pool_threads(), pool_threads() > 1 ? "s" : "");
         printf("\nthe same with Winograd F(2x2,3x3), as the networks run it: %.1f GFLOP/s of direct work (%.2fx)\n", wino,
                wino / conv);
     }

@@ -2,7 +2,7 @@
  * tables, parsing, studio backdrops, the blurred background, pictures, compositing.
  */
 #include "compose.h"
-#include "nn.h"
+#include "pool.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -161,7 +161,7 @@ static void compose__studio_rows(void *arg, int y0, int y1) {
 
 static void compose__studio_fill(int tint, int w, int h, float *back) {
     compose__studio_job j = {tint, w, h, back};
-    nn_parallel_rows(h, compose__studio_rows, &j);
+    pool_rows(h, compose__studio_rows, &j);
 }
 
 /* ============================================================ the blurred background === */
@@ -354,6 +354,6 @@ int compose_over(const float *fg, const float *alpha, const float *back, int w, 
     if (img_new(out, w, h, back == NULL, ierr)) return compose__fail(err, ierr);
     pthread_once(&compose__once, compose__tables);
     compose__over_job j = {fg, alpha, back, w, out};
-    nn_parallel_rows(h, compose__over_rows, &j);
+    pool_rows(h, compose__over_rows, &j);
     return 0;
 }

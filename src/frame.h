@@ -151,7 +151,7 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
  * light: area averaging when shrinking (every source pixel under an output pixel counts),
  * Catmull-Rom bicubic when enlarging. out->alpha receives the coverage: 255 where the output
  * pixel lies inside the photo, 0 past its edge (anti-aliased between); colours there repeat
- * the edge. Runs on nn_threads() threads. Returns 0, or -1 with err (out of memory). */
+ * the edge. Runs on pool_threads() threads. Returns 0, or -1 with err (out of memory). */
 int frame_warp(const img_rgb *src, frame_affine to_out, int w, int h, img_rgb *out, char err[FRAME_ERR]);
 
 #endif

@@ -9,7 +9,8 @@
 #include "colour.h"
 #include "compose.h"
 #include "landmarks.h"
-#include "nn.h"
+#include "buffer.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -737,7 +738,7 @@ int look_light(img_rgb *im, const float (*lmk)[3], const look_light_opts *o, flo
     float g[3], gmax = plan_gains(&p, g);
     if (g[0] == 1 && g[1] == 1 && g[2] == 1 && p.fill.stops == 0) return 0;   /* nothing to correct */
     light_job j = {im, lin, g, gmax, &p.fill};
-    nn_parallel_rows(im->h, light_rows, &j);
+    pool_rows(im->h, light_rows, &j);
     r->skin_after = look_skin_of(im, lmk);
     r->ita_after = r->skin_after.ita;
     return 0;
@@ -796,7 +797,7 @@ static void blur_rows(void *arg, int y0, int y1) {
 static void blur_box_cols(void *arg, int x0, int x1) {
     blur_pass *j = arg;
     int w = j->w, h = j->h, r = j->r, n = x1 - x0;
-    float inv = 1.f / (2 * r + 1), *acc = nn_buffer_alloc((size_t)n * sizeof *acc);
+    float inv = 1.f / (2 * r + 1), *acc = buffer_alloc((size_t)n * sizeof *acc);
     if (!acc) h = 0, atomic_store(&j->failed, 1);
     const float *src = j->src + x0;
     for (int x = 0; x < n && h; x++) acc[x] = 0;
@@ -833,9 +834,9 @@ static void blur_kernel_cols(void *arg, int y0, int y1) {
 
 static int blur_pass_run(float *dst, const float *src, int w, int h, int r, const float *k, int vertical) {
     blur_pass j = {dst, src, w, h, r, k, 0};
-    if (!vertical) nn_parallel_rows(h, blur_rows, &j);
-    else if (k) nn_parallel_rows(h, blur_kernel_cols, &j);
-    else nn_parallel_rows(w, blur_box_cols, &j);
+    if (!vertical) pool_rows(h, blur_rows, &j);
+    else if (k) pool_rows(h, blur_kernel_cols, &j);
+    else pool_rows(w, blur_box_cols, &j);
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
@@ -849,7 +850,7 @@ static int blur(float *dst, const float *src, int w, int h, float sigma) {
         if (dst != src) memcpy(dst, src, (size_t)w * h * sizeof *dst);
         return 0;
     }
-    float *tmp = nn_buffer_alloc((size_t)w * h * sizeof *tmp);
+    float *tmp = buffer_alloc((size_t)w * h * sizeof *tmp);
     int rc = tmp ? 0 : -1;
     if (rc == 0 && box) {
         /* Widths wl (odd) and wl + 2 so that three passes have variance sigma^2. */
@@ -1024,7 +1025,7 @@ static int blemishes(const look_face *f, float *const out[3], float strength) {
     int levels = 1 + (int)ceilf(logf(rmax / rmin) / logf((float)M_SQRT2));
     if (levels > SPOT_SCALES) levels = SPOT_SCALES;
     int ringmax = (int)(2 * (3 * rmax + 8) + 3), *idx = malloc((size_t)ringmax * ringmax * 2 * sizeof *idx);
-    float *planes = nn_buffer_alloc(n * (8 + 3 * (size_t)levels) * sizeof *planes);
+    float *planes = buffer_alloc(n * (8 + 3 * (size_t)levels) * sizeof *planes);
     float *tmp = malloc((size_t)ringmax * ringmax * sizeof *tmp);
     look_spot *spots = NULL;
     if (!idx || !planes || !tmp) goto oom;
@@ -1196,7 +1197,7 @@ int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report
     int w = b.w, h = b.h;
     size_t n = (size_t)w * h;
     if (!n) return 0;   /* the face is outside the image: nothing to retouch */
-    float *ws = nn_buffer_alloc(n * 15 * sizeof *ws);   /* 7 planes here, 8 for the bands */
+    float *ws = buffer_alloc(n * 15 * sizeof *ws);   /* 7 planes here, 8 for the bands */
     unsigned char *u8 = calloc(n, 3);
     if (!ws || !u8) {
         free(ws), free(u8);

@@ -4,6 +4,8 @@
 #include "pipeline.h"
 #include "label.h"
 #include "people.h"
+#include "buffer.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -486,7 +488,7 @@ static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, fra
     if (!s->m->up[best] && up_load(&s->m->up[best], name, s->m->weights, s->err) != 0) return PL_EFAIL;
     up_model *up = s->m->up[best];
     int sc = up_scale(up);
-    unsigned char *crop = nn_buffer_alloc((size_t)rw * rh * 3);
+    unsigned char *crop = buffer_alloc((size_t)rw * rh * 3);
     int rc = crop ? img_new(owned, rw * sc, rh * sc, 0, s->err) : -1;
     if (rc == 0) {
         for (int y = 0; y < rh; y++) memcpy(crop + (size_t)y * rw * 3, ph->rgb + ((size_t)(ry0 + y) * ph->w + rx0) * 3, (size_t)rw * 3);
@@ -595,9 +597,9 @@ static int pl__subject_only(pl_run_state *s, float *mask, const float *colour, i
 static int pl__matte(pl_run_state *s) {
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;
-    s->alpha = nn_buffer_alloc(sizeof(float) * n);
-    s->fg = nn_buffer_alloc(sizeof(float) * n * 3);
-    s->before = nn_buffer_alloc(n * 3);
+    s->alpha = buffer_alloc(sizeof(float) * n);
+    s->fg = buffer_alloc(sizeof(float) * n * 3);
+    s->before = buffer_alloc(n * 3);
     if (!s->alpha || !s->fg || !s->before) return pl__fail(s, PL_EFAIL, "out of memory");
     memcpy(s->before, s->framed.rgb, n * 3);
     if (s->o->background.kind == COMPOSE_KEEP) {
@@ -719,11 +721,11 @@ static int pl__compose(pl_run_state *s) {
     size_t n = (size_t)w * h;
     const float *lin = compose_linear_table();
     pl_look_job lj = {s->fg, s->framed.rgb, bg->kind == COMPOSE_KEEP ? NULL : s->before, lin, w};
-    nn_parallel_rows(h, pl__look_rows, &lj);
+    pool_rows(h, pl__look_rows, &lj);
     float *back = NULL;
     int rc = 0;
     if (bg->kind != COMPOSE_TRANSPARENT) {
-        back = nn_buffer_alloc(sizeof(float) * n * 3);
+        back = buffer_alloc(sizeof(float) * n * 3);
         if (!back) return pl__fail(s, PL_EFAIL, "out of memory");
         if (compose_backdrop(bg, w, h, &s->framed, bg->kind == COMPOSE_KEEP ? NULL : s->alpha, back, s->err)) rc = PL_EFAIL;
     }
@@ -877,7 +879,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
     /* Each variant starts from the framed photo before the look and the matte's foreground. */
     float *fg0 = NULL;
     size_t np = (size_t)s.framed.w * s.framed.h;
-    if (rc == 0 && n > 1 && !(fg0 = nn_buffer_alloc(sizeof(float) * np * 3))) rc = pl__fail(&s, PL_EFAIL, "out of memory");
+    if (rc == 0 && n > 1 && !(fg0 = buffer_alloc(sizeof(float) * np * 3))) rc = pl__fail(&s, PL_EFAIL, "out of memory");
     if (fg0) memcpy(fg0, s.fg, sizeof(float) * np * 3);
     for (int k = 1; rc == 0 && k < n; k++) {
         r[k] = r[0];

@@ -455,7 +455,7 @@ export function huffDecodeI8(block, n) {
   return out;
 }
 
-/** Symmetric int8 quantisation of one row, bit-identical to nn_quantize_row() in src/nn.c:
+/** Symmetric int8 quantisation of one row, bit-identical to nn_quantize_row() in src/nn_weights.c:
  * scale = float32(max|x| / 127), q = roundf(float32(x / scale)) (half away from zero), clamped
  * to [-127, 127]; scale 0 for a row of zeros. Returns the scale; fills q (Int8Array). */
 export function quantizeRowI8(x, q) {
