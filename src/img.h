@@ -65,7 +65,10 @@ const char *img_sniff(const unsigned char *b, size_t n);
 /* Decode b[0..n) into *im (zeroed on failure). opts may be NULL for the defaults. */
 int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_load_opts *opts,
                     char err[IMG_ERR]);
-/* Read the file at path (opened read-only) and decode it like img_load_memory. */
+/* The bytes of the file at path (opened read-only, read to its end, at most IMG_MAX_FILE)
+ * into *bytes (malloc'ed) and *size. Returns 0, IMG_EREAD, IMG_ELARGE or IMG_EFAIL with err. */
+int img_read_file(const char *path, unsigned char **bytes, size_t *size, char err[IMG_ERR]);
+/* Read the file at path (img_read_file) and decode it like img_load_memory. */
 int img_load_file(img_rgb *im, const char *path, const img_load_opts *opts, char err[IMG_ERR]);
 
 /* ============================================================ pixels === */
