@@ -57,10 +57,8 @@ void compose_name(const compose_bg *bg, char *buf, size_t n);
 
 /* ============================================================ sRGB === */
 
-/* The 256 linear-light values of the sRGB bytes (IEC 61966-2-1). */
+/* colour.h's col_linear_table and col_encode under the names frame.c uses. */
 const float *compose_linear_table(void);
-/* Linear light (clamped to [0, 1]) to the nearest sRGB byte; compose_encode does n values. */
-unsigned char compose_srgb(float linear);
 void compose_encode(const float *linear, unsigned char *out, size_t n);
 
 /* ============================================================ backdrops and compositing === */

@@ -7,7 +7,6 @@
  */
 #include "look.h"
 #include "colour.h"
-#include "compose.h"
 #include "landmarks.h"
 #include "nn.h"
 
@@ -366,7 +365,7 @@ static float guard_step(const look_cheeks *k, look_skin s0, look_plan *p, int st
 }
 
 float look_guard_gain(const img_rgb *im, const float (*lmk)[3], float gain[3], char why[LOOK_GUARD_WHY]) {
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     look_cheeks k;
     look_report r;
     r.guard_why[0] = 0;
@@ -676,13 +675,13 @@ static void light_rows(void *arg, int y0, int y1) {
         for (int x = 0; x < j->im->w; x++) {
             unsigned char *p = j->im->rgb + 3 * ((size_t)y * j->im->w + x);
             float g = f->stops != 0 ? exp2f(f->stops * fill_shape(f, x + 0.5f, y + 0.5f)) : 1;
-            for (int c = 0; c < 3; c++) p[c] = compose_srgb(shoulder(j->lin[p[c]] * j->gain[c] * g, j->gmax));
+            for (int c = 0; c < 3; c++) p[c] = col_srgb(shoulder(j->lin[p[c]] * j->gain[c] * g, j->gmax));
         }
 }
 
 look_skin look_skin_of(const img_rgb *im, const float (*lmk)[3]) {
     look_skin s = {NAN, NAN, NAN, NAN, NAN};
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     look_cheeks k;
     if (!im || !im->rgb || !lmk) return s;
     if (cheeks_load(im, lmk, lin, &k)) return s;
@@ -718,7 +717,7 @@ static int light_plan(const img_rgb *im, const float (*lmk)[3], const look_light
 int look_light(img_rgb *im, const float (*lmk)[3], const look_light_opts *o, float strength, look_report *rep,
                char err[LOOK_ERR]) {
     float fw;
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     look_report r0 = {0}, *r = rep ? rep : &r0;
     if (check_args(im, lmk, strength, &fw, err)) return -1;
     look_cheeks k;
@@ -873,7 +872,6 @@ static int blur(float *dst, const float *src, int w, int h, float sigma) {
     return rc;
 }
 
-static inline float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
 
 /* ============================================================ retouch: blemishes === */
 
@@ -983,7 +981,7 @@ static float texture_of(const look_face *f, float *const fine[3], float cx, floa
             float d = hypotf(x - cx, y - cy);
             if (x < 0 || y < 0 || x >= f->w || y >= f->h || d <= r0 || d > r1) continue;
             size_t i = (size_t)y * f->w + x;
-            float l = luma(fine[0][i], fine[1][i], fine[2][i]);
+            float l = col_luma(fine[0][i], fine[1][i], fine[2][i]);
             s2 += (double)l * l, m++;
         }
     return m ? (float)sqrt(s2 / m) : 0;
@@ -1036,7 +1034,7 @@ static int blemishes(const look_face *f, float *const out[3], float strength) {
         for (size_t i = 0; i < n; i++) fine[c][i] = f->img[c][i] - fine[c][i];
     }
     for (size_t i = 0; i < n; i++)
-        luma_p[i] = luma(f->img[0][i], f->img[1][i], f->img[2][i]), red_p[i] = f->img[0][i] - f->img[1][i];
+        luma_p[i] = col_luma(f->img[0][i], f->img[1][i], f->img[2][i]), red_p[i] = f->img[0][i] - f->img[1][i];
 
     /* DoG planes, each in units of its robust spread over skin: z[(2 k + plane) n]. The
      * Gaussian ladder is built incrementally (G(s sqrt 2) = G(s) blurred by s) and level k's
@@ -1257,14 +1255,14 @@ int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report
     }
     for (size_t i = 0; i < n; i++) mask[i] = f.skin[i];
     if (blur(mask, mask, w, h, SKIN_FEATHER * fw)) goto oom;
-    float rs = ref[0] + ref[1] + ref[2], ry = luma(ref[0], ref[1], ref[2]);
+    float rs = ref[0] + ref[1] + ref[2], ry = col_luma(ref[0], ref[1], ref[2]);
     double e0 = 0, e1 = 0;
     float k_s = fminf(2 * strength, 0.9f);
     for (size_t i = 0; i < n; i++) {
         if (!f.keep[i]) mask[i] = 0;
         if (mask[i] < 1e-3f) mask[i] = 0;
         if (mask[i] > 0 && rs > 0) {   /* rs NAN (no cheek in the box): no gate */
-            float s = b2[0][i] + b2[1][i] + b2[2][i] + 1e-6f, y = luma(b2[0][i], b2[1][i], b2[2][i]);
+            float s = b2[0][i] + b2[1][i] + b2[2][i] + 1e-6f, y = col_luma(b2[0][i], b2[1][i], b2[2][i]);
             float dr = b2[0][i] / s - ref[0] / rs, dg = b2[1][i] / s - ref[1] / rs;
             float dl = log2f(fmaxf(y, 1e-3f) / fmaxf(ry, 1e-3f)) / 1.5f;
             mask[i] *= expf(-0.5f * ((dr * dr + dg * dg) / (SKIN_GATE * SKIN_GATE) + dl * dl));

@@ -2,6 +2,7 @@
  * the stages (one function each, in order), the run.
  */
 #include "pipeline.h"
+#include "colour.h"
 #include "label.h"
 #include "people.h"
 
@@ -716,7 +717,7 @@ static int pl__compose(pl_run_state *s) {
     const compose_bg *bg = &s->o->background;
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     pl_look_job lj = {s->fg, s->framed.rgb, bg->kind == COMPOSE_KEEP ? NULL : s->before, lin, w};
     nn_parallel_rows(h, pl__look_rows, &lj);
     float *back = NULL;

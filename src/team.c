@@ -2,7 +2,6 @@
  * shared target, gain. */
 #include "team.h"
 #include "colour.h"
-#include "compose.h"
 #include "look.h"
 
 #include <math.h>
@@ -48,7 +47,7 @@ void team_measure_face(const img_rgb *im, const float (*pts)[3], team_measure *m
         free(mask), free(y);
         return;
     }
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     look_region_mask(pts, LOOK_FACE_OVAL, 0, im->w, im->h, mask);
     int k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -123,7 +122,7 @@ float team_gain(const team_measure *m, const team_measure *target, float gain[3]
 #define TEAM_KNEE 0.8f            /* linear value above which a lift is rolled off */
 
 void team_apply(img_rgb *im, const float gain[3]) {
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     float zmax = fmaxf(gain[0], fmaxf(gain[1], gain[2]));
     float a = (zmax - TEAM_KNEE) / (1 - TEAM_KNEE);
     unsigned char lut[3][256];
@@ -133,7 +132,7 @@ void team_apply(img_rgb *im, const float gain[3]) {
             float x = lin[i] * gain[c];
             if (zmax > 1 && x > TEAM_KNEE)
                 x = TEAM_KNEE + (1 - TEAM_KNEE) * (1 - powf(1 - fminf((x - TEAM_KNEE) / (zmax - TEAM_KNEE), 1), a));
-            lut[c][i] = compose_srgb(x);
+            lut[c][i] = col_srgb(x);
         }
     for (size_t i = 0; i < (size_t)im->w * im->h; i++)
         for (int c = 0; c < 3; c++) im->rgb[3 * i + c] = lut[c][im->rgb[3 * i + c]];
