@@ -1,4 +1,5 @@
-/* look.h — light and retouch of the framed portrait, from the FaceMesh landmarks.
+/* look.h — light (light.c) and retouch (retouch.c) of the framed portrait, from the FaceMesh
+ * landmarks; look.c holds what they share (look_parts.h).
  *
  *   look_report r = {0};
  *   look_light_opts lo = {alpha, boxes, n_boxes, 1};            matte, every face, white balance on
