@@ -219,7 +219,7 @@ static void batch__stage_pipe(void *progress, const char *name) {
 
 /* A worker process: open, then run the items whose indices arrive on task until it closes. */
 static void batch__worker(batch_item *items, const batch_worker *w, int task, int result) {
-    static batch_msg m;
+    batch_msg m = {0};
     int rc = w->open ? w->open(w->ctx, m.why) : 0;
     if (rc) {
         m.kind = BATCH_MSG_OPEN_FAILED, m.rc = rc;
@@ -297,7 +297,7 @@ static int batch__parallel(batch_item *items, int n, const batch_worker *w, int 
     for (int j = 0; j < started; j++) batch__assign(&q[j], items, n, &next, 0);
 
     int alive = started, failed = 0;
-    static batch_msg m;
+    batch_msg m = {0};
     while (alive > 0) {
         struct pollfd fds[BATCH_MAX_JOBS];
         int map[BATCH_MAX_JOBS], nf = 0;

@@ -24,11 +24,12 @@
 #ifndef COMPOSE_H
 #define COMPOSE_H
 
+#include "err.h"
 #include "img.h"
 
 #include <stddef.h>
 
-#define COMPOSE_ERR 160           /* size of the error-message buffer */
+#define COMPOSE_ERR HS_ERR        /* size of the error-message buffer */
 #define COMPOSE_BLUR_SIGMA 0.03f  /* blur backdrop: gaussian sigma / longest side of the canvas */
 
 typedef enum {

@@ -34,7 +34,6 @@
 
 
 #define HS_JOBS 1                /* default --jobs (measured: docs/CLI.md) */
-#define HS_WHY 160               /* size of a failure's reason */
 
 /* Options every command takes (they may come before or after the command's own). */
 typedef struct {
@@ -422,11 +421,11 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
 
 /* ============================================================ the main job === */
 
-static int hs_write_stdout(const unsigned char *p, size_t n, char why[HS_WHY]) {
+static int hs_write_stdout(const unsigned char *p, size_t n, char why[HS_ERR]) {
     for (size_t done = 0; done < n;) {
         ssize_t put = write(STDOUT_FILENO, p + done, n - done);
         if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) return snprintf(why, HS_WHY, "cannot write: %s", strerror(put < 0 ? errno : EIO)), HS_EOUTPUT;
+        if (put <= 0) return snprintf(why, HS_ERR, "cannot write: %s", strerror(put < 0 ? errno : EIO)), HS_EOUTPUT;
         done += (size_t)put;
     }
     return HS_OK;
@@ -453,16 +452,16 @@ static double hs_now(void) {
 
 /* bytes[0..n) into path ("-" = standard output), a file replaced atomically. Returns an exit
  * code, with the reason in why. */
-static int hs_write(const char *path, const void *bytes, size_t n, char why[HS_WHY]) {
+static int hs_write(const char *path, const void *bytes, size_t n, char why[HS_ERR]) {
     char err[IMG_ERR];
     if (!strcmp(path, "-")) return hs_write_stdout(bytes, n, why);
-    return img_write_file(path, bytes, n, err) ? (snprintf(why, HS_WHY, "%s", err), HS_EOUTPUT) : HS_OK;
+    return img_write_file(path, bytes, n, err) ? (snprintf(why, HS_ERR, "%s", err), HS_EOUTPUT) : HS_OK;
 }
 
 /* The photo at path through job_run (or job_run_variants when r has JOB_LOOKS slots and sheet
  * is not NULL); r is to be freed with job_result_free whatever the outcome. Returns an exit
  * code with why. */
-static int hs_job(pl_models *m, const char *path, const job_opts *o, job_result *r, job_result *sheet, char why[HS_WHY]) {
+static int hs_job(pl_models *m, const char *path, const job_opts *o, job_result *r, job_result *sheet, char why[HS_ERR]) {
     unsigned char *in;
     size_t n;
     char err[IMG_ERR];
@@ -470,7 +469,7 @@ static int hs_job(pl_models *m, const char *path, const job_opts *o, job_result 
     if (rc) {
         memset(r, 0, sizeof *r * (sheet ? JOB_LOOKS : 1));
         if (sheet) memset(sheet, 0, sizeof *sheet);
-        return snprintf(why, HS_WHY, "%s", err), hs_status_of_image(rc);
+        return snprintf(why, HS_ERR, "%s", err), hs_status_of_image(rc);
     }
     rc = sheet ? job_run_variants(m, in, n, path, o, r, sheet, why) : job_run(m, in, n, path, o, r, why);
     free(in);
@@ -502,7 +501,7 @@ static int hs_one(const hs_opts *o, const hs_global *g) {
     if (!to_stdout && (rc = hs_check_output(o->output))) return rc;
     if (o->report && (rc = hs_check_output(o->report))) return rc;
 
-    char err[PL_ERR], why[HS_WHY];
+    char err[PL_ERR], why[HS_ERR];
     pl_models models;
     job_result r;
     /* The networks first: the largest is built on a thread of its own while the photo decodes. */
@@ -564,7 +563,7 @@ static int hs_batch_run(void *ctx, batch_item *it, batch_stage_fn stage, void *p
     job_opts jo = b->o->job;
     jo.pl.stage = stage, jo.pl.stage_ctx = progress;
     if (b->team) team_session_shot(b->team, (int)(it - b->items), &jo.pl.team);
-    char why[HS_WHY];
+    char why[HS_ERR];
     job_result r;
     stage(progress, "load");
     int rc = hs_job(&b->m, it->in, &jo, &r, NULL, why);
@@ -648,7 +647,7 @@ static int hs_batch_main(const hs_opts *o, const hs_global *g) {
 static int hs_variants_main(const hs_opts *o, const hs_global *g) {
     char (*path)[PATH_MAX] = malloc(sizeof *path * (JOB_LOOKS + 1));   /* the looks, then the sheet */
     job_result r[JOB_LOOKS + 1];                                        /* the same */
-    char err[PL_ERR], why[HS_WHY];
+    char err[PL_ERR], why[HS_ERR];
     const char *dot = strrchr(o->output, '.');   /* there: hs_parse checked the extension */
     struct stat si, so;
     int rc = path ? HS_OK : hs_error(HS_EINTERNAL, NULL, "out of memory"), have_in = stat(o->input, &si) == 0;

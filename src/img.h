@@ -29,9 +29,10 @@
 #ifndef IMG_H
 #define IMG_H
 
+#include "err.h"
 #include <stddef.h>
 
-#define IMG_ERR 160                      /* size of every error-message buffer */
+#define IMG_ERR HS_ERR                   /* size of every error-message buffer */
 #define IMG_MAX_PIXELS 100000000LL       /* default pixel limit: 100 megapixels */
 #define IMG_MAX_FILE (1LL << 30)         /* largest input file read into memory: 1 GiB */
 #define IMG_MAX_SCANS 100                /* JPEG scans; each costs a pass over the image */

@@ -17,11 +17,12 @@
 #ifndef JOB_H
 #define JOB_H
 
+#include "err.h"
 #include "pipeline.h"
 
 #include <stddef.h>
 
-#define JOB_WHY 160               /* size of a failure's reason */
+#define JOB_WHY HS_ERR            /* size of a failure's reason */
 #define JOB_QUALITY 92            /* default JPEG quality, as the command line's */
 #define JOB_LOOKS 6               /* looks of job_run_variants */
 

@@ -22,9 +22,10 @@
 #ifndef LOOK_H
 #define LOOK_H
 
+#include "err.h"
 #include "img.h"
 
-#define LOOK_ERR 160                  /* size of the error-message buffer */
+#define LOOK_ERR HS_ERR               /* size of the error-message buffer */
 #define LOOK_RETOUCH_DEFAULT 0.3f     /* look_retouch strength the CLI uses */
 
 #define LOOK_GUARD_HUE 3.f         /* largest change of the skin's hue angle, degrees */

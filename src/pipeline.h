@@ -33,6 +33,7 @@
 
 #include "compose.h"
 #include "detect.h"
+#include "err.h"
 #include "frame.h"
 #include "identity.h"
 #include "img.h"
@@ -45,7 +46,7 @@
 
 #include <pthread.h>
 
-#define PL_ERR 160                /* size of the error-message buffer */
+#define PL_ERR HS_ERR             /* size of the error-message buffer */
 #define PL_MAX_FACES 16           /* faces considered per photo */
 #define PL_POSE_MAX 25.0f         /* |yaw| or |pitch| above this, degrees: warn */
 #define PL_SR_BELOW 1.0f          /* --enhance fast/best: upscale below this many photo pixels
