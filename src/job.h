@@ -82,7 +82,8 @@ int job_run(pl_models *m, const unsigned char *in, size_t n, const char *name, c
             char why[JOB_WHY]);
 /* The photo in the JOB_LOOKS looks of job_looks (o's background is not used; its light
  * applies to all but light-off), the networks run once (pl_run_variants). r[JOB_LOOKS]; sheet
- * (NULL: none) gets the contact sheet of the looks (sheet.h) with the first look's XMP. */
+ * (NULL: none) gets the contact sheet of the looks (sheet.h) with the first look's XMP. As for
+ * job_run, free every r[k] and the sheet with job_result_free whatever the outcome. */
 int job_run_variants(pl_models *m, const unsigned char *in, size_t n, const char *name, const job_opts *o,
                      job_result *r, job_result *sheet, char why[JOB_WHY]);
 void job_result_free(job_result *r);
