@@ -271,8 +271,8 @@ static double bench_load(bench_pipe *b, double *min) {
  * *min gets the least time. -1 on failure. */
 static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const char *path, int kind, const char **sr,
                            double *min) {
-    static meta_history hist;     /* 30 KB: off the stack */
-    static pl_result res;
+    meta_history *hist = malloc(sizeof *hist);   /* 30 KB: off the stack */
+    pl_result res;
     size_t n = (size_t)im->w * im->h;
     int matting = kind == B_MATTE_1K || kind == B_MATTE_5MP;
     pl_face *faces = kind == B_DETECT ? malloc(sizeof *faces * PL_MAX_FACES) : NULL;
@@ -282,14 +282,14 @@ static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const
     pl_opts o;
     pl_opts_default(&o);
     double ms[BENCH_MAX_RUNS + 1];
-    int ok = kind == B_DETECT ? faces != NULL : matting ? alpha && fg && back : 1;
+    int ok = hist && (kind == B_DETECT ? faces != NULL : matting ? alpha && fg && back : 1);
     if (!ok) snprintf(b->err, NN_ERR, "out of memory");
     for (int i = 0; ok && i <= b->runs; i++) {
         double t0 = now_ms();
         if (kind == B_DECODE) {
             img_rgb again = {0};
-            meta_init(&hist, "headshot bench");
-            ok = pl_load(path, 0, &again, &res, &hist, b->err) == 0;
+            meta_init(hist, "headshot bench");
+            ok = pl_load(path, 0, &again, &res, hist, b->err) == 0;
             img_free(&again);
         } else if (kind == B_DETECT) {
             int found = pl_faces(m, im, faces, PL_MAX_FACES, NULL, NULL, b->err);
@@ -302,15 +302,15 @@ static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const
                  !compose_over(fg, alpha, back, im->w, im->h, &out, b->err);
             img_free(&out);
         } else {
-            meta_init(&hist, "headshot bench");
+            meta_init(hist, "headshot bench");
             memset(&res, 0, sizeof res);
-            ok = pl_run(m, im, &o, &res, &hist, b->err) == 0;
+            ok = pl_run(m, im, &o, &res, hist, b->err) == 0;
             *sr = res.sr_model;
             pl_result_free(&res);
         }
         ms[i] = now_ms() - t0;
     }
-    free(faces), free(alpha), free(fg), free(back);
+    free(faces), free(alpha), free(fg), free(back), free(hist);
     return ok ? bench_median(ms + 1, b->runs, min) : -1;
 }
 

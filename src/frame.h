@@ -26,10 +26,11 @@
 #define FRAME_H
 
 #include "detect.h"
+#include "err.h"
 #include "img.h"
 #include "landmarks.h"
 
-#define FRAME_ERR 160             /* size of the error-message buffer */
+#define FRAME_ERR HS_ERR          /* size of the error-message buffer */
 #define FRAME_CROWN_K 0.42f       /* no mask: crown = point 10 + K x (point 10 to chin), above */
 #define FRAME_WINDOW 3.2f         /* crown window side / forehead-to-chin distance */
 

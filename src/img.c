@@ -367,8 +367,8 @@ int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_loa
     return rc;
 }
 
-int img_load_file(img_rgb *im, const char *path, const img_load_opts *opts, char err[IMG_ERR]) {
-    memset(im, 0, sizeof *im);
+int img_read_file(const char *path, unsigned char **bytes, size_t *size, char err[IMG_ERR]) {
+    *bytes = NULL, *size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return img_fail(err, IMG_EREAD, "cannot open: %s", strerror(errno));
     struct stat st;
@@ -405,6 +405,16 @@ int img_load_file(img_rgb *im, const char *path, const img_load_opts *opts, char
         else n += (size_t)got;
     }
     close(fd);
+    if (rc) return free(buf), rc;
+    *bytes = buf, *size = n;
+    return 0;
+}
+
+int img_load_file(img_rgb *im, const char *path, const img_load_opts *opts, char err[IMG_ERR]) {
+    unsigned char *buf;
+    size_t n;
+    memset(im, 0, sizeof *im);
+    int rc = img_read_file(path, &buf, &n, err);
     if (rc == 0) rc = img_load_memory(im, buf, n, opts, err);
     free(buf);
     return rc;

@@ -8,6 +8,7 @@
  *   4. compositing
  */
 #include "matte.h"
+#include "colour.h"
 #include "buffer.h"
 #include "pool.h"
 
@@ -362,12 +363,8 @@ static int matte__resize(const unsigned char *src8, const float *lut, const floa
 
 /* Byte -> float tables for matte__resize: v / 255 (the network's range) or linear light. */
 static void matte__lut(float lut[256], int linear) {
-    for (int v = 0; v < 256; v++) lut[v] = linear ? matte_srgb_to_linear((unsigned char)v) : v / 255.0f;
-}
-
-float matte_srgb_to_linear(unsigned char v) {
-    double s = v / 255.0;
-    return (float)(s <= 0.04045 ? s / 12.92 : pow((s + 0.055) / 1.055, 2.4));
+    const float *lin = col_linear_table();
+    for (int v = 0; v < 256; v++) lut[v] = linear ? lin[v] : v / 255.0f;
 }
 
 static int matte__check_image(const unsigned char *rgb, int w, int h, char *err) {
