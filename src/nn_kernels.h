@@ -53,6 +53,15 @@ typedef struct {
     int ow, iw, c, cp;       /* output width, input width, channels, padded channels */
     int kh, kw, stride, pl;  /* kernel, stride, left padding */
 } nn_dwrow;
+
+/* The kernel columns [*kx0, *kx1) of output pixel x that fall inside the input row; its
+ * first input column is x * stride - pl (returned). */
+static inline int nn_dwrow_taps(const nn_dwrow *d, int x, int *kx0, int *kx1) {
+    int ix0 = x * d->stride - d->pl;
+    *kx0 = ix0 < 0 ? -ix0 : 0;
+    *kx1 = d->iw - ix0 < d->kw ? d->iw - ix0 : d->kw;
+    return ix0;
+}
 typedef void (*nn_dwconv_fn)(const nn_dwrow *d, const float *const *rows, const float *w,
                              float *out, const nn_epilogue *e);
 

@@ -425,25 +425,38 @@ static int fwd_deconv(nn_ctx *c, const void *net, nn_tensor x, nn_tensor *out) {
     return 1;
 }
 
+/* A random layer "l" (l.w [cout][k][k][wc], l.b [cout]) in a parsed container and a random
+ * h x w x cin input: what the layer tests below start from. */
+typedef struct { float *wt, *bias, *in; unsigned char *buf; nn_model *m; } rand_layer;
+
+static int rand_layer_make(rand_layer *r, int cout, int k, int wc, int h, int w, int cin, char err[NN_ERR]) {
+    size_t nw = (size_t)cout * k * k * wc;
+    r->wt = malloc(nw * 4), r->bias = malloc(cout * 4), r->in = malloc((size_t)h * w * cin * 4);
+    for (size_t i = 0; i < nw; i++) r->wt[i] = frand();
+    for (int i = 0; i < cout; i++) r->bias[i] = frand();
+    for (int i = 0; i < h * w * cin; i++) r->in[i] = frand();
+    spec sp[2] = {{"l.w", 0, 4, {cout, k, k, wc}, r->wt}, {"l.b", 0, 1, {cout, 1, 1, 1}, r->bias}};
+    size_t size = build(&r->buf, sp, 2);
+    return nn_model_parse(&r->m, r->buf, size, "random", err);
+}
+
+static void rand_layer_free(rand_layer *r) {
+    nn_model_close(r->m);
+    free(r->buf), free(r->wt), free(r->bias), free(r->in);
+}
+
 static void test_deconv(void) {
     float worst = 0;
     int cases = 0;
     for (int trial = 0; trial < 24; trial++) {
         int k = 1 + irand(4), s = 1 + irand(3), h = 1 + irand(7), w = 1 + irand(7), cin = 1 + irand(9), cout = 1 + irand(5);
         nn_padding pad = irand(2) ? NN_SAME : NN_VALID;
-        size_t nw = (size_t)cout * k * k * cin;
-        float *wt = malloc(nw * 4), *bias = malloc(cout * 4), *in = malloc((size_t)h * w * cin * 4);
-        for (size_t i = 0; i < nw; i++) wt[i] = frand();
-        for (int i = 0; i < cout; i++) bias[i] = frand();
-        for (int i = 0; i < h * w * cin; i++) in[i] = frand();
-        spec sp[2] = {{"d.w", 0, 4, {cout, k, k, cin}, wt}, {"d.b", 0, 1, {cout, 1, 1, 1}, bias}};
-        unsigned char *buf;
-        size_t size = build(&buf, sp, 2);
-        nn_model *m;
         char err[NN_ERR];
-        nn_model_parse(&m, buf, size, "deconv", err);
+        rand_layer r;
+        if (rand_layer_make(&r, cout, k, cin, h, w, cin, err)) { CHECK(0, "parse: %s", err); return; }
+        const float *wt = r.wt, *bias = r.bias, *in = r.in;
         one_op o = {.op = 0, .stride = s, .pad = pad, .act = nn_linear};
-        nn_layer_deconv(m, &o.l, "d", k, k, cin, cout);
+        nn_layer_deconv(r.m, &o.l, "l", k, k, cin, cout);
         nn_ctx *c = nn_ctx_new("deconv", err);
         nn_tensor out[NN_MAX_OUTPUTS];
         if (nn_run(c, fwd_deconv, &o, in, h, w, cin, out, err) != 1) { CHECK(0, "deconv run: %s", err); continue; }
@@ -465,10 +478,10 @@ static void test_deconv(void) {
         float d = maxdiff(out[0].data, ref, (size_t)oh * ow * cout, NULL);
         if (d > worst) worst = d;
         cases++;
-        free(ref), free(wt), free(bias), free(in), free(buf);
+        free(ref);
         nn_ctx_free(c);
         nn_layer_free(&o.l);
-        nn_model_close(m);
+        rand_layer_free(&r);
     }
     CHECK(worst < 1e-4f, "deconv: gather kernel equals the scatter definition on %d random shapes (k 1-4, stride 1-3, same/valid), max diff %.2g (tol 1e-4)",
           cases, worst);
@@ -686,19 +699,12 @@ static void test_packed_reference(void) {
     for (int trial = 0; trial < 16; trial++) {
         int dw = trial % 2, k = 1 + 2 * irand(3), h = 1 + irand(12), w = 1 + irand(12), cin = 1 + irand(40);
         int cout = dw ? cin : 1 + irand(40), wc = dw ? 1 : cin;
-        size_t nw = (size_t)cout * k * k * wc;
-        float *wt = malloc(nw * 4), *bias = malloc(cout * 4), *in = malloc((size_t)h * w * cin * 4);
-        for (size_t i = 0; i < nw; i++) wt[i] = frand();
-        for (int i = 0; i < cout; i++) bias[i] = frand();
-        for (int i = 0; i < h * w * cin; i++) in[i] = frand();
-        spec sp[2] = {{"l.w", 0, 4, {cout, k, k, wc}, wt}, {"l.b", 0, 1, {cout, 1, 1, 1}, bias}};
-        unsigned char *buf;
-        size_t size = build(&buf, sp, 2);
-        nn_model *m;
-        if (nn_model_parse(&m, buf, size, "packed", err)) { CHECK(0, "parse: %s", err); return; }
+        rand_layer r;
+        if (rand_layer_make(&r, cout, k, wc, h, w, cin, err)) { CHECK(0, "parse: %s", err); return; }
+        const float *wt = r.wt, *bias = r.bias, *in = r.in;
         one_op o = {.op = dw, .stride = 1, .pad = NN_SAME, .act = nn_linear};
-        if (dw) nn_layer_dwconv(m, &o.l, "l", k, k, cin);
-        else nn_layer_conv(m, &o.l, "l", k, k, cin, cout);
+        if (dw) nn_layer_dwconv(r.m, &o.l, "l", k, k, cin);
+        else nn_layer_conv(r.m, &o.l, "l", k, k, cin, cout);
         kept += o.l.weights != NULL;
         nn_ctx *c = nn_ctx_new("packed", err);
         nn_ctx_runtime(c, &ref);
@@ -719,8 +725,7 @@ static void test_packed_reference(void) {
                         bad += out[0].data[((size_t)y * w + x) * cout + j] != sum;
                     }
         cases++;
-        nn_ctx_free(c), nn_layer_free(&o.l), nn_model_close(m);
-        free(buf), free(wt), free(bias), free(in);
+        nn_ctx_free(c), nn_layer_free(&o.l), rand_layer_free(&r);
     }
     CHECK(bad == 0 && kept == 0, "reference set on packed weights: %d conv / depthwise layers equal the loops over the stored "
           "weights exactly (%d values differ); fp32 copies kept: %d", cases, bad, kept);
