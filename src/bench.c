@@ -296,7 +296,7 @@ static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const
             ok = found > 0;
         } else if (matting) {
             img_rgb out = {0};
-            ok = !matte_image(m->matte, im->rgb, im->w, im->h, alpha, fg, b->err) &&
+            ok = !pl_models_load(m, PL_NET_MATTE, b->err) && !matte_image(m->matte, im->rgb, im->w, im->h, alpha, fg, b->err) &&
                  !compose_backdrop(&studio, im->w, im->h, im, alpha, back, b->err) &&
                  !compose_over(fg, alpha, back, im->w, im->h, &out, b->err);
             img_free(&out);

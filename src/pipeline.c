@@ -25,37 +25,33 @@ const char *const pl_stage_names[PL_STAGES] = {
 
 /* ============================================================ networks === */
 
-static void *pl__id_load(void *arg) {
-    pl_models *m = arg;
-    m->id = id_load(m->weights, m->id_err);
-    return NULL;
-}
-
-/* The identity network, once its loader is done. */
-static id_model *pl__id(pl_models *m, char err[PL_ERR]) {
-    if (m->id_pending) pthread_join(m->id_loader, NULL), m->id_pending = 0;
-    if (!m->id) snprintf(err, PL_ERR, "%s", m->id_err);
-    return m->id;
-}
-
 int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]) {
+    static const hs_network *const checked[] = {&det_blazeface, &det_blazeface_back, &lmk_facemesh, &matte_selfie,
+                                                &id_face_recognition};
     memset(m, 0, sizeof *m);
     m->weights = weights;
-    nn_model *id = NULL;   /* opened here so that a missing or corrupt file is a load error */
-    if ((m->det = det_load(weights, err)) && (m->lmk = lmk_load(weights, err)) &&
-        matte_open(&m->matte, weights, err) == 0 && nn_model_open(&id, id_face_recognition.weights, weights, err) == 0) {
-        nn_model_close(id);
-        if (pthread_create(&m->id_loader, NULL, pl__id_load, m) == 0) m->id_pending = 1;
-        else pl__id_load(m);
-        if (m->id_pending || pl__id(m, err)) return 0;
+    for (size_t i = 0; weights && i < sizeof checked / sizeof *checked; i++) {
+        nn_model *w;
+        if (nn_model_open(&w, checked[i]->weights, weights, err)) return -1;
+        nn_model_close(w);
     }
-    pl_models_close(m);
-    return -1;
+    return 0;
+}
+
+int pl_models_load(pl_models *m, unsigned nets, char err[PL_ERR]) {
+    const char *dir = m->weights;
+    if ((nets & PL_NET_DET) && !m->det && !(m->det = det_load(dir, err))) return -1;
+    if ((nets & PL_NET_LMK) && !m->lmk && !(m->lmk = lmk_load(dir, err))) return -1;
+    if ((nets & PL_NET_MATTE) && !m->matte && matte_open(&m->matte, dir, err)) return -1;
+    if ((nets & PL_NET_ID) && !m->id && !(m->id = id_load(dir, err))) return -1;
+    for (int b = 0; b < 2; b++)
+        if ((nets & PL_NET_UP << b) && !m->up[b] &&
+            up_load(&m->up[b], (b ? &up_esrgan_medium_x4 : &up_esrgan_slim_x4)->weights, dir, err))
+            return -1;
+    return 0;
 }
 
 void pl_models_close(pl_models *m) {
-    char err[PL_ERR];
-    pl__id(m, err);
     det_free(m->det);
     lmk_free(m->lmk);
     matte_close(m->matte);
@@ -72,6 +68,7 @@ static void pl__model(meta_history *h, const hs_network *n) { meta_model(h, n->n
 int pl_faces(pl_models *m, const img_rgb *im, pl_face *faces, int max, int *rejected, double ms[2],
              char err[PL_ERR]) {
     det_face found[PL_MAX_FACES];
+    if (pl_models_load(m, PL_NET_DET | PL_NET_LMK, err)) return -1;
     double t0 = pl__now();
     int nd = det_run(m->det, im->rgb, im->w, im->h, found, PL_MAX_FACES, err), n = 0, refused = 0;
     double t1 = pl__now();
@@ -336,6 +333,7 @@ static int pl__detect(pl_run_state *s) {
 
 int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *f, char err[PL_ERR]) {
     frame_face_of(pts, f);
+    if (pl_models_load(m, PL_NET_MATTE, err)) return -1;
     img_rgb win;
     float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
     if (!mask) return snprintf(err, PL_ERR, "out of memory"), -1;
@@ -481,9 +479,8 @@ static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, fra
     int rx1 = (int)fminf((float)ph->w, ceilf(x1) + 3), ry1 = (int)fminf((float)ph->h, ceilf(y1) + 3);
     if (rx1 - rx0 < 1 || ry1 - ry0 < 1) return 0;
     int rw = rx1 - rx0, rh = ry1 - ry0;
-    const char *name = best ? up_esrgan_medium_x4.weights : up_esrgan_slim_x4.weights;
     pl__stage(s, "enhance");
-    if (!s->m->up[best] && up_load(&s->m->up[best], name, s->m->weights, s->err) != 0) return PL_EFAIL;
+    if (pl_models_load(s->m, PL_NET_UP << best, s->err)) return PL_EFAIL;
     up_model *up = s->m->up[best];
     int sc = up_scale(up);
     unsigned char *crop = nn_buffer_alloc((size_t)rw * rh * 3);
@@ -771,7 +768,7 @@ static int pl__descriptor(pl_run_state *s, const img_rgb *im, const float (*pts)
 static int pl__identity(pl_run_state *s) {
     pl_result *r = s->r;
     float a[ID_DIM], b[ID_DIM];
-    if (!pl__id(s->m, s->err) || pl__descriptor(s, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, a))
+    if (pl_models_load(s->m, PL_NET_ID, s->err) || pl__descriptor(s, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, a))
         return PL_EFAIL;
     pl_face *again = malloc(sizeof(pl_face) * 4);
     if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
