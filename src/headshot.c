@@ -86,7 +86,7 @@ static const char hs_help[] =
     "       headshot [options] --variants INPUT -o OUTPUT   six looks and a contact sheet\n"
     "       headshot detect IMAGE [--json]      faces, landmarks and pose of a photo\n"
     "       headshot compare A B [--json]       are two photos the same person?\n"
-    "       headshot bench [--runs N] [--json] [--networks]\n"
+    "       headshot bench [--runs N] [--json] [--networks | --startup]\n"
     "                                           how fast the networks and the pipeline run here\n"
     "       headshot models                     the built-in networks and their licences\n"
     "       headshot serve [--port N]           the same tool as a web page on this computer\n"
@@ -510,6 +510,7 @@ static int hs_one(const hs_opts *op, const hs_global *g) {
         pl_models_close(&models);
         return hs_error(hs_status_of_image(rc), o.input, "%s", err);
     }
+    o.job.pl.release = &photo;   /* freed once framed */
     rc = pl_run(&models, &photo, &o.job.pl, &res, &hist, err);
     pl_models_close(&models);
     img_free(&photo);
@@ -826,18 +827,20 @@ static int hs_cmd_models(int argc, char **argv, const hs_global *g) {
     return models_main(g->weights) ? HS_EINTERNAL : HS_OK;
 }
 
-/* `headshot bench [--runs N] [--json] [--networks]` (--threads is global). */
+/* `headshot bench [--runs N] [--json] [--networks | --startup]` (--threads is global). */
 static int hs_cmd_bench(int argc, char **argv, const hs_global *g) {
     long long runs = 10;
-    int json = 0, networks_only = 0;
+    int json = 0, mode = BENCH_ALL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--networks")) networks_only = 1;
+        else if (!strcmp(argv[i], "--networks")) mode = BENCH_NETWORKS;
+        else if (!strcmp(argv[i], "--startup")) mode = BENCH_STARTUP;
         else if (hs_is(argv[i], "--runs")) {
             if (hs_int(hs_value(argc, argv, &i, "--runs"), "--runs", 1, 10000, &runs)) return HS_EUSAGE;
-        } else return hs_error(HS_EUSAGE, NULL, "bench: unknown argument '%s' (bench [--threads N] [--runs N] [--json] [--networks])", argv[i]);
+        } else return hs_error(HS_EUSAGE, NULL, "bench: unknown argument '%s' (bench [--threads N] [--runs N] [--json] "
+                               "[--networks | --startup])", argv[i]);
     }
-    return bench_main(g->threads, (int)runs, json, networks_only, g->weights) ? HS_EINTERNAL : HS_OK;
+    return bench_main(g->threads, (int)runs, json, mode, g->weights) ? HS_EINTERNAL : HS_OK;
 }
 
 /* Subcommands: `headshot NAME ARGS...` runs run(argc - 1, argv + 1, globals). */

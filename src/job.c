@@ -202,7 +202,9 @@ int job_run(pl_models *m, const unsigned char *in, size_t n, const char *name, c
     int rc = h && pr ? HS_OK : (snprintf(why, JOB_WHY, "out of memory"), HS_EINTERNAL);
     memset(r, 0, sizeof *r);
     if (rc == HS_OK) meta_init(h, "headshot " HS_VERSION), rc = job__load(in, n, name, o, &photo, pr, h, why);
-    if (rc == HS_OK && (rc = pl_run(m, &photo, &o->pl, pr, h, err))) rc = job_status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);
+    pl_opts po = o->pl;
+    po.release = &photo;   /* freed once framed */
+    if (rc == HS_OK && (rc = pl_run(m, &photo, &po, pr, h, err))) rc = job_status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);
     img_free(&photo);
     if (rc == HS_OK) rc = job__encode(o, pr, h, r, why);
     if (pr) pl_result_free(pr);
@@ -226,6 +228,7 @@ int job_run_variants(pl_models *m, const unsigned char *in, size_t n, const char
         compose_parse(job_looks[k].background, &po[k].background, err);   /* built-in names: no error */
         po[k].light = o->pl.light && job_looks[k].light;
     }
+    po[0].release = &photo;   /* freed once framed */
     if (rc == HS_OK) meta_init(&h[0], "headshot " HS_VERSION), rc = job__load(in, n, name, o, &photo, &pr[0], &h[0], why);
     if (rc == HS_OK && (rc = pl_run_variants(m, &photo, po, JOB_LOOKS, pr, h, err)))
         rc = job_status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);

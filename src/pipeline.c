@@ -127,6 +127,33 @@ void pl_opts_apply_preset(pl_opts *o) {
 
 /* ============================================================ the stages === */
 
+#define PL_ID_WINDOW 2.0f         /* levelled window side / forehead-to-chin distance (the
+                                     descriptor's box is about 0.9 of it, below the eyes) */
+#define PL_ID_SIDE 320            /* at most this many pixels a side: the box gets ~150, the
+                                     network's input */
+
+/* What the identity network reads of a face: a level copy of it, a window turned about the
+ * eyes so that they are level, as the headshot's are, and the face's 68 points in it. The
+ * descriptor is not made for rolled faces (its crop is not turned): without this a 30 degree
+ * tilt levelled by the frame reads 0.65-0.8 "another person". */
+typedef struct {
+    img_rgb win;                  /* at most PL_ID_SIDE pixels a side */
+    float p68[68][2];             /* in win */
+} pl_id_window;
+
+/* The window of the face with landmarks pts in im. Returns 0, or -1 with err. */
+static int pl__id_window(const img_rgb *im, const float (*pts)[3], pl_id_window *out, char *err) {
+    frame_face f;
+    frame_face_of(pts, &f);
+    float side = PL_ID_WINDOW * hypotf(f.chin[0] - f.forehead[0], f.chin[1] - f.forehead[1]), lev[LMK_POINTS][3];
+    int n = side > PL_ID_SIDE ? PL_ID_SIDE : side > 64 ? (int)side : 64;
+    float at[2] = {0.5f * n, 0.5f * n};
+    frame_affine t = frame_level(f.roll, n / fmaxf(side, 1), f.eyes, at);
+    for (int i = 0; i < LMK_POINTS; i++) frame_map(t, pts[i][0], pts[i][1], &lev[i][0], &lev[i][1]), lev[i][2] = 0;
+    id_points68((const float (*)[3])lev, out->p68);
+    return frame_warp(im, t, n, n, &out->win, err) ? -1 : 0;
+}
+
 /* What the stages share during one run. */
 typedef struct {
     pl_models *m;
@@ -142,6 +169,8 @@ typedef struct {
     unsigned char *before;        /* framed.rgb before light and retouch (matte kept) */
     float *alpha;                 /* w*h: subject matte x coverage */
     float *fg;                    /* w*h*3: linear foreground */
+    pl_id_window id_photo;        /* the subject's level window in the photo, for the identity
+                                     stage: made once framed, so that the photo can go */
     double mark;                  /* clock at the end of the previous stage */
 } pl_run_state;
 
@@ -189,6 +218,16 @@ static void pl__own(pl_run_state *s, img_rgb *out) {
     img_free(&s->own);
     img_free(&s->thumb);
     s->own = *out, s->photo = &s->own;
+}
+
+/* Once framed no stage reads the photo (the identity stage has its window, s->id_photo): its
+ * copies go, and the caller's photo when o->release lets it go: the rest of a 12 MP run holds
+ * 36 MB less. */
+static void pl__drop_photo(pl_run_state *s) {
+    img_free(&s->own);
+    img_free(&s->thumb);
+    if (s->o->release) img_free(s->o->release);
+    s->photo = NULL;
 }
 
 #define PL_THUMB 512              /* long side of the copy the whole-photo networks see */
@@ -520,7 +559,8 @@ static int pl__frame(pl_run_state *s) {
     if (rc) return rc;
     rc = frame_warp(src, to_out, r->plan.w, r->plan.h, &s->framed, s->err);
     img_free(&up);
-    if (rc) return PL_EFAIL;
+    if (rc || pl__id_window(s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, &s->id_photo, s->err)) return PL_EFAIL;
+    pl__drop_photo(s);
     const lmk_result *l = &r->faces[r->subject].lmk;
     for (int i = 0; i < LMK_POINTS; i++) {
         frame_map(r->plan.to_out, l->pts[i][0], l->pts[i][1], &r->out_pts[i][0], &r->out_pts[i][1]);
@@ -738,38 +778,17 @@ static int pl__compose(pl_run_state *s) {
     return 0;
 }
 
-#define PL_ID_WINDOW 2.0f         /* levelled window side / forehead-to-chin distance (the
-                                     descriptor's box is about 0.9 of it, below the eyes) */
-#define PL_ID_SIDE 320            /* at most this many pixels a side: the box gets ~150, the
-                                     network's input */
-
-/* The face-api descriptor of the face with landmarks pts in im, on a level copy of it: a
- * window turned about the eyes so that they are level, as the headshot's are. The descriptor
- * is not made for rolled faces (its crop is not turned): without this a 30 degree tilt
- * levelled by the frame reads 0.65-0.8 "another person". */
-static int pl__descriptor(pl_run_state *s, const img_rgb *im, const float (*pts)[3], float desc[ID_DIM]) {
-    frame_face f;
-    frame_face_of(pts, &f);
-    float side = PL_ID_WINDOW * hypotf(f.chin[0] - f.forehead[0], f.chin[1] - f.forehead[1]), p68[68][2], lev[LMK_POINTS][3];
-    int n = side > PL_ID_SIDE ? PL_ID_SIDE : side > 64 ? (int)side : 64;
-    float at[2] = {0.5f * n, 0.5f * n};
-    frame_affine t = frame_level(f.roll, n / fmaxf(side, 1), f.eyes, at);
-    for (int i = 0; i < LMK_POINTS; i++) frame_map(t, pts[i][0], pts[i][1], &lev[i][0], &lev[i][1]), lev[i][2] = 0;
-    id_points68((const float (*)[3])lev, p68);
-    img_rgb win;
-    if (frame_warp(im, t, n, n, &win, s->err)) return PL_EFAIL;
-    int rc = id_descriptor(s->m->id, win.rgb, n, n, (const float (*)[2])p68, desc, s->err) ? PL_EFAIL : 0;
-    img_free(&win);
-    return rc;
+/* The descriptor of a face's level window (pl__id_window). */
+static int pl__descriptor(pl_run_state *s, const pl_id_window *in, float desc[ID_DIM]) {
+    return id_descriptor(s->m->id, in->win.rgb, in->win.w, in->win.h, (const float (*)[2])in->p68, desc, s->err) ? PL_EFAIL : 0;
 }
 
 /* Descriptor of the subject in the photo and of the face found again in the headshot (the
- * one nearest to where the subject's eyes were put), both level (pl__descriptor). */
+ * one nearest to where the subject's eyes were put), both level (pl__id_window). */
 static int pl__identity(pl_run_state *s) {
     pl_result *r = s->r;
     float a[ID_DIM], b[ID_DIM];
-    if (pl_models_load(s->m, PL_NET_ID, s->err) || pl__descriptor(s, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, a))
-        return PL_EFAIL;
+    if (pl_models_load(s->m, PL_NET_ID, s->err) || pl__descriptor(s, &s->id_photo, a)) return PL_EFAIL;
     pl_face *again = malloc(sizeof(pl_face) * 4);
     if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
     int n = pl_faces(s->m, &r->out, again, 4, NULL, NULL, s->err), best = -1;
@@ -781,8 +800,14 @@ static int pl__identity(pl_run_state *s) {
     }
     int rc = n < 0 ? PL_EFAIL : 0;
     if (best >= 0) {
-        if (pl__descriptor(s, &r->out, (const float (*)[3])again[best].lmk.pts, b)) rc = PL_EFAIL;
-        else r->identity = id_distance(a, b);
+        pl_id_window w;
+        if (pl__id_window(&r->out, (const float (*)[3])again[best].lmk.pts, &w, s->err)) {
+            rc = PL_EFAIL;
+        } else {
+            if (pl__descriptor(s, &w, b)) rc = PL_EFAIL;
+            else r->identity = id_distance(a, b);
+            img_free(&w.win);
+        }
     }
     free(again);
     if (rc) return rc;
@@ -827,7 +852,7 @@ int pl_load(const char *path, long long max_pixels, img_rgb *photo, pl_result *r
     return 0;
 }
 
-/* One look of the shared framed subject: light, retouch, backdrop, label, identity. */
+/* One look of the shared framed subject: light, retouch, backdrop, label. */
 static int pl__variant(pl_run_state *s) {
     pl__stage(s, "light");
     int rc = pl__look(s);
@@ -840,8 +865,15 @@ static int pl__variant(pl_run_state *s) {
         meta_step(s->h, META_CLASSICAL, "label", "mark=\"" LABEL_TEXT "\" corner=bottom-right");
         pl__time(s, PL_LABEL, 1);
     }
-    pl__stage(s, "identity");
-    return pl__identity(s);
+    return 0;
+}
+
+/* The framed canvas and the matte's planes, once the last look is made: the identity stage
+ * reads the headshot only. */
+static void pl__drop_canvas(pl_run_state *s) {
+    img_free(&s->framed);
+    free(s->before), free(s->alpha), free(s->fg);
+    s->before = NULL, s->alpha = s->fg = NULL;
 }
 
 int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n, pl_result *r,
@@ -854,6 +886,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
     r[0].ms[PL_LOAD] = load_ms;
     const frame_spec *preset = frame_spec_get(o->preset);
     if (!preset) return snprintf(err, PL_ERR, "unknown preset"), PL_EFAIL;
+    if (o->release && o->release != photo) return snprintf(err, PL_ERR, "release: not the photo of the run"), PL_EFAIL;
     for (int k = 1; k < n; k++)   /* keep has no matte and no matte foreground: all or none */
         if ((o[k].background.kind == COMPOSE_KEEP) != (o[0].background.kind == COMPOSE_KEEP))
             return snprintf(err, PL_ERR, "variants: keep and the other backdrops cannot share a run"), PL_EFAIL;
@@ -864,7 +897,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
         spec.head[0] = spec.head[2] = spec.head[1];
         spec.eyes[0] = spec.eyes[2] = spec.eyes[1];
     }
-    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, {0}, {0}, NULL, NULL, NULL, pl__now()};
+    pl_run_state s = {.m = m, .o = o, .spec = &spec, .photo = photo, .r = r, .h = h, .err = err, .mark = pl__now()};
     meta_preset(h, spec.name);
     pl__stage(&s, "detect");
     int rc = pl__detect(&s);
@@ -889,12 +922,14 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
         }
         s.o = &o[k], s.r = &r[k], s.h = &h[k];
         rc = pl__variant(&s);
+        if (k == n - 1) pl__drop_canvas(&s), free(fg0), fg0 = NULL;
+        if (rc == 0 && !s.o->until_look) pl__stage(&s, "identity"), rc = pl__identity(&s);
     }
     free(fg0);
-    img_free(&s.framed);
+    pl__drop_canvas(&s);
     img_free(&s.own);
     img_free(&s.thumb);
-    free(s.before), free(s.alpha), free(s.fg);
+    img_free(&s.id_photo.win);
     return rc;
 }
 
