@@ -440,18 +440,19 @@ static int bench_pipeline(int runs, int json, int startup, const char *weights_d
 
 /* ------------------------------------------------------------ the command */
 
-/* Median ms of building network n (n->load) BENCH_STARTUP_RUNS times, warm; the last one
- * stays in *net. -1 on failure. */
-static double time_load(const hs_network *n, const char *dir, void **net, char err[NN_ERR]) {
+/* Median ms of building network n (n->load) runs times (at most BENCH_STARTUP_RUNS), warm;
+ * the last one stays in *net. -1 on failure. */
+static double time_load(const hs_network *n, const char *dir, int runs, void **net, char err[NN_ERR]) {
     double ms[BENCH_STARTUP_RUNS], min;
+    runs = runs < BENCH_STARTUP_RUNS ? runs : BENCH_STARTUP_RUNS;
     *net = NULL;
-    for (int i = 0; i < BENCH_STARTUP_RUNS; i++) {
+    for (int i = 0; i < runs; i++) {
         if (*net) n->free(*net);
         double t0 = now_ms();
         if (!(*net = n->load(dir, err))) return -1;
         ms[i] = now_ms() - t0;
     }
-    return bench_median(ms, BENCH_STARTUP_RUNS, &min);
+    return bench_median(ms, runs, &min);
 }
 
 int bench_main(int threads, int runs, int json, int mode, const char *weights_dir) {
@@ -466,7 +467,7 @@ int bench_main(int threads, int runs, int json, int mode, const char *weights_di
         const hs_network *n = hs_networks[i];
         void *net;
         nn_stats st = {0};
-        double load = time_load(n, weights_dir, &net, err), ms = 0;
+        double load = time_load(n, weights_dir, runs, &net, err), ms = 0;
         if (net && mode != BENCH_STARTUP) ms = time_network(n->forward, net, n->h, n->w, n->c, runs, &st, err);
         if (net) n->free(net);
         if (load < 0 || ms < 0) {

@@ -495,7 +495,8 @@ static void det__quarter_turns(const float *in, int n, int k, float *out) {
         }
 }
 
-int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, float score[4][2], char err[NN_ERR]) {
+int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, unsigned turns, float score[4][2],
+                    char err[NN_ERR]) {
     float *upright = malloc((size_t)2 * 256 * 256 * 3 * sizeof(float)), *in = upright + (size_t)256 * 256 * 3;
     if (!upright) return snprintf(err, NN_ERR, "face detection: out of memory"), -1;
     int rc = 0;
@@ -504,6 +505,7 @@ int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int ba
         int n = det__specs[v].size;   /* the photo is cropped once, then turned */
         rc = det_crop(rgb, w, h, det_letterbox(w, h), n, 1 / 127.5f, -1, upright, err);
         for (int k = 0; k < 4 && rc == 0; k++) {
+            if (!(turns >> k & 1)) continue;
             det__quarter_turns(upright, n, k, in);
             rc = det_forward(m, v, in, m->logits, m->regs, err);
             float best = -100;

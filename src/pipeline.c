@@ -232,6 +232,27 @@ static void pl__drop_photo(pl_run_state *s) {
 
 #define PL_THUMB 512              /* long side of the copy the whole-photo networks see */
 
+typedef struct {
+    const img_rgb *ph;
+    img_rgb *th;
+    int f;                        /* thumbnail pixel = f x f photo pixels */
+} pl_thumb_job;
+
+static void pl__thumb_rows(void *arg, int y0, int y1) {
+    const pl_thumb_job *j = arg;
+    const img_rgb *ph = j->ph;
+    int f = j->f, a = f / 4, b = 3 * f / 4;
+    for (int y = y0; y < y1; y++) {
+        int ya = y * f + a < ph->h ? y * f + a : ph->h - 1, yb = y * f + b < ph->h ? y * f + b : ph->h - 1;
+        const unsigned char *ra = ph->rgb + (size_t)ya * ph->w * 3, *rb = ph->rgb + (size_t)yb * ph->w * 3;
+        unsigned char *o = j->th->rgb + (size_t)y * j->th->w * 3;
+        for (int x = 0; x < j->th->w; x++) {
+            int xa = 3 * (x * f + a < ph->w ? x * f + a : ph->w - 1), xb = 3 * (x * f + b < ph->w ? x * f + b : ph->w - 1);
+            for (int c = 0; c < 3; c++) o[3 * x + c] = (unsigned char)((ra[xa + c] + ra[xb + c] + rb[xa + c] + rb[xb + c] + 2) / 4);
+        }
+    }
+}
+
 /* The photo shrunk by a whole factor f to at most PL_THUMB pixels long, made once: the turn
  * scores and the subject's mask look at the whole photo at 128-256 pixels (their own resize
  * averages again). Each pixel is the mean of 2 x 2 taps spread over its f x f block: a full
@@ -242,16 +263,8 @@ static const img_rgb *pl__thumb(pl_run_state *s) {
     char ierr[IMG_ERR];
     if (s->thumb.rgb) return &s->thumb;
     if (img_new(&s->thumb, w > 0 ? w : 1, h > 0 ? h : 1, 0, ierr)) return snprintf(s->err, PL_ERR, "%s", ierr), NULL;
-    for (int y = 0; y < s->thumb.h; y++)
-        for (int x = 0; x < s->thumb.w; x++)
-            for (int c = 0; c < 3; c++) {
-                int sum = 0;
-                for (int k = 0; k < 4; k++) {
-                    int sx = x * f + (k & 1 ? 3 * f / 4 : f / 4), sy = y * f + (k & 2 ? 3 * f / 4 : f / 4);
-                    sum += ph->rgb[((size_t)(sy < ph->h ? sy : ph->h - 1) * ph->w + (sx < ph->w ? sx : ph->w - 1)) * 3 + c];
-                }
-                s->thumb.rgb[((size_t)y * s->thumb.w + x) * 3 + c] = (unsigned char)((sum + 2) / 4);
-            }
+    pl_thumb_job j = {ph, &s->thumb, f};
+    nn_parallel_rows(s->thumb.h, pl__thumb_rows, &j);
     return &s->thumb;
 }
 
@@ -280,7 +293,8 @@ static int pl__borders(pl_run_state *s) {
 /* Which way up the photo is, when no EXIF tag said so: the quarter turn k (counter-clockwise)
  * that makes the subject upright; 0 when it is. A confirmed face rolled more than PL_TURN_ROLL
  * says it; otherwise the detectors' best score on each turn of a small copy (the short-range
- * one; the back-camera one too when no face was confirmed upright). */
+ * one; the back-camera one too when no face was confirmed upright); the upright copy's only
+ * when a turn reaches PL_TURN_SCORE, as else no turn can win. */
 static int pl__turn_of(pl_run_state *s, int *k) {
     const img_rgb *ph = s->photo;
     const pl_result *r = s->r;
@@ -290,8 +304,13 @@ static int pl__turn_of(pl_run_state *s, int *k) {
         if (fabsf(roll) > PL_TURN_ROLL) return *k = (int)lroundf(roll / 90) & 3, 0;
     }
     const img_rgb *small = pl__thumb(s);
-    float sc[4][2], best[4];
-    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, sc, s->err)) return PL_EFAIL;
+    float sc[4][2], best[4], turned = 0;
+    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, 0xe, sc, s->err)) return PL_EFAIL;
+    for (int i = 1; i < 4; i++) turned = fmaxf(turned, fmaxf(sc[i][0], sc[i][1]));
+    if (turned < PL_TURN_SCORE) return 0;
+    float up[4][2];
+    if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, 1, up, s->err)) return PL_EFAIL;
+    sc[0][0] = up[0][0], sc[0][1] = up[0][1];
     for (int i = 0; i < 4; i++) best[i] = fmaxf(sc[i][0], sc[i][1]);
     for (int i = 1; i < 4; i++)
         if (best[i] >= PL_TURN_SCORE && best[i] > best[0] + PL_TURN_MARGIN && best[i] > best[*k]) *k = i;
