@@ -503,7 +503,7 @@ static int hs_one(const hs_opts *op, const hs_global *g) {
     img_rgb photo = {0};
     pl_models models;
     meta_init(&hist, "headshot " HS_VERSION);
-    /* The networks first: the largest is built on a thread of its own while the photo decodes. */
+    /* The networks are built as the stages need them (pl_models_load); with --weights the files are checked here. */
     if (pl_models_open(&models, g->weights, err))
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
     if ((rc = pl_load(o.input, o.job.max_pixels, &photo, &res, &hist, err))) {
