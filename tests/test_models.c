@@ -3,7 +3,8 @@
  *   - a run that finds no face (the dogs of d10) builds the detectors and FaceMesh only: never
  *     the selfie network, the identity network or an upscaler;
  *   - a headshot without super-resolution builds the selfie and identity networks, no upscaler,
- *     and is byte for byte the headshot of networks all built beforehand;
+ *     and is byte for byte the headshot of networks all built beforehand, and of a run that
+ *     keeps its photo (pl_opts.release: the photo is freed once framed);
  *   - with --weights DIR, a missing container is an error of pl_models_open, before any work.
  */
 #include "pipeline.h"
@@ -22,17 +23,21 @@ static const char *built(const pl_models *m) {
     return s[0] ? s : "none";
 }
 
-static int run(pl_models *m, const char *name, pl_result *r, char err[PL_ERR]) {
+/* A run of m on TEST_DATA/name; with release the photo is given to the run to free, and
+ * *freed (may be NULL) says whether it was. */
+static int run(pl_models *m, const char *name, int release, pl_result *r, int *freed, char err[PL_ERR]) {
     img_rgb ph = {0};
     pl_opts o;
     pl_opts_default(&o);
     o.enhance = PL_ENHANCE_OFF;   /* an upscaler would be built for d01's small face otherwise */
+    o.release = release ? &ph : NULL;
     memset(r, 0, sizeof *r);
     meta_init(&H, "headshot test");
     char path[64];
     snprintf(path, sizeof path, TEST_DATA "%s", name);
     int rc = pl_load(path, 0, &ph, r, &H, err);
     if (rc == 0) rc = pl_run(m, &ph, &o, r, &H, err);
+    if (freed) *freed = !ph.rgb;
     img_free(&ph);
     return rc;
 }
@@ -43,19 +48,21 @@ static void test_lazy(void) {
     char err[PL_ERR] = "";
     int rc = pl_models_open(&m, NULL, err);
     CHECK(rc == 0 && !strcmp(built(&m), "none"), "pl_models_open builds no network: %s %s", built(&m), err);
-    rc = run(&m, "d10.jpg", &r, err);
+    rc = run(&m, "d10.jpg", 1, &r, NULL, err);
     CHECK(rc == PL_ENOFACE && m.det && m.lmk && !m.matte && !m.id && !m.up[0] && !m.up[1],
           "no face (d10, dogs): rc %d (want %d), built: %s (want det lmk)", rc, PL_ENOFACE, built(&m));
     pl_result_free(&r);
-    rc = run(&m, "d01.jpg", &r, err);
-    CHECK(rc == 0 && m.matte && m.id && !m.up[0] && !m.up[1], "headshot of d01, --enhance off: rc %d %s, built: %s "
-          "(want det lmk matte id)", rc, rc ? err : "", built(&m));
+    int freed = 0;
+    rc = run(&m, "d01.jpg", 1, &r, &freed, err);
+    CHECK(rc == 0 && m.matte && m.id && !m.up[0] && !m.up[1] && freed, "headshot of d01, --enhance off: rc %d %s, built: %s "
+          "(want det lmk matte id), the photo freed by the run: %s", rc, rc ? err : "", built(&m), freed ? "yes" : "no");
     err[0] = 0;
     int same = 0;
     if (pl_models_open(&all, NULL, err) == 0 && pl_models_load(&all, PL_NET_DET | PL_NET_LMK | PL_NET_MATTE | PL_NET_ID, err) == 0 &&
-        run(&all, "d01.jpg", &ra, err) == 0)
+        run(&all, "d01.jpg", 0, &ra, NULL, err) == 0)
         same = r.out.w == ra.out.w && r.out.h == ra.out.h && !memcmp(r.out.rgb, ra.out.rgb, (size_t)r.out.w * r.out.h * 3);
-    CHECK(rc == 0 && same, "the same headshot, byte for byte, from networks all built beforehand (%s) %s", built(&all), err);
+    CHECK(rc == 0 && same, "the same headshot, byte for byte, from networks all built beforehand (%s) and the photo kept %s",
+          built(&all), err);
     rc = pl_models_load(&m, PL_NET_UP, err);
     CHECK(rc == 0 && m.up[0] && !m.up[1], "PL_NET_UP builds the slim upscaler only: %s %s", built(&m), rc ? err : "");
     pl_result_free(&r), pl_result_free(&ra);
