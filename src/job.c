@@ -230,8 +230,10 @@ int job_run(pl_models *m, const unsigned char *in, size_t n, const char *name, c
     r->identity = NAN;
     if (rc == HS_OK) meta_init(h, "headshot " HS_VERSION), rc = job__load(in, n, name, o, &photo, pr, h, why);
     if (rc == HS_OK) {
-        rc = pl_run(m, &photo, &o->pl, pr, h, err);
-        rc = job__finish(rc, err, o, &o->pl, pr, h, r, why);
+        pl_opts po = o->pl;
+        po.release = &photo;   /* freed once framed */
+        rc = pl_run(m, &photo, &po, pr, h, err);
+        rc = job__finish(rc, err, o, &po, pr, h, r, why);
     }
     img_free(&photo);
     if (pr) pl_result_free(pr);
@@ -269,6 +271,7 @@ int job_run_variants(pl_models *m, const unsigned char *in, size_t n, const char
         po[k].light = o->pl.light && job_looks[k].light;
         r[k].identity = NAN;
     }
+    po[0].release = &photo;   /* freed once framed */
     if (rc == HS_OK) meta_init(&h[0], "headshot " HS_VERSION), rc = job__load(in, n, name, o, &photo, &pr[0], &h[0], why);
     if (rc == HS_OK) {
         for (int k = 1; k < JOB_LOOKS; k++) meta_init(&h[k], "headshot " HS_VERSION);   /* a look not reached: no warnings */

@@ -423,7 +423,7 @@ static void nn__pack_conv(nn_layer *l) {
     size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
     l->packed = buffer_alloc(panels * panel * sizeof(float));
     if (!l->packed) return;
-    memset(l->packed, 0, panels * panel * sizeof(float));
+    memset(l->packed + (size_t)(panels - 1) * panel, 0, panel * sizeof(float));   /* the rest is all written */
     for (int o = 0; o < l->cout; o++) {
         float *p = l->packed + (o / NN_NR) * panel;
         int j = o % NN_NR;

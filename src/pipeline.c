@@ -28,37 +28,33 @@ const char *const pl_stage_names[PL_STAGES] = {
 
 /* ============================================================ networks === */
 
-static void *pl__id_load(void *arg) {
-    pl_models *m = arg;
-    m->id = id_load(m->weights, m->id_err);
-    return NULL;
-}
-
-/* The identity network, once its loader is done. */
-static id_model *pl__id(pl_models *m, char err[PL_ERR]) {
-    if (m->id_pending) pthread_join(m->id_loader, NULL), m->id_pending = 0;
-    if (!m->id) snprintf(err, PL_ERR, "%s", m->id_err);
-    return m->id;
-}
-
 int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]) {
+    static const hs_network *const checked[] = {&det_blazeface, &det_blazeface_back, &lmk_facemesh, &matte_selfie,
+                                                &id_face_recognition};
     memset(m, 0, sizeof *m);
     m->weights = weights;
-    nn_model *id = NULL;   /* opened here so that a missing or corrupt file is a load error */
-    if ((m->det = det_load(weights, err)) && (m->lmk = lmk_load(weights, err)) &&
-        matte_open(&m->matte, weights, err) == 0 && nn_model_open(&id, id_face_recognition.weights, weights, err) == 0) {
-        nn_model_close(id);
-        if (pthread_create(&m->id_loader, NULL, pl__id_load, m) == 0) m->id_pending = 1;
-        else pl__id_load(m);
-        if (m->id_pending || pl__id(m, err)) return 0;
+    for (size_t i = 0; weights && i < sizeof checked / sizeof *checked; i++) {
+        nn_model *w;
+        if (nn_model_open(&w, checked[i]->weights, weights, err)) return -1;
+        nn_model_close(w);
     }
-    pl_models_close(m);
-    return -1;
+    return 0;
+}
+
+int pl_models_load(pl_models *m, unsigned nets, char err[PL_ERR]) {
+    const char *dir = m->weights;
+    if ((nets & PL_NET_DET) && !m->det && !(m->det = det_load(dir, err))) return -1;
+    if ((nets & PL_NET_LMK) && !m->lmk && !(m->lmk = lmk_load(dir, err))) return -1;
+    if ((nets & PL_NET_MATTE) && !m->matte && matte_open(&m->matte, dir, err)) return -1;
+    if ((nets & PL_NET_ID) && !m->id && !(m->id = id_load(dir, err))) return -1;
+    for (int b = 0; b < 2; b++)
+        if ((nets & PL_NET_UP << b) && !m->up[b] &&
+            up_load(&m->up[b], (b ? &up_esrgan_medium_x4 : &up_esrgan_slim_x4)->weights, dir, err))
+            return -1;
+    return 0;
 }
 
 void pl_models_close(pl_models *m) {
-    char err[PL_ERR];
-    pl__id(m, err);
     det_free(m->det);
     lmk_free(m->lmk);
     matte_close(m->matte);
@@ -75,6 +71,7 @@ static void pl__model(meta_history *h, const hs_network *n) { meta_model(h, n->n
 int pl_faces(pl_models *m, const img_rgb *im, pl_face *faces, int max, int *rejected, double ms[2],
              char err[PL_ERR]) {
     det_face found[PL_MAX_FACES];
+    if (pl_models_load(m, PL_NET_DET | PL_NET_LMK, err)) return -1;
     double t0 = pl__now();
     int nd = det_run(m->det, im->rgb, im->w, im->h, found, PL_MAX_FACES, err), n = 0, refused = 0;
     double t1 = pl__now();
@@ -133,6 +130,33 @@ void pl_opts_apply_preset(pl_opts *o) {
 
 /* ============================================================ the stages === */
 
+#define PL_ID_WINDOW 2.0f         /* levelled window side / forehead-to-chin distance (the
+                                     descriptor's box is about 0.9 of it, below the eyes) */
+#define PL_ID_SIDE 320            /* at most this many pixels a side: the box gets ~150, the
+                                     network's input */
+
+/* What the identity network reads of a face: a level copy of it, a window turned about the
+ * eyes so that they are level, as the headshot's are, and the face's 68 points in it. The
+ * descriptor is not made for rolled faces (its crop is not turned): without this a 30 degree
+ * tilt levelled by the frame reads 0.65-0.8 "another person". */
+typedef struct {
+    img_rgb win;                  /* at most PL_ID_SIDE pixels a side */
+    float p68[68][2];             /* in win */
+} pl_id_window;
+
+/* The window of the face with landmarks pts in im. Returns 0, or -1 with err. */
+static int pl__id_window(const img_rgb *im, const float (*pts)[3], pl_id_window *out, char *err) {
+    frame_face f;
+    frame_face_of(pts, &f);
+    float side = PL_ID_WINDOW * hypotf(f.chin[0] - f.forehead[0], f.chin[1] - f.forehead[1]), lev[LMK_POINTS][3];
+    int n = side > PL_ID_SIDE ? PL_ID_SIDE : side > 64 ? (int)side : 64;
+    float at[2] = {0.5f * n, 0.5f * n};
+    frame_affine t = frame_level(f.roll, n / fmaxf(side, 1), f.eyes, at);
+    for (int i = 0; i < LMK_POINTS; i++) frame_map(t, pts[i][0], pts[i][1], &lev[i][0], &lev[i][1]), lev[i][2] = 0;
+    id_points68((const float (*)[3])lev, out->p68);
+    return frame_warp(im, t, n, n, &out->win, err) ? -1 : 0;
+}
+
 /* What the stages share during one run. */
 typedef struct {
     pl_models *m;
@@ -148,6 +172,8 @@ typedef struct {
     unsigned char *before;        /* framed.rgb before light and retouch (matte kept) */
     float *alpha;                 /* w*h: subject matte x coverage */
     float *fg;                    /* w*h*3: linear foreground */
+    pl_id_window id_photo;        /* the subject's level window in the photo, for the identity
+                                     stage: made once framed, so that the photo can go */
     double mark;                  /* clock at the end of the previous stage */
     img_rgb up;                   /* the upscaled region of the photo, when the enhance stage ran */
     const img_rgb *src;           /* the warp's source: the photo or up */
@@ -200,7 +226,38 @@ static void pl__own(pl_run_state *s, img_rgb *out) {
     s->own = *out, s->photo = &s->own;
 }
 
+/* Once framed no stage reads the photo (the identity stage has its window, s->id_photo): its
+ * copies go, and the caller's photo when o->release lets it go: the rest of a 12 MP run holds
+ * 36 MB less. */
+static void pl__drop_photo(pl_run_state *s) {
+    img_free(&s->own);
+    img_free(&s->thumb);
+    if (s->o->release) img_free(s->o->release);
+    s->photo = NULL;
+}
+
 #define PL_THUMB 512              /* long side of the copy the whole-photo networks see */
+
+typedef struct {
+    const img_rgb *ph;
+    img_rgb *th;
+    int f;                        /* thumbnail pixel = f x f photo pixels */
+} pl_thumb_job;
+
+static void pl__thumb_rows(void *arg, int y0, int y1) {
+    const pl_thumb_job *j = arg;
+    const img_rgb *ph = j->ph;
+    int f = j->f, a = f / 4, b = 3 * f / 4;
+    for (int y = y0; y < y1; y++) {
+        int ya = y * f + a < ph->h ? y * f + a : ph->h - 1, yb = y * f + b < ph->h ? y * f + b : ph->h - 1;
+        const unsigned char *ra = ph->rgb + (size_t)ya * ph->w * 3, *rb = ph->rgb + (size_t)yb * ph->w * 3;
+        unsigned char *o = j->th->rgb + (size_t)y * j->th->w * 3;
+        for (int x = 0; x < j->th->w; x++) {
+            int xa = 3 * (x * f + a < ph->w ? x * f + a : ph->w - 1), xb = 3 * (x * f + b < ph->w ? x * f + b : ph->w - 1);
+            for (int c = 0; c < 3; c++) o[3 * x + c] = (unsigned char)((ra[xa + c] + ra[xb + c] + rb[xa + c] + rb[xb + c] + 2) / 4);
+        }
+    }
+}
 
 /* The photo shrunk by a whole factor f to at most PL_THUMB pixels long, made once: the turn
  * scores and the subject's mask look at the whole photo at 128-256 pixels (their own resize
@@ -212,16 +269,8 @@ static const img_rgb *pl__thumb(pl_run_state *s) {
     char ierr[IMG_ERR];
     if (s->thumb.rgb) return &s->thumb;
     if (img_new(&s->thumb, w > 0 ? w : 1, h > 0 ? h : 1, 0, ierr)) return snprintf(s->err, PL_ERR, "%s", ierr), NULL;
-    for (int y = 0; y < s->thumb.h; y++)
-        for (int x = 0; x < s->thumb.w; x++)
-            for (int c = 0; c < 3; c++) {
-                int sum = 0;
-                for (int k = 0; k < 4; k++) {
-                    int sx = x * f + (k & 1 ? 3 * f / 4 : f / 4), sy = y * f + (k & 2 ? 3 * f / 4 : f / 4);
-                    sum += ph->rgb[((size_t)(sy < ph->h ? sy : ph->h - 1) * ph->w + (sx < ph->w ? sx : ph->w - 1)) * 3 + c];
-                }
-                s->thumb.rgb[((size_t)y * s->thumb.w + x) * 3 + c] = (unsigned char)((sum + 2) / 4);
-            }
+    pl_thumb_job j = {ph, &s->thumb, f};
+    pool_rows(s->thumb.h, pl__thumb_rows, &j);
     return &s->thumb;
 }
 
@@ -250,7 +299,8 @@ static int pl__borders(pl_run_state *s) {
 /* Which way up the photo is, when no EXIF tag said so: the quarter turn k (counter-clockwise)
  * that makes the subject upright; 0 when it is. A confirmed face rolled more than PL_TURN_ROLL
  * says it; otherwise the detectors' best score on each turn of a small copy (the short-range
- * one; the back-camera one too when no face was confirmed upright). */
+ * one; the back-camera one too when no face was confirmed upright); the upright copy's only
+ * when a turn reaches PL_TURN_SCORE, as else no turn can win. */
 static int pl__turn_of(pl_run_state *s, int *k) {
     const img_rgb *ph = s->photo;
     const pl_result *r = s->r;
@@ -260,8 +310,13 @@ static int pl__turn_of(pl_run_state *s, int *k) {
         if (fabsf(roll) > PL_TURN_ROLL) return *k = (int)lroundf(roll / 90) & 3, 0;
     }
     const img_rgb *small = pl__thumb(s);
-    float sc[4][2], best[4];
-    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, sc, s->err)) return PL_EFAIL;
+    float sc[4][2], best[4], turned = 0;
+    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, 0xe, sc, s->err)) return PL_EFAIL;
+    for (int i = 1; i < 4; i++) turned = fmaxf(turned, fmaxf(sc[i][0], sc[i][1]));
+    if (turned < PL_TURN_SCORE) return 0;
+    float up[4][2];
+    if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, 1, up, s->err)) return PL_EFAIL;
+    sc[0][0] = up[0][0], sc[0][1] = up[0][1];
     for (int i = 0; i < 4; i++) best[i] = fmaxf(sc[i][0], sc[i][1]);
     for (int i = 1; i < 4; i++)
         if (best[i] >= PL_TURN_SCORE && best[i] > best[0] + PL_TURN_MARGIN && best[i] > best[*k]) *k = i;
@@ -342,6 +397,7 @@ static int pl__detect(pl_run_state *s) {
 
 int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *f, char err[PL_ERR]) {
     frame_face_of(pts, f);
+    if (pl_models_load(m, PL_NET_MATTE, err)) return -1;
     img_rgb win;
     float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
     if (!mask) return snprintf(err, PL_ERR, "out of memory"), -1;
@@ -487,9 +543,8 @@ static int pl__enhance(pl_run_state *s) {
     int rx1 = (int)fminf((float)ph->w, ceilf(x1) + 3), ry1 = (int)fminf((float)ph->h, ceilf(y1) + 3);
     if (rx1 - rx0 < 1 || ry1 - ry0 < 1) return 0;
     int rw = rx1 - rx0, rh = ry1 - ry0;
-    const char *name = best ? up_esrgan_medium_x4.weights : up_esrgan_slim_x4.weights;
     pl__stage(s, "enhance");
-    if (!s->m->up[best] && up_load(&s->m->up[best], name, s->m->weights, s->err) != 0) return PL_EFAIL;
+    if (pl_models_load(s->m, PL_NET_UP << best, s->err)) return PL_EFAIL;
     up_model *up = s->m->up[best];
     int sc = up_scale(up);
     unsigned char *crop = buffer_alloc((size_t)rw * rh * 3);
@@ -524,7 +579,8 @@ static int pl__frame(pl_run_state *s) {
     pl_result *r = s->r;
     int rc = frame_warp(s->src, s->to_out, r->plan.w, r->plan.h, &s->framed, s->err);
     img_free(&s->up);
-    if (rc) return PL_EFAIL;
+    if (rc || pl__id_window(s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, &s->id_photo, s->err)) return PL_EFAIL;
+    pl__drop_photo(s);
     const lmk_result *l = &r->faces[r->subject].lmk;
     for (int i = 0; i < LMK_POINTS; i++) {
         frame_map(r->plan.to_out, l->pts[i][0], l->pts[i][1], &r->out_pts[i][0], &r->out_pts[i][1]);
@@ -743,38 +799,17 @@ static int pl__compose(pl_run_state *s) {
     return 0;
 }
 
-#define PL_ID_WINDOW 2.0f         /* levelled window side / forehead-to-chin distance (the
-                                     descriptor's box is about 0.9 of it, below the eyes) */
-#define PL_ID_SIDE 320            /* at most this many pixels a side: the box gets ~150, the
-                                     network's input */
-
-/* The face-api descriptor of the face with landmarks pts in im, on a level copy of it: a
- * window turned about the eyes so that they are level, as the headshot's are. The descriptor
- * is not made for rolled faces (its crop is not turned): without this a 30 degree tilt
- * levelled by the frame reads 0.65-0.8 "another person". */
-static int pl__descriptor(pl_run_state *s, const img_rgb *im, const float (*pts)[3], float desc[ID_DIM]) {
-    frame_face f;
-    frame_face_of(pts, &f);
-    float side = PL_ID_WINDOW * hypotf(f.chin[0] - f.forehead[0], f.chin[1] - f.forehead[1]), p68[68][2], lev[LMK_POINTS][3];
-    int n = side > PL_ID_SIDE ? PL_ID_SIDE : side > 64 ? (int)side : 64;
-    float at[2] = {0.5f * n, 0.5f * n};
-    frame_affine t = frame_level(f.roll, n / fmaxf(side, 1), f.eyes, at);
-    for (int i = 0; i < LMK_POINTS; i++) frame_map(t, pts[i][0], pts[i][1], &lev[i][0], &lev[i][1]), lev[i][2] = 0;
-    id_points68((const float (*)[3])lev, p68);
-    img_rgb win;
-    if (frame_warp(im, t, n, n, &win, s->err)) return PL_EFAIL;
-    int rc = id_descriptor(s->m->id, win.rgb, n, n, (const float (*)[2])p68, desc, s->err) ? PL_EFAIL : 0;
-    img_free(&win);
-    return rc;
+/* The descriptor of a face's level window (pl__id_window). */
+static int pl__descriptor(pl_run_state *s, const pl_id_window *in, float desc[ID_DIM]) {
+    return id_descriptor(s->m->id, in->win.rgb, in->win.w, in->win.h, (const float (*)[2])in->p68, desc, s->err) ? PL_EFAIL : 0;
 }
 
 /* Descriptor of the subject in the photo and of the face found again in the headshot (the
- * one nearest to where the subject's eyes were put), both level (pl__descriptor). */
+ * one nearest to where the subject's eyes were put), both level (pl__id_window). */
 static int pl__identity(pl_run_state *s) {
     pl_result *r = s->r;
     float a[ID_DIM], b[ID_DIM];
-    if (!pl__id(s->m, s->err) || pl__descriptor(s, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, a))
-        return PL_EFAIL;
+    if (pl_models_load(s->m, PL_NET_ID, s->err) || pl__descriptor(s, &s->id_photo, a)) return PL_EFAIL;
     pl_face *again = malloc(sizeof(pl_face) * 4);
     if (!again) return pl__fail(s, PL_EFAIL, "out of memory");
     int n = pl_faces(s->m, &r->out, again, 4, NULL, NULL, s->err), best = -1;
@@ -786,8 +821,14 @@ static int pl__identity(pl_run_state *s) {
     }
     int rc = n < 0 ? PL_EFAIL : 0;
     if (best >= 0) {
-        if (pl__descriptor(s, &r->out, (const float (*)[3])again[best].lmk.pts, b)) rc = PL_EFAIL;
-        else r->identity = id_distance(a, b);
+        pl_id_window w;
+        if (pl__id_window(&r->out, (const float (*)[3])again[best].lmk.pts, &w, s->err)) {
+            rc = PL_EFAIL;
+        } else {
+            if (pl__descriptor(s, &w, b)) rc = PL_EFAIL;
+            else r->identity = id_distance(a, b);
+            img_free(&w.win);
+        }
     }
     free(again);
     if (rc) return rc;
@@ -832,7 +873,7 @@ int pl_load(const char *path, long long max_pixels, img_rgb *photo, pl_result *r
     return 0;
 }
 
-/* One look of the shared framed subject: light, retouch, backdrop, label, identity. */
+/* One look of the shared framed subject: light, retouch, backdrop, label. */
 static int pl__variant(pl_run_state *s) {
     pl__stage(s, "light");
     int rc = pl__look(s);
@@ -845,8 +886,15 @@ static int pl__variant(pl_run_state *s) {
         meta_step(s->h, META_CLASSICAL, "label", "mark=\"" LABEL_TEXT "\" corner=bottom-right");
         pl__time(s, PL_LABEL, 1);
     }
-    pl__stage(s, "identity");
-    return pl__identity(s);
+    return 0;
+}
+
+/* The framed canvas and the matte's planes, once the last look is made: the identity stage
+ * reads the headshot only. */
+static void pl__drop_canvas(pl_run_state *s) {
+    img_free(&s->framed);
+    free(s->before), free(s->alpha), free(s->fg);
+    s->before = NULL, s->alpha = s->fg = NULL;
 }
 
 int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n, pl_result *r,
@@ -859,6 +907,7 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
     r[0].ms[PL_LOAD] = load_ms;
     const frame_spec *preset = frame_spec_get(o->preset);
     if (!preset) return snprintf(err, PL_ERR, "unknown preset"), PL_EFAIL;
+    if (o->release && o->release != photo) return snprintf(err, PL_ERR, "release: not the photo of the run"), PL_EFAIL;
     for (int k = 1; k < n; k++)   /* keep has no matte and no matte foreground: all or none */
         if ((o[k].background.kind == COMPOSE_KEEP) != (o[0].background.kind == COMPOSE_KEEP))
             return snprintf(err, PL_ERR, "variants: keep and the other backdrops cannot share a run"), PL_EFAIL;
@@ -895,13 +944,15 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
         }
         s.o = &o[k], s.r = &r[k], s.h = &h[k];
         rc = pl__variant(&s);
+        if (k == n - 1) pl__drop_canvas(&s), free(fg0), fg0 = NULL;
+        if (rc == 0 && !s.o->team.measuring) pl__stage(&s, "identity"), rc = pl__identity(&s);
     }
     free(fg0);
-    img_free(&s.framed);
+    pl__drop_canvas(&s);
     img_free(&s.own);
     img_free(&s.thumb);
     img_free(&s.up);
-    free(s.before), free(s.alpha), free(s.fg);
+    img_free(&s.id_photo.win);
     return rc;
 }
 

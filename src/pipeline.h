@@ -44,8 +44,6 @@
 #include "team.h"
 #include "upscale.h"
 
-#include <pthread.h>
-
 #define PL_ERR HS_ERR             /* size of the error-message buffer */
 #define PL_MAX_FACES 16           /* faces considered per photo */
 #define PL_POSE_MAX 25.0f         /* |yaw| or |pitch| above this, degrees: warn */
@@ -72,18 +70,20 @@ typedef struct {
     det_model *det;               /* BlazeFace, both variants */
     lmk_model *lmk;               /* FaceMesh */
     matte *matte;                 /* selfie segmentation */
-    id_model *id;                 /* face-api descriptor: built on id_loader, see pl_models_open */
-    pthread_t id_loader;          /* the thread building id while the first run starts */
-    int id_pending;               /* 1: id_loader not joined yet */
-    char id_err[PL_ERR];          /* its error */
-    up_model *up[2];              /* ESRGAN slim, medium: loaded when first needed */
-} pl_models;
+    id_model *id;                 /* face-api descriptor */
+    up_model *up[2];              /* ESRGAN slim, medium */
+} pl_models;                      /* each NULL until a stage first needs it (pl_models_load) */
 
-/* Loads every network but the upscalers. Returns 0, or -1 with err. The identity network,
- * the largest (22 MB of weights to unpack, about as long as the first four stages on 2 cores)
- * and needed last, has its container checked here and its layers built on a thread of its own
- * while the first run goes on; the identity stage waits for it. */
+/* The networks' bits for pl_models_load. */
+enum { PL_NET_DET = 1, PL_NET_LMK = 2, PL_NET_MATTE = 4, PL_NET_ID = 8, PL_NET_UP = 16 /* slim; << 1: medium */ };
+
+/* Builds no network: each is built when a stage first needs it (pl_models_load), so that a run
+ * that finds no face builds only the detectors and FaceMesh. With weights (a --weights DIR)
+ * the containers of every network but the upscalers are read and checked here, so that a
+ * missing or corrupt file is a load error before any work. Returns 0, or -1 with err. */
 int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]);
+/* Builds those of the PL_NET_* bits in nets that are not built yet. Returns 0, or -1 with err. */
+int pl_models_load(pl_models *m, unsigned nets, char err[PL_ERR]);
 void pl_models_close(pl_models *m);
 
 /* ============================================================ faces === */
@@ -123,6 +123,9 @@ typedef struct {
     int keep_others;              /* 1: every person stays in the matte (--keep-others) */
     int width, height;            /* output size, 0 = the preset's (--size) */
     team_shot team;               /* --team: this photo's part in the session (team.h); zero = none */
+    img_rgb *release;             /* the photo given to pl_run, when its caller lets it go: freed
+                                     (img_free) once framed, as no later stage reads it (36 MB less
+                                     for the rest of a 12 MP run); NULL = kept */
     void (*stage)(void *ctx, const char *name);   /* called as each stage begins (progress), NULL = none */
     void *stage_ctx;              /* its first argument */
 } pl_opts;
