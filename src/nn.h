@@ -88,6 +88,7 @@ typedef struct {
     float *wino;             /* 3x3 convs: the 16 Winograd-domain weight matrices, or NULL */
     float *bias;             /* cout floats (also inside packed; kept for the reference path) */
     float *weights;          /* fp32 weights in the stored layout, for the reference path */
+    struct nn_q8_layer *q8;  /* int8 layers (nn_layer_conv_int8): the int8 weights, all others NULL */
 } nn_layer;
 
 /* Each reads NAME.w (and NAME.b when present, else zero bias), checks the shape against the
@@ -100,6 +101,15 @@ void nn_layer_deconv(nn_model *m, nn_layer *l, const char *name, int kh, int kw,
 /* A plain float vector (PReLU slopes, per-channel scales): NAME must hold n values. */
 const float *nn_vector(nn_model *m, const char *name, int n);
 void nn_layer_free(nn_layer *l);
+/* As nn_layer_conv, but computing in int8 when the precision is int8 and NAME.w is stored as
+ * int8: the weights stay int8 (a quarter of the memory) and the layer's input is quantised
+ * to uint8 per tensor at run time (nn_int8.h). A network calls it for the layers whose
+ * accuracy it has measured in int8. */
+void nn_layer_conv_int8(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int cin, int cout);
+/* Precision of the layers loaded from now on with nn_layer_conv_int8: "int8" (the default)
+ * or "fp32". The environment variable HEADSHOT_PRECISION sets the initial choice. */
+int nn_set_precision(const char *name, char err[NN_ERR]);
+const char *nn_precision(void);
 /* A layer with deterministic pseudo-random weights in [-0.5, 0.5), for benchmarks and tests. */
 int nn_layer_random(nn_layer *l, nn_layer_kind kind, int kh, int kw, int cin, int cout, uint32_t seed);
 
