@@ -1206,7 +1206,7 @@ static void nn__wino_task(void *arg, int slot) {
  * reference's C kernel when the reference is chosen. */
 static nn_tensor nn__conv_int8(nn_ctx *c, nn_tensor x, nn_tensor y, const nn_layer *l, int stride, int pt, int pl,
                                const nn_tensor *residual, nn_act act, const char *opname) {
-    size_t bytes = nn_q8_conv_scratch(l, x.h, x.w, y.h, y.w, stride, pl);
+    size_t bytes = nn_q8_conv_scratch(l, x.h, x.w, y.h, y.w, stride, pt, pl);
     nn_tensor s = nn_new(c, 1, 1, (int)((bytes + sizeof(float) - 1) / sizeof(float)));
     nn_free(c, s);
     uint64_t macs = (uint64_t)y.h * y.w * l->cout * l->kh * l->kw * l->cin;

@@ -4,6 +4,7 @@
  */
 #include "nn_int8.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,7 @@ void nn_layer_conv_int8(nn_model *m, nn_layer *l, const char *name, int kh, int 
     snprintf(wname, sizeof wname, "%s.w", name);
     snprintf(bname, sizeof bname, "%s.b", name);
     const nn_wtensor *w = nn_model_find(m, wname), *b = nn_model_find(m, bname);
-    int ok = !strcmp(nn_precision(), "int8") && !nn_model_error(m) && w && w->dtype == NN_I8 &&
+    int ok = !strcmp(nn_precision(), "int8") && !nn_model_error(m) && w && w->dtype == NN_I8 && kh * kw <= 256 &&
              w->shape[0] == cout && w->shape[1] == kh && w->shape[2] == kw && w->shape[3] == cin &&
              (!b || (b->dtype == NN_F32 && b->ndim == 1 && b->shape[0] == cout));
     struct nn_q8_layer *q = ok ? nn__q8_pack(w, b ? b->data : NULL, kh, kw, cin, cout) : NULL;
@@ -109,9 +110,8 @@ void nn_layer_conv_int8(nn_model *m, nn_layer *l, const char *name, int kh, int 
 
 /* ============================================================ quantising === */
 
-void nn_q8_params(const float *x, size_t n, float *sa, int32_t *zp) {
+void nn_q8_params(const nn_q8_kernel_set *k, const float *x, size_t n, float *sa, int32_t *zp) {
     float mn = 0, mx = 0;
-    const nn_q8_kernel_set *k = nn_q8_kernels_for(nn_isa());
     k->minmax(x, n, &mn, &mx);
     float s = (mx - mn) / 255;
     if (!(s > 0 && s < 1e30f)) {           /* all zeros, or not finite: everything maps to 0 */
@@ -170,11 +170,21 @@ const nn_q8_kernel_set nn_q8_kernels_c = {"c", 4, 16, nn__q8_igemm_c, nn__q8_min
 
 #if defined(__x86_64__)
 #include <cpuid.h>
-static int nn__has_vnni(void) {       /* CPUID.7.0:ECX bit 11 (AVX512_VNNI) */
-    unsigned a, b, c, d;
-    if (__get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    return (c >> 11) & 1;
+/* CPUID.7.0:ECX bit 11 (AVX512_VNNI), asked once: in a VM every CPUID traps to the
+ * hypervisor (13% of face_recognition's time when it was asked per layer). */
+static int nn__has_vnni(void) {
+    static atomic_int known = -1;
+    int v = atomic_load(&known);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = 0;
+        if (__get_cpuid_max(0, NULL) >= 7) {
+            __cpuid_count(7, 0, a, b, c, d);
+            v = (c >> 11) & 1;
+        }
+        atomic_store(&known, v);
+    }
+    return v;
 }
 #endif
 
@@ -241,48 +251,68 @@ static void nn__q8_task(void *arg, int task) {
     }
 }
 
-/* The quantised input: width w plus the left and right padding of a span layer (filled with
- * the zero point, i.e. 0.0), then 64 bytes of slack for the reads past a row's end. */
-static int nn__q8_width(const nn_layer *l, int w, int ow, int stride, int pl) {
-    if (!l->q8->span) return w;
-    int pr = (ow - 1) * stride - pl + l->kw - w;
-    return pl + w + (pr > 0 ? pr : 0);
+/* The quantised input is stored with its padding (rows above and below, columns left and
+ * right, all the byte zp, i.e. 0.0), so every tap of every output pixel is an address inside
+ * it: the indirection buffer is then a base pointer per pixel plus a fixed offset per tap, no
+ * bounds checks (building it with checks took 13% of face_recognition). 64 bytes of slack
+ * follow for the reads past a row's end. */
+typedef struct { int top, bottom, left, right; } nn__q8_pad;
+
+static nn__q8_pad nn__q8_padding(const nn_layer *l, int h, int w, int oh, int ow, int stride, int pt, int pl) {
+    int pb = (oh - 1) * stride + l->kh - pt - h, pr = (ow - 1) * stride + l->kw - pl - w;
+    return (nn__q8_pad){pt, pb > 0 ? pb : 0, pl, pr > 0 ? pr : 0};
 }
 
 static size_t nn__up64(size_t n) { return (n + 63) / 64 * 64; }
 
-size_t nn_q8_conv_scratch(const nn_layer *l, int h, int w, int oh, int ow, int stride, int pl) {
-    size_t qx = nn__up64((size_t)h * nn__q8_width(l, w, ow, stride, pl) * l->cin + 64);
-    return qx + nn__up64(l->q8->kc + 64) + (size_t)oh * ow * l->q8->taps * sizeof(void *);
+size_t nn_q8_conv_scratch(const nn_layer *l, int h, int w, int oh, int ow, int stride, int pt, int pl) {
+    nn__q8_pad p = nn__q8_padding(l, h, w, oh, ow, stride, pt, pl);
+    size_t qx = nn__up64((size_t)(p.top + h + p.bottom) * (p.left + w + p.right) * l->cin + 64);
+    return qx + (size_t)oh * ow * l->q8->taps * sizeof(void *);
+}
+
+/* x quantised into qx with the padding p, rows wp pixels wide. */
+static void nn__q8_input(const nn_q8_kernel_set *k, nn_tensor x, nn__q8_pad p, int wp, float inv, float zph, int zp, uint8_t *qx) {
+    size_t row = (size_t)wp * x.c;
+    if (wp == x.w) {
+        memset(qx, zp, p.top * row);
+        k->quantize(x.data, nn_numel(x), inv, zph, qx + p.top * row);
+        memset(qx + (p.top + x.h) * row, zp, p.bottom * row + 64);
+        return;
+    }
+    memset(qx, zp, p.top * row);
+    for (int r = 0; r < x.h; r++) {
+        uint8_t *d = qx + (p.top + r) * row;
+        memset(d, zp, (size_t)p.left * x.c);
+        k->quantize(x.data + (size_t)r * x.w * x.c, (size_t)x.w * x.c, inv, zph, d + (size_t)p.left * x.c);
+        memset(d + (size_t)(p.left + x.w) * x.c, zp, (size_t)p.right * x.c);
+    }
+    memset(qx + (p.top + x.h) * row, zp, p.bottom * row + 64);
 }
 
 void nn_q8_conv(const nn_layer *l, nn_tensor x, nn_tensor y, int stride, int pt, int pl, nn_epilogue e,
                 void *scratch, int threads, const char *isa) {
     const struct nn_q8_layer *q = l->q8;
     const nn_q8_kernel_set *k = nn_q8_kernels_for(isa);
-    int wq = nn__q8_width(l, x.w, y.w, stride, pl), lp = q->span ? pl : 0, M = y.h * y.w;
-    uint8_t *qx = scratch, *zrow = qx + nn__up64((size_t)x.h * wq * x.c + 64);
-    const uint8_t **ind = (const uint8_t **)(void *)(zrow + nn__up64(q->kc + 64));
+    nn__q8_pad pad = nn__q8_padding(l, x.h, x.w, y.h, y.w, stride, pt, pl);
+    int wp = pad.left + x.w + pad.right, hp = pad.top + x.h + pad.bottom, M = y.h * y.w, taps = q->taps;
+    uint8_t *qx = scratch;
+    const uint8_t **ind = (const uint8_t **)(void *)(qx + nn__up64((size_t)hp * wp * x.c + 64));
     float sa;
     int32_t zp;
-    nn_q8_params(x.data, nn_numel(x), &sa, &zp);
-    float inv = 1 / sa, zph = zp + 0.5f;
-    memset(zrow, zp, q->kc + 64);
-    if (wq == x.w) k->quantize(x.data, nn_numel(x), inv, zph, qx);
-    for (int r = 0; wq != x.w && r < x.h; r++) {
-        uint8_t *d = qx + (size_t)r * wq * x.c;
-        memset(d, zp, (size_t)wq * x.c);
-        k->quantize(x.data + (size_t)r * x.w * x.c, (size_t)x.w * x.c, inv, zph, d + (size_t)lp * x.c);
-    }
-    /* indirection: a span layer's tap is a kernel row starting at the padded column ox * s */
-    int kw = q->span ? 1 : l->kw, taps = q->taps;
-    for (int p = 0; p < M; p++)
-        for (int ky = 0; ky < l->kh; ky++)
-            for (int kx = 0; kx < kw; kx++) {
-                int iy = p / y.w * stride - pt + ky, ix = p % y.w * stride - (q->span ? 0 : pl) + kx;
-                ind[(size_t)p * taps + ky * kw + kx] =
-                    iy >= 0 && iy < x.h && ix >= 0 && ix < wq ? qx + ((size_t)iy * wq + ix) * x.c : zrow;
-            }
+    nn_q8_params(k, x.data, nn_numel(x), &sa, &zp);
+    nn__q8_input(k, x, pad, wp, 1 / sa, zp + 0.5f, zp, qx);
+    /* a span layer's tap is a whole kernel row (kw pixels), the others one pixel */
+    size_t off[256];
+    int kw = q->span ? 1 : l->kw;
+    for (int ky = 0; ky < l->kh; ky++)
+        for (int kx = 0; kx < kw; kx++) off[ky * kw + kx] = ((size_t)ky * wp + kx) * x.c;
+    const uint8_t **ip = ind;
+    for (int oy = 0; oy < y.h; oy++)
+        for (int ox = 0; ox < y.w; ox++) {
+            const uint8_t *base = qx + ((size_t)oy * stride * wp + (size_t)ox * stride) * x.c;
+            for (int t = 0; t < taps; t++) *ip++ = base + off[t];
+        }
     nn__q8_job j = {q, k, ind, M, l->cout, y.data, {sa, zp, NULL, NULL, NULL, e}, e.prelu, e.residual, 0, 1};
     int tiles = (M + k->mr - 1) / k->mr, want = threads * 4, panels = (l->cout + k->nr - 1) / k->nr, per = tiles;
     if (threads > 1 && tiles > want) per = (tiles + want - 1) / want;

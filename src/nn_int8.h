@@ -83,16 +83,16 @@ const nn_q8_kernel_set *nn_q8_kernels_at(int i);
 
 /* --- the hook in nn.c's convolution. */
 /* Bytes of arena the int8 convolution of layer l needs besides its output (quantised input,
- * zero row, indirection buffer), for an h x w input and an oh x ow output. */
-size_t nn_q8_conv_scratch(const nn_layer *l, int h, int w, int oh, int ow, int stride, int pl);
+ * indirection buffer), for an h x w input, an oh x ow output and padding pt, pl. */
+size_t nn_q8_conv_scratch(const nn_layer *l, int h, int w, int oh, int ow, int stride, int pt, int pl);
 /* y = conv(x) with the int8 weights; e carries the residual and the part of the activation
  * a GEMM epilogue does. threads: tasks to split into at most (1: none). isa: nn_isa(). */
 void nn_q8_conv(const nn_layer *l, nn_tensor x, nn_tensor y, int stride, int pt, int pl, nn_epilogue e,
                 void *scratch, int threads, const char *isa);
 void nn_q8_free(struct nn_q8_layer *q);
 
-/* Quantises n floats to u8 with the tensor's min/max (0 always inside the range): sets *sa
- * and *zp. Exposed for the tests. */
-void nn_q8_params(const float *x, size_t n, float *sa, int32_t *zp);
+/* The scale and zero point for n floats: their min/max (0 always inside the range) over 255
+ * steps. Exposed for the tests. */
+void nn_q8_params(const nn_q8_kernel_set *k, const float *x, size_t n, float *sa, int32_t *zp);
 
 #endif

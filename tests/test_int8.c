@@ -133,10 +133,10 @@ static void test_quantizers(void) {
     float sa;
     int32_t zp;
     float pos[4] = {1, 2, 3, 4};
-    nn_q8_params(pos, 4, &sa, &zp);   /* an all-positive range still holds 0.0, at zp 0 */
+    nn_q8_params(&nn_q8_kernels_c, pos, 4, &sa, &zp);   /* an all-positive range still holds 0.0, at zp 0 */
     CHECK(zp == 0 && fabsf(sa - 4.0f / 255) < 1e-9f, "int8 params of [1, 4]: scale %g (4/255), zero point %d (0)", sa, zp);
     float zero[4] = {0};
-    nn_q8_params(zero, 4, &sa, &zp);
+    nn_q8_params(&nn_q8_kernels_c, zero, 4, &sa, &zp);
     CHECK(sa == 1 && zp == 0, "int8 params of zeros: scale %g, zero point %d (1, 0)", sa, zp);
 }
 
