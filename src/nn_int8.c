@@ -70,15 +70,19 @@ static struct nn_q8_layer *nn__q8_pack(const nn_wtensor *t, const float *bias, i
     memset(q->wscale, 0, cp * sizeof(float));
     memset(q->wsum, 0, cp * sizeof(int32_t));
     memset(q->bias, 0, cp * sizeof(float));
-    const int8_t *src = t->data;
+    size_t row = (size_t)q->taps * k;   /* one output channel's weights, stored contiguously */
     for (int o = 0; o < cout; o++) {
+        const int8_t *s = (const int8_t *)t->data + o * row;
+        int32_t sum = 0;
+        for (size_t i = 0; i < row; i++) sum += s[i];
         int8_t *p = q->w + (size_t)(o / 16) * q->panel + (o % 16) * 4;
-        for (int tap = 0; tap < q->taps; tap++)
-            for (int i = 0; i < k; i++) {
-                int8_t v = src[((size_t)o * q->taps + tap) * k + i];
-                p[((size_t)tap * q->kc + (i & ~3)) * 16 + (i & 3)] = v;
-                q->wsum[o] += v;
+        for (int tap = 0; tap < q->taps; tap++, s += k)   /* 4 bytes at a time: channel o's slot of a group */
+            for (int g = 0; g < k; g += 4) {
+                int8_t *d = p + ((size_t)tap * q->kc + g) * 16;
+                if (g + 4 <= k) memcpy(d, s + g, 4);
+                else memcpy(d, s + g, k - g);
             }
+        q->wsum[o] = sum;
         q->wscale[o] = t->scales[o];
         q->bias[o] = bias ? bias[o] : 0;
     }
