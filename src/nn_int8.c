@@ -128,7 +128,7 @@ void nn_q8_params(const nn_q8_kernel_set *k, const float *x, size_t n, float *sa
 
 /* The C versions of the per-set helpers (the SIMD ones compute the same values). NaN never
  * wins a comparison and quantises to 0. */
-static void nn__q8_minmax_c(const float *x, size_t n, float *mn, float *mx) {
+void nn_q8_minmax_c(const float *x, size_t n, float *mn, float *mx) {
     float lo = *mn, hi = *mx;
     for (size_t i = 0; i < n; i++) {
         lo = x[i] < lo ? x[i] : lo;
@@ -137,7 +137,7 @@ static void nn__q8_minmax_c(const float *x, size_t n, float *mn, float *mx) {
     *mn = lo, *mx = hi;
 }
 
-static void nn__q8_quantize_c(const float *x, size_t n, float inv, float zph, uint8_t *q) {
+void nn_q8_quantize_c(const float *x, size_t n, float inv, float zph, uint8_t *q) {
     for (size_t i = 0; i < n; i++) {
         float f = x[i] * inv + zph;
         q[i] = (uint8_t)(!(f >= 0) ? 0 : f > 255 ? 255 : (int)f);
@@ -159,18 +159,12 @@ static void nn__q8_igemm_c(int mr, int nc, int taps, int kc, const uint8_t *cons
                 for (int j = 0; j < 16; j++)
                     acc[j] += x[k] * wt[4 * j] + x[k + 1] * wt[4 * j + 1] + x[k + 2] * wt[4 * j + 2] + x[k + 3] * wt[4 * j + 3];
         }
-        for (int j = 0; j < nc; j++) {
-            float s = e->sa * e->wscale[j];
-            float v = (float)(acc[j] - e->zp * e->wsum[j]) * s;
-            v = v + e->bias[j];
-            if (e->e.residual) v = v + e->e.residual[r * ldc + j];
-            if (e->e.leaky && v < 0) v = v * (e->e.prelu ? e->e.prelu[j] : e->e.leak);
-            c[r * ldc + j] = v < e->e.min ? e->e.min : v > e->e.max ? e->e.max : v;
-        }
+        for (int j = 0; j < nc; j++)
+            c[r * ldc + j] = nn_q8_out(acc[j], e, j, e->e.residual ? e->e.residual + r * ldc + j : NULL);
     }
 }
 
-const nn_q8_kernel_set nn_q8_kernels_c = {"c", 4, 16, nn__q8_igemm_c, nn__q8_minmax_c, nn__q8_quantize_c};
+const nn_q8_kernel_set nn_q8_kernels_c = {"c", 4, 16, nn__q8_igemm_c, nn_q8_minmax_c, nn_q8_quantize_c};
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -199,6 +193,9 @@ const nn_q8_kernel_set *nn_q8_kernels_for(const char *isa) {
     if (!strcmp(isa, "avx512")) return nn__has_vnni() ? &nn_q8_kernels_vnni : &nn_q8_kernels_avx2;
     if (!strcmp(isa, "avx2")) return &nn_q8_kernels_avx2;
 #endif
+#if defined(__aarch64__)
+    if (!strcmp(isa, "neon")) return &nn_q8_kernels_neon;
+#endif
     (void)isa;
     return &nn_q8_kernels_c;
 }
@@ -215,6 +212,9 @@ const nn_q8_kernel_set *nn_q8_kernels_at(int i) {
     }
     if (level >= 1) sets[n++] = &nn_q8_kernels_avx2;
     if (level >= 2 && nn__has_vnni()) sets[n++] = &nn_q8_kernels_vnni;
+#endif
+#if defined(__aarch64__)
+    sets[1] = &nn_q8_kernels_neon;   /* NEON is mandatory on aarch64 */
 #endif
     return i >= 0 && i < 3 ? sets[i] : NULL;
 }

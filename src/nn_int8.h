@@ -74,6 +74,22 @@ extern const nn_q8_kernel_set nn_q8_kernels_c;
 extern const nn_q8_kernel_set nn_q8_kernels_avx2;
 extern const nn_q8_kernel_set nn_q8_kernels_vnni;
 #endif
+#if defined(__aarch64__)
+extern const nn_q8_kernel_set nn_q8_kernels_neon;
+#endif
+void nn_q8_minmax_c(const float *x, size_t n, float *mn, float *mx);
+void nn_q8_quantize_c(const float *x, size_t n, float inv, float zph, uint8_t *q);
+
+/* The epilogue of one output value (channel j of the tile, res: its residual or NULL), the
+ * definition every kernel matches: separate multiply and add, in this order. */
+static inline float nn_q8_out(int32_t acc, const nn_q8_epilogue *e, int j, const float *res) {
+    float s = e->sa * e->wscale[j];
+    float v = (float)(acc - e->zp * e->wsum[j]) * s;
+    v = v + e->bias[j];
+    if (res) v = v + *res;
+    if (e->e.leaky && v < 0) v = v * (e->e.prelu ? e->e.prelu[j] : e->e.leak);
+    return v < e->e.min ? e->e.min : v > e->e.max ? e->e.max : v;
+}
 
 /* The int8 kernels for the float kernel set NAME ("avx512" -> vnni when the CPU has
  * AVX512-VNNI, else avx2; "avx2" -> avx2; anything else -> c). */
