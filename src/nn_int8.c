@@ -278,14 +278,9 @@ size_t nn_q8_conv_scratch(const nn_layer *l, int h, int w, int oh, int ow, int s
 /* x quantised into qx with the padding p, rows wp pixels wide. */
 static void nn__q8_input(const nn_q8_kernel_set *k, nn_tensor x, nn__q8_pad p, int wp, float inv, float zph, int zp, uint8_t *qx) {
     size_t row = (size_t)wp * x.c;
-    if (wp == x.w) {
-        memset(qx, zp, p.top * row);
-        k->quantize(x.data, nn_numel(x), inv, zph, qx + p.top * row);
-        memset(qx + (p.top + x.h) * row, zp, p.bottom * row + 64);
-        return;
-    }
     memset(qx, zp, p.top * row);
-    for (int r = 0; r < x.h; r++) {
+    if (wp == x.w) k->quantize(x.data, nn_numel(x), inv, zph, qx + p.top * row);   /* no side padding: one run */
+    for (int r = 0; wp != x.w && r < x.h; r++) {
         uint8_t *d = qx + (p.top + r) * row;
         memset(d, zp, (size_t)p.left * x.c);
         k->quantize(x.data + (size_t)r * x.w * x.c, (size_t)x.w * x.c, inv, zph, d + (size_t)p.left * x.c);
