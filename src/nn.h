@@ -4,7 +4,8 @@
  *   A network file (detect.c, landmarks.c, ...) loads its weights once from a container
  *   (nn_model_open), turning each stored tensor into a ready-to-run layer: int8 or fp16
  *   weights are dequantised and packed into the panel layout the SIMD kernels want
- *   (nn_layer_conv, ...). Its forward function is ordinary C calling ops on tensors:
+ *   (nn_layer_conv, ...), or int8 weights stay int8 for layers computed in int8
+ *   (nn_layer_conv_int8, nn_int8.h). Its forward function is ordinary C calling ops on tensors:
  *       x = nn_conv2d(c, x, &net->stem, 2, NN_SAME, nn_relu);
  *   nn_run() calls that function twice. The first, "planning" call only computes shapes,
  *   multiply-accumulate counts and the lifetime of every buffer, then assigns each buffer an
