@@ -168,9 +168,11 @@ const nn_q8_kernel_set nn_q8_kernels_c = {"c", 4, 16, nn__q8_igemm_c, nn_q8_minm
 
 #if defined(__x86_64__)
 #include <cpuid.h>
-/* CPUID.7.0:ECX bit 11 (AVX512_VNNI), asked once: in a VM every CPUID traps to the
- * hypervisor (13% of face_recognition's time when it was asked per layer). */
-static int nn__has_vnni(void) {
+/* CPUID bits, asked once: in a VM every CPUID traps to the hypervisor (13% of
+ * face_recognition's time when it was asked per layer). 1: AVX512_VNNI (leaf 7.0 ECX bit
+ * 11), 2: AVX-VNNI (leaf 7.1 EAX bit 4). Their registers are those of the float sets they go
+ * with, whose OS support nn.c checks (XGETBV). */
+static int nn__vnni_bits(void) {
     static atomic_int known = -1;
     int v = atomic_load(&known);
     if (v < 0) {
@@ -178,7 +180,9 @@ static int nn__has_vnni(void) {
         v = 0;
         if (__get_cpuid_max(0, NULL) >= 7) {
             __cpuid_count(7, 0, a, b, c, d);
-            v = (c >> 11) & 1;
+            v |= (c >> 11) & 1;
+            __cpuid_count(7, 1, a, b, c, d);
+            v |= ((a >> 4) & 1) << 1;
         }
         atomic_store(&known, v);
     }
@@ -190,8 +194,10 @@ static int nn__has_vnni(void) {
  * CPUID and XGETBV), so their int8 twins are safe to use with them. */
 const nn_q8_kernel_set *nn_q8_kernels_for(const char *isa) {
 #if defined(__x86_64__)
-    if (!strcmp(isa, "avx512")) return nn__has_vnni() ? &nn_q8_kernels_vnni : &nn_q8_kernels_avx2;
-    if (!strcmp(isa, "avx2")) return &nn_q8_kernels_avx2;
+    int avx512 = !strcmp(isa, "avx512");
+    if (avx512 && (nn__vnni_bits() & 1)) return &nn_q8_kernels_vnni;
+    if ((avx512 || !strcmp(isa, "avx2")) && (nn__vnni_bits() & 2)) return &nn_q8_kernels_avxvnni;
+    if (avx512 || !strcmp(isa, "avx2")) return &nn_q8_kernels_avx2;
 #endif
 #if defined(__aarch64__)
     if (!strcmp(isa, "neon")) return &nn_q8_kernels_neon;
@@ -201,7 +207,7 @@ const nn_q8_kernel_set *nn_q8_kernels_for(const char *isa) {
 }
 
 const nn_q8_kernel_set *nn_q8_kernels_at(int i) {
-    const nn_q8_kernel_set *sets[3] = {&nn_q8_kernels_c, NULL, NULL};
+    const nn_q8_kernel_set *sets[4] = {&nn_q8_kernels_c, NULL, NULL, NULL};
 #if defined(__x86_64__)
     int n = 1, level = 0;
     for (int k = 0; nn_isa_built(k, NULL); k++) {
@@ -211,12 +217,13 @@ const nn_q8_kernel_set *nn_q8_kernels_at(int i) {
         if (runs && !strcmp(name, "avx512")) level = 2;
     }
     if (level >= 1) sets[n++] = &nn_q8_kernels_avx2;
-    if (level >= 2 && nn__has_vnni()) sets[n++] = &nn_q8_kernels_vnni;
+    if (level >= 1 && (nn__vnni_bits() & 2)) sets[n++] = &nn_q8_kernels_avxvnni;
+    if (level >= 2 && (nn__vnni_bits() & 1)) sets[n++] = &nn_q8_kernels_vnni;
 #endif
 #if defined(__aarch64__)
     sets[1] = &nn_q8_kernels_neon;   /* NEON is mandatory on aarch64 */
 #endif
-    return i >= 0 && i < 3 ? sets[i] : NULL;
+    return i >= 0 && i < 4 ? sets[i] : NULL;
 }
 
 /* ============================================================ the convolution === */

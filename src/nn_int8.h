@@ -62,7 +62,7 @@ typedef void (*nn_q8_minmax_fn)(const float *x, size_t n, float *mn, float *mx);
 typedef void (*nn_q8_quantize_fn)(const float *x, size_t n, float inv, float zph, uint8_t *q);
 
 typedef struct {
-    const char *name;        /* "c", "avx2", "vnni" */
+    const char *name;        /* "c", "avx2", "avxvnni", "vnni", "neon" */
     int mr, nr;              /* rows per tile, channels per call (16 or 32) */
     nn_q8_igemm_fn igemm;
     nn_q8_minmax_fn minmax;
@@ -72,6 +72,7 @@ typedef struct {
 extern const nn_q8_kernel_set nn_q8_kernels_c;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const nn_q8_kernel_set nn_q8_kernels_avx2;
+extern const nn_q8_kernel_set nn_q8_kernels_avxvnni;
 extern const nn_q8_kernel_set nn_q8_kernels_vnni;
 #endif
 #if defined(__aarch64__)
@@ -92,7 +93,8 @@ static inline float nn_q8_out(int32_t acc, const nn_q8_epilogue *e, int j, const
 }
 
 /* The int8 kernels for the float kernel set NAME ("avx512" -> vnni when the CPU has
- * AVX512-VNNI, else avx2; "avx2" -> avx2; anything else -> c). */
+ * AVX512-VNNI; "avx512" or "avx2" -> avxvnni when it has AVX-VNNI, else avx2; "neon" ->
+ * neon; anything else -> c). */
 const nn_q8_kernel_set *nn_q8_kernels_for(const char *isa);
 /* The i-th int8 set this CPU runs (c first), NULL past the end: for the tests. */
 const nn_q8_kernel_set *nn_q8_kernels_at(int i);

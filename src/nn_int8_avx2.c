@@ -11,6 +11,8 @@
  * vpmaddwd: int32 lanes (channel, first pair) and (channel, second pair). Two such
  * accumulators per row and half; at the end vphaddd adds the pairs and a permute puts the
  * channels in order.
+ *
+ * nn_q8_igemm_6x16_avxvnni (below) is the same tile with AVX-VNNI where the CPU has it.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -48,35 +50,74 @@ NN__INLINE void nn__q8_half(int taps, int kc, const uint8_t *const *p[4], const 
     out[3] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(l3, h3), 0xd8);
 }
 
+/* Channels 8h..8h+7 (n of them) of rows 0..mr-1 from their int32 sums: the affine part in
+ * vectors (the C kernel's operations, in its order), residual and activation in its scalar
+ * code. The per-channel arrays are padded to 32 channels, so 8 are always readable. */
+static void nn__q8_out8(const __m256i *acc, int mr, int h, int n, float *c, size_t ldc, const nn_q8_epilogue *e) {
+    __m256 s = _mm256_mul_ps(_mm256_set1_ps(e->sa), _mm256_loadu_ps(e->wscale + 8 * h));
+    __m256 bias = _mm256_loadu_ps(e->bias + 8 * h);
+    __m256i zs = _mm256_mullo_epi32(_mm256_set1_epi32(e->zp), _mm256_loadu_si256((const __m256i *)(e->wsum + 8 * h)));
+    for (int r = 0; r < mr; r++) {
+        float tmp[8];
+        _mm256_storeu_ps(tmp, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r], zs)), s), bias));
+        float *out = c + r * ldc + 8 * h;
+        const float *res = e->e.residual ? e->e.residual + r * ldc + 8 * h : NULL;
+        for (int j = 0; j < n; j++) {
+            float x = tmp[j];
+            if (res) x = x + res[j];
+            if (e->e.leaky && x < 0) x = x * (e->e.prelu ? e->e.prelu[8 * h + j] : e->e.leak);
+            out[j] = x < e->e.min ? e->e.min : x > e->e.max ? e->e.max : x;
+        }
+    }
+}
+
 static void nn_q8_igemm_4x16_avx2(int mr, int nc, int taps, int kc, const uint8_t *const *a, const int8_t *w,
                                   size_t panel, float *c, size_t ldc, const nn_q8_epilogue *e) {
     (void)panel;
     const uint8_t *const *p[4];
     for (int r = 0; r < 4; r++) p[r] = a + (r < mr ? r : 0) * taps;   /* rows past mr alias row 0 */
-    __m256 sa = _mm256_set1_ps(e->sa);
-    __m256i zp = _mm256_set1_epi32(e->zp);
     for (int h = 0; h < 2 && 8 * h < nc; h++) {
         __m256i acc[4];
         nn__q8_half(taps, kc, p, w + 32 * h, acc);
-        /* per-channel values: the arrays are padded to 32 channels, so 8 are always readable */
-        __m256 s = _mm256_mul_ps(sa, _mm256_loadu_ps(e->wscale + 8 * h)), bias = _mm256_loadu_ps(e->bias + 8 * h);
-        __m256i zs = _mm256_mullo_epi32(zp, _mm256_loadu_si256((const __m256i *)(e->wsum + 8 * h)));
-        int n = nc - 8 * h < 8 ? nc - 8 * h : 8;
-        for (int r = 0; r < mr; r++) {
-            float tmp[8];
-            __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r], zs)), s), bias);
-            _mm256_storeu_ps(tmp, v);
-            float *out = c + r * ldc + 8 * h;
-            const float *res = e->e.residual ? e->e.residual + r * ldc + 8 * h : NULL;
-            for (int j = 0; j < n; j++) {   /* residual and activation: the C kernel's scalar code */
-                float x = tmp[j];
-                if (res) x = x + res[j];
-                if (e->e.leaky && x < 0) x = x * (e->e.prelu ? e->e.prelu[8 * h + j] : e->e.leak);
-                out[j] = x < e->e.min ? e->e.min : x > e->e.max ? e->e.max : x;
-            }
-        }
+        nn__q8_out8(acc, mr, h, nc - 8 * h < 8 ? nc - 8 * h : 8, c, ldc, e);
     }
 }
+
+/* --- AVX-VNNI (the VEX-encoded, 256-bit vpdpbusd of CPUs with AVX-VNNI but maybe no
+ * AVX-512: Intel since Alder Lake, AMD since Zen 5), as inline assembly like the AVX-512 one.
+ * nn_q8_igemm_6x16_avxvnni: 6 pixels x 16 channels, 12 ymm accumulators; per 4 input
+ * channels 2 weight loads (8 channels x 4 bytes each), 6 broadcasts, 12 vpdpbusd. */
+NN__INLINE void nn__vpdpbusd(__m256i *acc, __m256i a, __m256i w) {
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(*acc) : "x"(a), "x"(w));
+}
+
+NN__INLINE __m256i nn__bcast4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+#define NN__DP(r) v = nn__bcast4(a##r + k), nn__vpdpbusd(&c##r##0, v, b0), nn__vpdpbusd(&c##r##1, v, b1)
+static void nn_q8_igemm_6x16_avxvnni(int mr, int nc, int taps, int kc, const uint8_t *const *a, const int8_t *w,
+                                     size_t panel, float *c, size_t ldc, const nn_q8_epilogue *e) {
+    (void)panel;
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+            c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const int8_t *wk = w;
+    for (int t = 0; t < taps; t++) {
+        /* rows past mr alias row 0: computed, never stored */
+        const uint8_t *a0 = a[t], *a1 = a[(mr > 1) * taps + t], *a2 = a[(mr > 2) * 2 * taps + t],
+                      *a3 = a[(mr > 3) * 3 * taps + t], *a4 = a[(mr > 4) * 4 * taps + t], *a5 = a[(mr > 5) * 5 * taps + t];
+        for (int k = 0; k < kc; k += 4, wk += 64) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)wk), b1 = _mm256_loadu_si256((const __m256i *)(wk + 32)), v;
+            NN__DP(0), NN__DP(1), NN__DP(2), NN__DP(3), NN__DP(4), NN__DP(5);
+        }
+    }
+    __m256i lo[6] = {c00, c10, c20, c30, c40, c50}, hi[6] = {c01, c11, c21, c31, c41, c51};
+    nn__q8_out8(lo, mr, 0, nc < 8 ? nc : 8, c, ldc, e);
+    if (nc > 8) nn__q8_out8(hi, mr, 1, nc - 8, c, ldc, e);
+}
+#undef NN__DP
 
 static void nn_q8_minmax_avx2(const float *x, size_t n, float *mn, float *mx) {
     __m256 lo = _mm256_set1_ps(*mn), hi = _mm256_set1_ps(*mx);
@@ -108,4 +149,6 @@ static void nn_q8_quantize_avx2(const float *x, size_t n, float inv, float zph, 
 
 const nn_q8_kernel_set nn_q8_kernels_avx2 = {"avx2", 4, 16, nn_q8_igemm_4x16_avx2, nn_q8_minmax_avx2,
                                               nn_q8_quantize_avx2};
+const nn_q8_kernel_set nn_q8_kernels_avxvnni = {"avxvnni", 6, 16, nn_q8_igemm_6x16_avxvnni, nn_q8_minmax_avx2,
+                                                 nn_q8_quantize_avx2};
 #endif
