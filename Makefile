@@ -48,7 +48,7 @@ $(BUILD)/%_avx512.o: src/%_avx512.c | $(BUILD)
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# Every weights/NAME.hsw becomes the embedded blob NAME (see nn_embedded() in nn.c).
+# Every weights/NAME.hsw becomes the embedded blob NAME (see nn_embedded() in nn_weights.c).
 $(BUILD)/embed.S: $(WEIGHTS) tools/embed.sh Makefile | $(BUILD)
 	sh tools/embed.sh $@ $(WEIGHTS)
 

@@ -219,7 +219,7 @@ static void batch__stage_pipe(void *progress, const char *name) {
 
 /* A worker process: open, then run the items whose indices arrive on task until it closes. */
 static void batch__worker(batch_item *items, const batch_worker *w, int task, int result) {
-    static batch_msg m;
+    batch_msg m = {0};
     int rc = w->open ? w->open(w->ctx, m.why) : 0;
     if (rc) {
         m.kind = BATCH_MSG_OPEN_FAILED, m.rc = rc;
@@ -265,10 +265,10 @@ static void batch__assign(batch_proc *q, batch_item *items, int n, int *next, in
     if (q->task >= 0) close(q->task), q->task = -1;
 }
 
-static int batch__parallel(batch_item *items, int n, const batch_worker *w, int jobs, batch_progress *p,
-                           int *fatal, char err[BATCH_ERR]) {
-    batch_proc q[BATCH_MAX_JOBS];
-    int started = 0, next = 0, stop = 0;
+/* Up to jobs worker processes into q, each with its task and result pipes; returns how many
+ * started. */
+static int batch__spawn(batch_item *items, const batch_worker *w, int jobs, batch_proc *q) {
+    int started = 0;
     fflush(stdout), fflush(stderr);   /* children must not flush the parent's buffers again */
     for (int j = 0; j < jobs; j++) {
         int t[2], r[2];
@@ -293,11 +293,18 @@ static int batch__parallel(batch_item *items, int n, const batch_worker *w, int 
         }
         q[started++] = (batch_proc){pid, t[1], r[0], -1};
     }
+    return started;
+}
+
+static int batch__parallel(batch_item *items, int n, const batch_worker *w, int jobs, batch_progress *p,
+                           int *fatal, char err[BATCH_ERR]) {
+    batch_proc q[BATCH_MAX_JOBS];
+    int started = batch__spawn(items, w, jobs, q), next = 0, stop = 0;
     if (started == 0) return snprintf(err, BATCH_ERR, "cannot start worker processes: %s", strerror(errno)), *fatal = 1, -1;
     for (int j = 0; j < started; j++) batch__assign(&q[j], items, n, &next, 0);
 
     int alive = started, failed = 0;
-    static batch_msg m;
+    batch_msg m = {0};
     while (alive > 0) {
         struct pollfd fds[BATCH_MAX_JOBS];
         int map[BATCH_MAX_JOBS], nf = 0;

@@ -19,9 +19,10 @@
 #ifndef BATCH_H
 #define BATCH_H
 
+#include "err.h"
 #include <stdio.h>
 
-#define BATCH_ERR 160             /* size of error-message buffers */
+#define BATCH_ERR HS_ERR          /* size of error-message buffers */
 #define BATCH_DATA 8              /* numbers a run hands back to the caller (team measurements) */
 #define BATCH_NOTE 1024           /* warnings of one run, one per line */
 #define BATCH_PENDING (-1)        /* batch_item.rc of an item not run yet */

@@ -8,6 +8,7 @@
 #include "bench.h"
 #include "networks.h"
 #include "nn.h"
+#include "pool.h"
 #include "pipeline.h"
 
 #include <errno.h>
@@ -240,7 +241,7 @@ static double bench_exec(bench_pipe *b, char *const argv[], int runs, int want, 
  * each ending with exit status WANT. */
 static double bench_command(bench_pipe *b, const char *in, int runs, int want, double *min) {
     char threads[16], isa[32], precision[8], input[128], output[128];
-    snprintf(threads, sizeof threads, "%d", nn_threads());
+    snprintf(threads, sizeof threads, "%d", pool_threads());
     snprintf(isa, sizeof isa, "%s", nn_isa());
     snprintf(precision, sizeof precision, "%s", nn_precision());
     snprintf(input, sizeof input, "%s/%s", b->dir, in);
@@ -271,8 +272,8 @@ static double bench_load(bench_pipe *b, double *min) {
  * *min gets the least time. -1 on failure. */
 static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const char *path, int kind, const char **sr,
                            double *min) {
-    static meta_history hist;     /* 30 KB: off the stack */
-    static pl_result res;
+    meta_history *hist = malloc(sizeof *hist);   /* 30 KB: off the stack */
+    pl_result res;
     size_t n = (size_t)im->w * im->h;
     int matting = kind == B_MATTE_1K || kind == B_MATTE_5MP;
     pl_face *faces = kind == B_DETECT ? malloc(sizeof *faces * PL_MAX_FACES) : NULL;
@@ -282,14 +283,14 @@ static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const
     pl_opts o;
     pl_opts_default(&o);
     double ms[BENCH_MAX_RUNS + 1];
-    int ok = kind == B_DETECT ? faces != NULL : matting ? alpha && fg && back : 1;
+    int ok = hist && (kind == B_DETECT ? faces != NULL : matting ? alpha && fg && back : 1);
     if (!ok) snprintf(b->err, NN_ERR, "out of memory");
     for (int i = 0; ok && i <= b->runs; i++) {
         double t0 = now_ms();
         if (kind == B_DECODE) {
             img_rgb again = {0};
-            meta_init(&hist, "headshot bench");
-            ok = pl_load(path, 0, &again, &res, &hist, b->err) == 0;
+            meta_init(hist, "headshot bench");
+            ok = pl_load(path, 0, &again, &res, hist, b->err) == 0;
             img_free(&again);
         } else if (kind == B_DETECT) {
             int found = pl_faces(m, im, faces, PL_MAX_FACES, NULL, NULL, b->err);
@@ -302,15 +303,15 @@ static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const
                  !compose_over(fg, alpha, back, im->w, im->h, &out, b->err);
             img_free(&out);
         } else {
-            meta_init(&hist, "headshot bench");
+            meta_init(hist, "headshot bench");
             memset(&res, 0, sizeof res);
-            ok = pl_run(m, im, &o, &res, &hist, b->err) == 0;
+            ok = pl_run(m, im, &o, &res, hist, b->err) == 0;
             *sr = res.sr_model;
             pl_result_free(&res);
         }
         ms[i] = now_ms() - t0;
     }
-    free(faces), free(alpha), free(fg), free(back);
+    free(faces), free(alpha), free(fg), free(back), free(hist);
     return ok ? bench_median(ms + 1, b->runs, min) : -1;
 }
 
@@ -430,10 +431,10 @@ static int bench_pipeline(int runs, int json, const char *weights_dir) {
 
 int bench_main(int threads, int runs, int json, int networks_only, const char *weights_dir) {
     char err[NN_ERR];
-    nn_set_threads(threads);
-    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"precision\":\"%s\",\"networks\":[", nn_threads(), nn_isa(), nn_precision());
+    pool_set_threads(threads);
+    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"precision\":\"%s\",\"networks\":[", pool_threads(), nn_isa(), nn_precision());
     else printf("headshot bench: %d thread%s, %s kernels, %s, median of %d runs\n\n%-18s %-13s %10s %10s %9s %9s\n",
-                nn_threads(), nn_threads() > 1 ? "s" : "", nn_isa(), nn_precision(), runs, "network", "input", "MMAC", "median ms",
+                pool_threads(), pool_threads() > 1 ? "s" : "", nn_isa(), nn_precision(), runs, "network", "input", "MMAC", "median ms",
                 "GFLOP/s", "arena MB");
     int first = 1, rc = 0;
     for (int i = 0; hs_networks[i]; i++) {
@@ -466,8 +467,8 @@ int bench_main(int threads, int runs, int json, int networks_only, const char *w
     rc |= bench_pipeline(runs, json, weights_dir);
     double conv = conv3x3_gflops(runs, 0, err), wino = conv3x3_gflops(runs, 1, err), peak = 0;
 #if defined(__x86_64__)
-    if (!strcmp(nn_isa(), "avx2")) peak = fma_peak_avx2() * nn_threads();
-    if (!strcmp(nn_isa(), "avx512")) peak = fma_peak_avx512() * nn_threads();
+    if (!strcmp(nn_isa(), "avx2")) peak = fma_peak_avx2() * pool_threads();
+    if (!strcmp(nn_isa(), "avx512")) peak = fma_peak_avx512() * pool_threads();
 #endif
     if (json) {
         printf(",\"conv3x3x64_gflops\":%.2f,\"conv3x3x64_winograd_gflops\":%.2f", conv, wino);
@@ -476,7 +477,7 @@ int bench_main(int threads, int runs, int json, int networks_only, const char *w
     } else {
         printf("\nconv 3x3, 64->64 ch, 64x64, direct: %.1f GFLOP/s", conv);
         if (peak > 0) printf(" = %.0f%% of the measured FMA peak (%.1f GFLOP/s on %d thread%s)", 100 * conv / peak, peak,
-                             nn_threads(), nn_threads() > 1 ? "s" : "");
+                             pool_threads(), pool_threads() > 1 ? "s" : "");
         printf("\nthe same with Winograd F(2x2,3x3), as the networks run it: %.1f GFLOP/s of direct work (%.2fx)\n", wino,
                wino / conv);
     }

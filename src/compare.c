@@ -1,24 +1,24 @@
 /* compare.c — `headshot compare A B [--json]` (see compare.h). Sections: one photo (load,
- * main face, descriptor), the command.
+ * the subject by the pipeline's rule, descriptor), the command.
  */
 #include "compare.h"
 #include "identity.h"
 #include "img.h"
 #include "landmarks.h"
 #include "meta.h"
+#include "pipeline.h"
 #include "status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CMP_MAX_FACES 16
-
 static const char cmp_usage[] =
     "Usage: headshot compare A B [--json]\n"
     "\n"
     "Says whether two photos show the same person: the distance between face-api descriptors\n"
-    "of the main (largest) face in each. Below 0.6 the same person, uncertain above 0.4.\n"
+    "of the main face in each (the largest, most central one, as headshot chooses its subject).\n"
+    "Below 0.6 the same person, uncertain above 0.4.\n"
     "--json prints one JSON object instead of text.\n"
     "Exit status: 0 same person, 7 not the same person, 6 no face found, 2-5 and 9 as for\n"
     "headshot itself (see 'headshot --help').\n";
@@ -44,38 +44,31 @@ static int cmp_fail(int code, const char *file, const char *what) {
     return code;
 }
 
-/* Loads p->file and fills the rest of *p. Returns 0 or an exit status (after the message). */
+/* Loads p->file and fills the rest of *p: the faces FaceMesh confirms (pl_faces), the subject
+ * among them by the pipeline's rule (pl_subject), its descriptor. Returns 0 or an exit status
+ * (after the message). */
 static int cmp_photo_run(const cmp_nets *n, cmp_photo *p) {
-    char err[NN_ERR > IMG_ERR ? NN_ERR : IMG_ERR];
+    char err[PL_ERR > IMG_ERR ? PL_ERR : IMG_ERR];
     img_rgb im;
     int rc = img_load_file(&im, p->file, NULL, err);
     if (rc) return cmp_fail(hs_status_of_image(rc), p->file, err);
     p->w = im.w, p->h = im.h;
 
-    det_face faces[CMP_MAX_FACES];
-    static lmk_result lr;         /* 5.6 KB: off the stack */
-    rc = HS_ENOFACE;
-    p->faces = det_run(n->det, im.rgb, im.w, im.h, faces, CMP_MAX_FACES, err);
-    if (p->faces < 0) rc = cmp_fail(HS_EINTERNAL, p->file, err);
-    /* Largest box first; the first one FaceMesh confirms is the main face. */
-    for (int tries = 0; rc == HS_ENOFACE && tries < p->faces; tries++) {
-        int best = tries;
-        for (int i = tries + 1; i < p->faces; i++)
-            if (faces[i].w * faces[i].h > faces[best].w * faces[best].h) best = i;
-        det_face f = faces[best];
-        faces[best] = faces[tries], faces[tries] = f;
-        if (lmk_run(n->lmk, im.rgb, im.w, im.h, &f, &lr, err) != 0) {
+    pl_models dl = {.det = n->det, .lmk = n->lmk};   /* pl_faces runs the detector and FaceMesh only */
+    pl_face *faces = malloc(sizeof *faces * PL_MAX_FACES);
+    int refused = 0, found = faces ? pl_faces(&dl, &im, faces, PL_MAX_FACES, &refused, NULL, err) : -1;
+    p->faces = found < 0 ? 0 : found + refused;
+    if (found < 0) rc = cmp_fail(HS_EINTERNAL, p->file, faces ? err : "out of memory");
+    else if (found == 0) rc = cmp_fail(HS_ENOFACE, p->file, refused ? "no face confirmed by the landmark network" : "no face found");
+    else {
+        const pl_face *f = &faces[pl_subject(faces, found, im.w, im.h)];
+        float pts68[68][2];
+        id_points68((const float (*)[3])f->lmk.pts, pts68);
+        if (id_descriptor(n->id, im.rgb, im.w, im.h, (const float (*)[2])pts68, p->desc, err) != 0)
             rc = cmp_fail(HS_EINTERNAL, p->file, err);
-        } else if (lr.flag >= LMK_FLAG_MIN) {
-            float pts68[68][2];
-            id_points68((const float (*)[3])lr.pts, pts68);
-            if (id_descriptor(n->id, im.rgb, im.w, im.h, (const float (*)[2])pts68, p->desc, err) != 0)
-                rc = cmp_fail(HS_EINTERNAL, p->file, err);
-            else
-                p->face = f, rc = 0;
-        }
+        p->face = f->det;
     }
-    if (rc == HS_ENOFACE) cmp_fail(rc, p->file, p->faces ? "no face confirmed by the landmark network" : "no face found");
+    free(faces);
     img_free(&im);
     return rc;
 }

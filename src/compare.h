@@ -1,7 +1,8 @@
 /* compare.h — `headshot compare A B [--json]`: are two photos of the same person?
  *
- * Each photo is loaded upright (EXIF orientation applied), its main face found (the largest
- * detection that FaceMesh confirms as a face), and face-api's 128-d descriptor computed from
+ * Each photo is loaded upright (EXIF orientation applied), its main face found (among the
+ * faces FaceMesh confirms, the subject by the pipeline's rule: pl_faces, pl_subject), and
+ * face-api's 128-d descriptor computed from
  * the FaceMesh points (identity.h). The euclidean distance of the two descriptors gives the
  * verdict: below 0.6 the same person (face-api's threshold), uncertain above 0.4.
  */

@@ -2,10 +2,10 @@
  * tables, parsing, studio backdrops, the blurred background, pictures, compositing.
  */
 #include "compose.h"
-#include "nn.h"
+#include "colour.h"
+#include "pool.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,54 +18,16 @@ static int compose__fail(char *err, const char *msg) {
 
 /* ============================================================ sRGB === */
 
-/* Encoding goes through a 65536-entry table of sRGB values in 8.8 fixed point: the step
- * (1.5e-5 in linear light) is finer than the smallest byte step (3e-4, near black), and the
- * 8 fraction bits let the dither round at random with the right expectation. */
-#define COMPOSE_ENC 65536
-static float compose__lin[256];
-static uint16_t compose__enc[COMPOSE_ENC];
-static pthread_once_t compose__once = PTHREAD_ONCE_INIT;
-
-static void compose__tables(void) {
-    for (int v = 0; v < 256; v++) {
-        double s = v / 255.0;
-        compose__lin[v] = (float)(s <= 0.04045 ? s / 12.92 : pow((s + 0.055) / 1.055, 2.4));
-    }
-    for (int i = 0; i < COMPOSE_ENC; i++) {
-        double l = (double)i / (COMPOSE_ENC - 1);
-        double s = l <= 0.0031308 ? 12.92 * l : 1.055 * pow(l, 1 / 2.4) - 0.055;
-        compose__enc[i] = (uint16_t)lround(s * 255 * 256 > 65280 ? 65280 : s * 255 * 256);
-    }
-    /* Each byte's own linear value encodes to exactly that byte: a flat backdrop (#1F3A5F)
-     * comes back unchanged through the dither, not 1 level off where the table rounds low. */
-    for (int v = 0; v < 256; v++) compose__enc[(int)(compose__lin[v] * (COMPOSE_ENC - 1) + 0.5f)] = (uint16_t)(v << 8);
-}
-
-const float *compose_linear_table(void) {
-    pthread_once(&compose__once, compose__tables);
-    return compose__lin;
-}
-
-static inline int compose__index(float l) {
-    return l <= 0 ? 0 : l >= 1 ? COMPOSE_ENC - 1 : (int)(l * (COMPOSE_ENC - 1) + 0.5f);
-}
-
-unsigned char compose_srgb(float l) {
-    pthread_once(&compose__once, compose__tables);
-    return (unsigned char)((compose__enc[compose__index(l)] + 128) >> 8);
-}
-
-void compose_encode(const float *l, unsigned char *out, size_t n) {
-    pthread_once(&compose__once, compose__tables);
-    for (size_t i = 0; i < n; i++) out[i] = (unsigned char)((compose__enc[compose__index(l[i])] + 128) >> 8);
-}
+/* frame.c's names for colour.h's tables. */
+const float *compose_linear_table(void) { return col_linear_table(); }
+void compose_encode(const float *l, unsigned char *out, size_t n) { col_encode(l, out, n); }
 
 /* Random rounding: a hash of the position and channel gives the fraction threshold, so the
  * noise is fixed for a given pixel (same input, same bytes) and averages to the exact value. */
-static inline unsigned char compose__dither(float l, uint32_t x, uint32_t y, uint32_t c) {
+static inline unsigned char compose__dither(const uint16_t *enc, float l, uint32_t x, uint32_t y, uint32_t c) {
     uint32_t k = x * 0x9E3779B1u ^ (y + 0x7F4A7C15u) * 0x85EBCA77u ^ c * 0xC2B2AE3Du;
     k ^= k >> 15, k *= 0x2C1B3C6Du, k ^= k >> 12, k *= 0x297A2D39u, k ^= k >> 15;
-    return (unsigned char)((compose__enc[compose__index(l)] + (k & 255)) >> 8);
+    return (unsigned char)((enc[col_encode_index(l)] + (k & 255)) >> 8);
 }
 
 /* ============================================================ parsing === */
@@ -144,7 +106,7 @@ typedef struct {
 
 static void compose__studio_rows(void *arg, int y0, int y1) {
     const compose__studio_job *j = arg;
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     int w = j->w, h = j->h;
     float c[3], e[3];
     for (int k = 0; k < 3; k++) c[k] = lin[compose__studio[j->tint][0][k]], e[k] = lin[compose__studio[j->tint][1][k]];
@@ -161,7 +123,7 @@ static void compose__studio_rows(void *arg, int y0, int y1) {
 
 static void compose__studio_fill(int tint, int w, int h, float *back) {
     compose__studio_job j = {tint, w, h, back};
-    nn_parallel_rows(h, compose__studio_rows, &j);
+    pool_rows(h, compose__studio_rows, &j);
 }
 
 /* ============================================================ the blurred background === */
@@ -231,7 +193,7 @@ static int compose__fill(float *cw, int w, int h) {
 }
 
 static int compose__blur_fill(int w, int h, const img_rgb *photo, const float *subject, float *back) {
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     float sigma = COMPOSE_BLUR_SIGMA * (w > h ? w : h);
     int d = (int)lroundf(sigma / 3.46f);
     d = d < 1 ? 1 : d;
@@ -295,7 +257,7 @@ static int compose__picture(const img_rgb *pic, int w, int h, float *back, char 
     int rc = img_resize(&fit, &crop, w, h, ierr);
     img_free(&crop);
     if (rc) return compose__fail(err, ierr);
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     for (size_t i = 0; i < (size_t)w * h * 3; i++) back[i] = lin[fit.rgb[i]];
     img_free(&fit);
     return 0;
@@ -304,7 +266,7 @@ static int compose__picture(const img_rgb *pic, int w, int h, float *back, char 
 int compose_backdrop(const compose_bg *bg, int w, int h, const img_rgb *photo, const float *subject,
                      float *back, char err[COMPOSE_ERR]) {
     if (w < 1 || h < 1 || !back) return compose__fail(err, "no canvas");
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     switch (bg->kind) {
     case COMPOSE_STUDIO: compose__studio_fill(0, w, h, back); return 0;
     case COMPOSE_STUDIO_BLUE: compose__studio_fill(1, w, h, back); return 0;
@@ -336,13 +298,14 @@ typedef struct {
 static void compose__over_rows(void *arg, int y0, int y1) {
     const compose__over_job *j = arg;
     const float *fg = j->fg, *alpha = j->alpha, *back = j->back;
+    const uint16_t *enc = col_encode_table();
     for (int y = y0; y < y1; y++)
         for (int x = 0; x < j->w; x++) {
             size_t i = (size_t)y * j->w + x;
             float a = alpha[i] < 0 ? 0 : alpha[i] > 1 ? 1 : alpha[i];
             for (int k = 0; k < 3; k++) {
                 float v = back ? a * fg[3 * i + k] + (1 - a) * back[3 * i + k] : fg[3 * i + k];
-                j->out->rgb[3 * i + k] = compose__dither(v, (uint32_t)x, (uint32_t)y, (uint32_t)k);
+                j->out->rgb[3 * i + k] = compose__dither(enc, v, (uint32_t)x, (uint32_t)y, (uint32_t)k);
             }
             if (!back) j->out->alpha[i] = (unsigned char)lroundf(a * 255);
         }
@@ -352,8 +315,7 @@ int compose_over(const float *fg, const float *alpha, const float *back, int w, 
                  char err[COMPOSE_ERR]) {
     char ierr[IMG_ERR];
     if (img_new(out, w, h, back == NULL, ierr)) return compose__fail(err, ierr);
-    pthread_once(&compose__once, compose__tables);
     compose__over_job j = {fg, alpha, back, w, out};
-    nn_parallel_rows(h, compose__over_rows, &j);
+    pool_rows(h, compose__over_rows, &j);
     return 0;
 }

@@ -24,11 +24,12 @@
 #ifndef COMPOSE_H
 #define COMPOSE_H
 
+#include "err.h"
 #include "img.h"
 
 #include <stddef.h>
 
-#define COMPOSE_ERR 160           /* size of the error-message buffer */
+#define COMPOSE_ERR HS_ERR        /* size of the error-message buffer */
 #define COMPOSE_BLUR_SIGMA 0.03f  /* blur backdrop: gaussian sigma / longest side of the canvas */
 
 typedef enum {
@@ -57,10 +58,8 @@ void compose_name(const compose_bg *bg, char *buf, size_t n);
 
 /* ============================================================ sRGB === */
 
-/* The 256 linear-light values of the sRGB bytes (IEC 61966-2-1). */
+/* colour.h's col_linear_table and col_encode under the names frame.c uses. */
 const float *compose_linear_table(void);
-/* Linear light (clamped to [0, 1]) to the nearest sRGB byte; compose_encode does n values. */
-unsigned char compose_srgb(float linear);
 void compose_encode(const float *linear, unsigned char *out, size_t n);
 
 /* ============================================================ backdrops and compositing === */

@@ -8,6 +8,7 @@
  * line JS twin of this file and landmarks.c, used to make the end-to-end goldens.
  */
 #include "detect.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -92,7 +93,7 @@ int det_crop(const unsigned char *rgb, int w, int h, det_roi roi, int n, float s
             return -1;
         }
         det__blocks_job j = {rgb, w, h, k, bx0, by0, bw, blk};
-        nn_parallel_rows(bh, det__block_rows, &j);   /* a 12 MP photo is read whole here */
+        pool_rows(bh, det__block_rows, &j);   /* a 12 MP photo is read whole here */
     }
     for (int v = 0; v < n; v++)
         for (int u = 0; u < n; u++) {

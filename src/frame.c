@@ -2,6 +2,7 @@
  */
 #include "frame.h"
 #include "compose.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -444,7 +445,7 @@ int frame_warp(const img_rgb *src, frame_affine to_out, int w, int h, img_rgb *o
     if (!src || !src->rgb || src->w < 1 || src->h < 1) return snprintf(err, FRAME_ERR, "frame: no photo"), -1;
     if (img_new(out, w, h, 1, ierr)) return snprintf(err, FRAME_ERR, "frame: %.140s", ierr), -1;
     frame__job j = {src, frame_inverse(to_out), out, 0};
-    nn_parallel_rows(h, frame__rows, &j);
+    pool_rows(h, frame__rows, &j);
     if (atomic_load(&j.failed)) return img_free(out), snprintf(err, FRAME_ERR, "frame: out of memory"), -1;
     return 0;
 }

@@ -26,10 +26,11 @@
 #define FRAME_H
 
 #include "detect.h"
+#include "err.h"
 #include "img.h"
 #include "landmarks.h"
 
-#define FRAME_ERR 160             /* size of the error-message buffer */
+#define FRAME_ERR HS_ERR          /* size of the error-message buffer */
 #define FRAME_CROWN_K 0.42f       /* no mask: crown = point 10 + K x (point 10 to chin), above */
 #define FRAME_WINDOW 3.2f         /* crown window side / forehead-to-chin distance */
 
@@ -151,7 +152,7 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
  * light: area averaging when shrinking (every source pixel under an output pixel counts),
  * Catmull-Rom bicubic when enlarging. out->alpha receives the coverage: 255 where the output
  * pixel lies inside the photo, 0 past its edge (anti-aliased between); colours there repeat
- * the edge. Runs on nn_threads() threads. Returns 0, or -1 with err (out of memory). */
+ * the edge. Runs on pool_threads() threads. Returns 0, or -1 with err (out of memory). */
 int frame_warp(const img_rgb *src, frame_affine to_out, int w, int h, img_rgb *out, char err[FRAME_ERR]);
 
 #endif

@@ -11,6 +11,7 @@
 #include "job.h"
 #include "meta.h"
 #include "nn.h"
+#include "pool.h"
 #include "pipeline.h"
 #include "serve.h"
 #include "sheet.h"
@@ -34,7 +35,6 @@
 
 
 #define HS_JOBS 1                /* default --jobs (measured: docs/CLI.md) */
-#define HS_WHY 160               /* size of a failure's reason */
 
 /* Options every command takes (they may come before or after the command's own). */
 typedef struct {
@@ -429,11 +429,11 @@ static int hs_parse(int argc, char **argv, hs_opts *o) {
 
 /* ============================================================ the main job === */
 
-static int hs_write_stdout(const unsigned char *p, size_t n, char why[HS_WHY]) {
+static int hs_write_stdout(const unsigned char *p, size_t n, char why[HS_ERR]) {
     for (size_t done = 0; done < n;) {
         ssize_t put = write(STDOUT_FILENO, p + done, n - done);
         if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) return snprintf(why, HS_WHY, "cannot write: %s", strerror(put < 0 ? errno : EIO)), HS_EOUTPUT;
+        if (put <= 0) return snprintf(why, HS_ERR, "cannot write: %s", strerror(put < 0 ? errno : EIO)), HS_EOUTPUT;
         done += (size_t)put;
     }
     return HS_OK;
@@ -452,166 +452,169 @@ static int hs_check_output(const char *path) {
     return HS_OK;
 }
 
-/* The report (meta_report_json) into FILE, written atomically like the image. */
-static int hs_write_report(const meta_history *h, const char *path) {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    int ok = f && meta_report_json(h, f) == 0;
-    if (f) ok &= fclose(f) == 0;
-    char err[IMG_ERR];
-    int rc = !ok ? hs_error(HS_EINTERNAL, path, "out of memory writing the report")
-           : img_write_file(path, (const unsigned char *)buf, n, err) ? hs_error(HS_EOUTPUT, path, "%s", err) : HS_OK;
-    free(buf);
-    return rc;
-}
-
 static double hs_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-/* Image im encoded with h's XMP into path ("-" = standard output). Returns an exit code,
- * with the reason in why. */
-static int hs_save(const hs_opts *o, const img_rgb *im, meta_history *h, const char *path, char why[HS_WHY]) {
-    char err[META_ERR > IMG_ERR ? META_ERR : IMG_ERR];
-    unsigned char *xmp = NULL, *bytes = NULL;
-    size_t xmp_n = 0, n = 0;
-    meta_output(h, im->w, im->h, (img_format)o->job.format);
-    if (meta_xmp_block(h, (img_format)o->job.format, &xmp, &xmp_n, err)) return snprintf(why, HS_WHY, "%s", err), HS_EINTERNAL;
-    int rc = img_encode(im, (img_format)o->job.format, o->job.quality, xmp, xmp_n, &bytes, &n, err);
-    free(xmp);
-    if (rc) return snprintf(why, HS_WHY, "%s", err), hs_status_of_image(rc);
-    rc = !strcmp(path, "-") ? hs_write_stdout(bytes, n, why)
-       : img_write_file(path, bytes, n, err) ? (snprintf(why, HS_WHY, "%s", err), HS_EOUTPUT) : HS_OK;
-    free(bytes);
+/* bytes[0..n) into path ("-" = standard output), a file replaced atomically. Returns an exit
+ * code, with the reason in why. */
+static int hs_write(const char *path, const void *bytes, size_t n, char why[HS_ERR]) {
+    char err[IMG_ERR];
+    if (!strcmp(path, "-")) return hs_write_stdout(bytes, n, why);
+    return img_write_file(path, bytes, n, err) ? (snprintf(why, HS_ERR, "%s", err), HS_EOUTPUT) : HS_OK;
+}
+
+/* The photo at path through job_run (or job_run_variants when r has JOB_LOOKS slots and sheet
+ * is not NULL); r is to be freed with job_result_free whatever the outcome. Returns an exit
+ * code with why. */
+static int hs_job(pl_models *m, const char *path, const job_opts *o, job_result *r, job_result *sheet, char why[HS_ERR]) {
+    unsigned char *in;
+    size_t n;
+    char err[IMG_ERR];
+    int rc = img_read_file(path, &in, &n, err);
+    if (rc) {
+        memset(r, 0, sizeof *r * (sheet ? JOB_LOOKS : 1));
+        if (sheet) memset(sheet, 0, sizeof *sheet);
+        return snprintf(why, HS_ERR, "%s", err), hs_status_of_image(rc);
+    }
+    rc = sheet ? job_run_variants(m, in, n, path, o, r, sheet, why) : job_run(m, in, n, path, o, r, why);
+    free(in);
     return rc;
 }
 
-/* One photo, one headshot (o.output may be "-"), with its report. */
-static int hs_one(const hs_opts *op, const hs_global *g) {
-    hs_opts o = *op;
-    int rc, to_stdout = !strcmp(o.output, "-");
+/* Each line of warnings (job_result.warnings, may be NULL) as "headshot: warning: LINE", but
+ * those already in seen[0..n_seen) (earlier looks' warnings, each may be NULL). */
+static void hs_warnings(const char *warnings, const char *const *seen, int n_seen) {
+    for (const char *w = warnings, *e; w && (e = strchr(w, '\n')); w = e + 1) {
+        int len = (int)(e - w), dup = 0;
+        for (int k = 0; k < n_seen && !dup; k++)
+            for (const char *s = seen[k], *f; s && (f = strchr(s, '\n')) && !dup; s = f + 1) dup = f - s == len && !strncmp(s, w, len);
+        if (!dup) fprintf(stderr, "headshot: warning: %.*s\n", len, w);
+    }
+}
+
+/* One photo, one headshot (o->output may be "-"), with its report. */
+static int hs_one(const hs_opts *o, const hs_global *g) {
+    int rc, to_stdout = !strcmp(o->output, "-");
     if (to_stdout && isatty(STDOUT_FILENO))
         return hs_error(HS_EUSAGE, NULL, "refusing to write image bytes to a terminal; redirect '-o -' to a file or pipe");
 
     /* The same file under another name (symlink, hard link, ./x) is still the input. */
     struct stat si, so;
-    if (!to_stdout && stat(o.input, &si) == 0 && stat(o.output, &so) == 0 &&
+    if (!to_stdout && stat(o->input, &si) == 0 && stat(o->output, &so) == 0 &&
         si.st_dev == so.st_dev && si.st_ino == so.st_ino)
-        return hs_error(HS_EUSAGE, o.output, "is the input file; choose another output name");
-    if (!to_stdout && (rc = hs_check_output(o.output))) return rc;
-    if (o.report && (rc = hs_check_output(o.report))) return rc;
+        return hs_error(HS_EUSAGE, o->output, "is the input file; choose another output name");
+    if (!to_stdout && (rc = hs_check_output(o->output))) return rc;
+    if (o->report && (rc = hs_check_output(o->report))) return rc;
 
-    char err[PL_ERR];
-    static meta_history hist;     /* 30 KB: off the stack */
-    static pl_result res;
-    img_rgb photo = {0};
+    char err[PL_ERR], why[HS_ERR];
     pl_models models;
-    meta_init(&hist, "headshot " HS_VERSION);
+    job_result r;
     /* The networks first: the largest is built on a thread of its own while the photo decodes. */
     if (pl_models_open(&models, g->weights, err))
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
-    if ((rc = pl_load(o.input, o.job.max_pixels, &photo, &res, &hist, err))) {
-        pl_models_close(&models);
-        return hs_error(hs_status_of_image(rc), o.input, "%s", err);
-    }
-    rc = pl_run(&models, &photo, &o.job.pl, &res, &hist, err);
+    rc = hs_job(&models, o->input, &o->job, &r, NULL, why);
     pl_models_close(&models);
-    img_free(&photo);
-    for (int i = 0; i < hist.n_warnings && !o.quiet; i++) fprintf(stderr, "headshot: warning: %s\n", hist.warnings[i]);
+    if (!o->quiet) hs_warnings(r.warnings, NULL, 0);
     double t0 = hs_now();
-    char why[HS_WHY];
-    if (rc) rc = hs_error(job_status_of_pipeline(rc), rc == PL_EFACE ? NULL : o.input, "%s", err);
-    else if ((rc = hs_save(&o, &res.out, &hist, o.output, why)))
-        hs_error(rc, to_stdout ? "standard output" : o.output, "%s", why);
-    double save_ms = hs_now() - t0;
-    if (rc == HS_OK && o.report) rc = hs_write_report(&hist, o.report);
-    if (rc == HS_OK && o.json && (meta_report_json(&hist, stdout) || fflush(stdout)))
+    if (rc) rc = hs_error(rc, rc == HS_EUSAGE ? NULL : o->input, "%s", why);   /* usage: --face N */
+    else if ((rc = hs_write(o->output, r.bytes, r.n, why))) hs_error(rc, to_stdout ? "standard output" : o->output, "%s", why);
+    double save_ms = r.encode_ms + hs_now() - t0;
+    if (rc == HS_OK && o->report && (rc = hs_write(o->report, r.report, r.report_n, why))) hs_error(rc, o->report, "%s", why);
+    if (rc == HS_OK && o->json && (fwrite(r.report, 1, r.report_n, stdout) != r.report_n || fflush(stdout)))
         rc = hs_error(HS_EOUTPUT, "standard output", "cannot write the report");
-    if (rc == HS_OK && !o.quiet) {
-        if (o.verbose) {
+    if (rc == HS_OK && !o->quiet) {
+        if (o->verbose) {
             double total = save_ms;
             fprintf(stderr, "headshot: times (ms):");
             for (int i = 0; i < PL_STAGES; i++)
-                if (res.ms[i] > 0) fprintf(stderr, " %s %.1f", pl_stage_names[i], res.ms[i]), total += res.ms[i];
+                if (r.ms[i] > 0) fprintf(stderr, " %s %.1f", pl_stage_names[i], r.ms[i]), total += r.ms[i];
             fprintf(stderr, " encode+write %.1f; total %.1f\n", save_ms, total);
         }
         char bg[META_TEXT];
-        compose_name(&o.job.pl.background, bg, sizeof bg);
+        compose_name(&o->job.pl.background, bg, sizeof bg);
         fprintf(stderr, "headshot: wrote %s (%dx%d %s, %s, %s background, identity distance %.2f: %s)\n",
-                to_stdout ? "standard output" : o.output, res.out.w, res.out.h, o.job.format == IMG_PNG ? "PNG" : "JPEG",
-                frame_spec_get(o.job.pl.preset)->name, bg, res.identity, meta_identity_verdict(res.identity));
+                to_stdout ? "standard output" : o->output, r.w, r.h, r.format == IMG_PNG ? "PNG" : "JPEG",
+                frame_spec_get(o->job.pl.preset)->name, bg, r.identity, meta_identity_verdict(r.identity));
     }
-    pl_result_free(&res);
+    job_result_free(&r);
     return rc;
 }
 
 /* ============================================================ batches === */
 
-/* A batch worker (batch.h): its networks, and which pass of the batch it serves. */
+/* A batch worker (batch.h): its networks, and (--team) the session. */
 typedef struct {
     const hs_opts *o;
     const hs_global *g;
     int threads;                 /* network threads per worker, 0 = as set */
-    int measuring;               /* 1: --team's first pass: measure the look, write nothing */
-    team_measure target;         /* --team's second pass: the shared head ratio and highlights */
+    const batch_item *items;     /* the batch: an item's index is its photo's in the team */
+    team_session *team;          /* --team, NULL = none */
     pl_models m;                 /* opened by hs_batch_open in the worker */
-    meta_history hist;           /* the current photo's */
-    pl_result res;
 } hs_batch;
 
 static int hs_batch_open(void *ctx, char err[BATCH_ERR]) {
     hs_batch *b = ctx;
-    if (b->threads) nn_set_threads(b->threads);
+    if (b->threads) pool_set_threads(b->threads);
     if (pl_models_open(&b->m, b->g->weights, err) == 0) return HS_OK;
     return b->g->weights ? HS_EWEIGHTS : HS_EINTERNAL;
 }
 
 static void hs_batch_close(void *ctx) { pl_models_close(&((hs_batch *)ctx)->m); }
 
-/* One photo of the batch: its headshot into it->out, or (measuring) its team numbers into
- * it->data: head ratio, highlights y, u, v, ok. */
+/* One photo of the batch: its headshot into it->out, or (a team's measuring shot) its team
+ * numbers into it->data (team_measure_pack). */
 static int hs_batch_run(void *ctx, batch_item *it, batch_stage_fn stage, void *progress) {
     hs_batch *b = ctx;
-    const hs_opts *o = b->o;
-    pl_opts pl = o->job.pl;
-    pl.stage = stage, pl.stage_ctx = progress;
-    if (b->measuring) {   /* the look at a quarter of the size, not upscaled: enough for highlights */
-        const frame_spec *sp = frame_spec_get(pl.preset);
-        pl.width = (pl.width ? pl.width : sp->w) / 4, pl.height = (pl.height ? pl.height : sp->h) / 4;
-        pl.enhance = PL_ENHANCE_OFF, pl.until_look = 1;
-    } else if (o->team) {
-        team_measure own = {it->data[0], it->data[5], it->data[1], it->data[2], it->data[3], it->data[4] > 0};
-        pl.team_head = b->target.head_ratio;
-        team_gain(&own, &b->target, pl.team_gain);
-    }
-    char err[PL_ERR];
-    img_rgb photo;
+    job_opts jo = b->o->job;
+    jo.pl.stage = stage, jo.pl.stage_ctx = progress;
+    if (b->team) team_session_shot(b->team, (int)(it - b->items), &jo.pl.team);
+    char why[HS_ERR];
+    job_result r;
     stage(progress, "load");
-    meta_init(&b->hist, "headshot " HS_VERSION);
-    int rc = pl_load(it->in, o->job.max_pixels, &photo, &b->res, &b->hist, err);
-    if (rc) return snprintf(it->why, BATCH_ERR, "%s", err), hs_status_of_image(rc);
-    rc = pl_run(&b->m, &photo, &pl, &b->res, &b->hist, err);
-    img_free(&photo);
+    int rc = hs_job(&b->m, it->in, &jo, &r, NULL, why);
     size_t at = 0;
-    for (int i = 0; i < b->hist.n_warnings && !b->measuring && at < sizeof it->note; i++)
-        at += (size_t)snprintf(it->note + at, sizeof it->note - at, "warning: %s\n", b->hist.warnings[i]);
+    for (const char *w = r.warnings, *e; w && !jo.pl.team.measuring && (e = strchr(w, '\n')) && at < sizeof it->note; w = e + 1)
+        at += (size_t)snprintf(it->note + at, sizeof it->note - at, "warning: %.*s\n", (int)(e - w), w);
     if (rc) {
-        snprintf(it->why, BATCH_ERR, "%s", err);
-        rc = job_status_of_pipeline(rc);
-    } else if (b->measuring) {
-        const team_measure *t = &b->res.team;
-        it->data[0] = t->head_ratio, it->data[1] = t->y, it->data[2] = t->u, it->data[3] = t->v, it->data[4] = (float)t->ok;
-        it->data[5] = t->zoom;
+        snprintf(it->why, BATCH_ERR, "%s", why);
+    } else if (jo.pl.team.measuring) {
+        team_measure_pack(&r.team, it->data);
     } else {
-        char why[HS_WHY];
         stage(progress, "write");
-        if ((rc = hs_save(o, &b->res.out, &b->hist, it->out, why))) snprintf(it->why, BATCH_ERR, "%s", why);
+        if ((rc = hs_write(it->out, r.bytes, r.n, why))) snprintf(it->why, BATCH_ERR, "%s", why);
     }
-    pl_result_free(&b->res);
+    job_result_free(&r);
     return rc;
+}
+
+/* --team: the session's two passes over the batch (team.h): every photo measured, the shared
+ * target, then every photo measured made. Returns batch_run's count of failures, or -1. */
+static int hs_team_run(hs_batch *b, batch_item *items, int n, const batch_worker *w, batch_opts *bo, int *fatal,
+                       char err[BATCH_ERR]) {
+    team_session t;
+    if (team_session_init(&t, n)) return *fatal = HS_EINTERNAL, snprintf(err, BATCH_ERR, "out of memory"), -1;
+    b->team = &t, bo->verb = "measured";
+    int failed = batch_run(items, n, w, bo, fatal, err);
+    for (int i = 0; failed >= 0 && i < n; i++)
+        if (items[i].rc == 0) {
+            team_measure m = team_measure_unpack(items[i].data);
+            team_session_add(&t, i, &m);
+            items[i].rc = BATCH_PENDING;
+        }
+    if (failed >= 0) {
+        team_session_target(&t);
+        if (!b->o->quiet && t.n_measured)
+            fprintf(stderr, "headshot: team of %d: head %.2f x eyes-to-chin; highlights %s\n", t.n_measured, t.target.head_ratio,
+                    t.target.ok ? "measured: one exposure and colour for all" : "not measured: each keeps its own light");
+        bo->verb = "done";
+        failed = batch_run(items, n, w, bo, fatal, err);
+    }
+    team_session_free(&t);
+    b->team = NULL;
+    return failed;
 }
 
 /* Several photos (or a directory) into the directory -o; --team measures them all first. */
@@ -623,38 +626,15 @@ static int hs_batch_main(const hs_opts *o, const hs_global *g) {
     char err[BATCH_ERR];
     if (batch_collect(o->inputs, o->n_inputs, o->output, o->job.format == IMG_PNG ? "png" : "jpg", &items, &n, err))
         return hs_error(HS_EINPUT, NULL, "%s", err);
-    static hs_batch b;   /* holds a 30 KB history: off the stack */
-    b = (hs_batch){.o = o, .g = g};
+    hs_batch *b = calloc(1, sizeof *b);   /* the networks' handles: off the stack, not static */
+    if (!b) return batch_free(items, n), hs_error(HS_EINTERNAL, NULL, "out of memory");
+    *b = (hs_batch){.o = o, .g = g, .items = items};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int jobs = o->jobs < n ? o->jobs : n;
-    b.threads = g->threads ? g->threads : jobs > 1 && cores / jobs > 1 ? (int)(cores / jobs) : jobs > 1 ? 1 : 0;
-    batch_worker w = {hs_batch_open, hs_batch_run, hs_batch_close, &b};
+    b->threads = g->threads ? g->threads : jobs > 1 && cores / jobs > 1 ? (int)(cores / jobs) : jobs > 1 ? 1 : 0;
+    batch_worker w = {hs_batch_open, hs_batch_run, hs_batch_close, b};
     batch_opts bo = {o->jobs, o->quiet, "done"};
-    int failed = 0;
-    if (o->team) {
-        b.measuring = 1, bo.verb = "measured";
-        failed = batch_run(items, n, &w, &bo, &fatal, err);
-        team_measure *m = failed < 0 ? NULL : malloc(sizeof *m * n);
-        if (failed >= 0 && !m) failed = -1, fatal = HS_EINTERNAL, snprintf(err, sizeof err, "out of memory");
-        int k = 0;
-        for (int i = 0; m && i < n; i++)
-            if (items[i].rc == 0) {
-                const float *d = items[i].data;
-                m[k++] = (team_measure){d[0], d[5], d[1], d[2], d[3], d[4] > 0};
-                items[i].rc = BATCH_PENDING;
-            }
-        if (m) {
-            b.target = team_target(m, k);
-            free(m);
-            if (!o->quiet && k)
-                fprintf(stderr, "headshot: team of %d: head %.2f x eyes-to-chin; highlights %s\n", k, b.target.head_ratio,
-                        b.target.ok ? "measured: one exposure and colour for all" : "not measured: each keeps its own light");
-            b.measuring = 0, bo.verb = "done";
-            failed = batch_run(items, n, &w, &bo, &fatal, err);
-        }
-    } else {
-        failed = batch_run(items, n, &w, &bo, &fatal, err);
-    }
+    int failed = o->team ? hs_team_run(b, items, n, &w, &bo, &fatal, err) : batch_run(items, n, &w, &bo, &fatal, err);
     int rc = HS_OK;
     if (failed < 0) {
         rc = hs_error(fatal, NULL, "%s", err);
@@ -664,73 +644,45 @@ static int hs_batch_main(const hs_opts *o, const hs_global *g) {
             if (items[i].rc != 0) rc = HS_EBATCH;
     }
     batch_free(items, n);
+    free(b);
     return rc;
 }
 
 /* ============================================================ variants === */
 
 /* One photo in every look, OUT-LOOK.ext each, and the contact sheet OUT-sheet.ext: the
- * networks run once (pl_run_variants), only light to identity run per look. */
+ * networks run once (job_run_variants), only light to identity run per look. */
 static int hs_variants_main(const hs_opts *o, const hs_global *g) {
-    static pl_result r[JOB_LOOKS];
-    static meta_history h[JOB_LOOKS];
-    static char path[JOB_LOOKS + 1][PATH_MAX];   /* the looks, then the sheet */
-    pl_opts po[JOB_LOOKS];
-    char err[PL_ERR], why[HS_WHY];
+    char (*path)[PATH_MAX] = malloc(sizeof *path * (JOB_LOOKS + 1));   /* the looks, then the sheet */
+    job_result r[JOB_LOOKS + 1];                                        /* the same */
+    char err[PL_ERR], why[HS_ERR];
     const char *dot = strrchr(o->output, '.');   /* there: hs_parse checked the extension */
     struct stat si, so;
-    int rc, have_in = stat(o->input, &si) == 0;
-    for (int k = 0; k <= JOB_LOOKS; k++) {
+    int rc = path ? HS_OK : hs_error(HS_EINTERNAL, NULL, "out of memory"), have_in = stat(o->input, &si) == 0;
+    for (int k = 0; k <= JOB_LOOKS && rc == HS_OK; k++) {
         snprintf(path[k], PATH_MAX, "%.*s-%s%s", (int)(dot - o->output), o->output, k < JOB_LOOKS ? job_looks[k].name : "sheet", dot);
         if (have_in && stat(path[k], &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
-            return hs_error(HS_EUSAGE, path[k], "is the input file; choose another output name");
-        if ((rc = hs_check_output(path[k]))) return rc;
+            rc = hs_error(HS_EUSAGE, path[k], "is the input file; choose another output name");
+        else rc = hs_check_output(path[k]);
     }
-    for (int k = 0; k < JOB_LOOKS; k++) {
-        po[k] = o->job.pl;
-        compose_parse(job_looks[k].background, &po[k].background, err);   /* built-in names: no error */
-        po[k].light = o->job.pl.light && job_looks[k].light;
-    }
-    img_rgb photo;
     pl_models m;
-    meta_init(&h[0], "headshot " HS_VERSION);
-    if ((rc = pl_load(o->input, o->job.max_pixels, &photo, &r[0], &h[0], err))) return hs_error(hs_status_of_image(rc), o->input, "%s", err);
-    if (pl_models_open(&m, g->weights, err)) {
-        img_free(&photo);
-        return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
-    }
-    rc = pl_run_variants(&m, &photo, po, JOB_LOOKS, r, h, err);
-    pl_models_close(&m);
-    img_free(&photo);
-    for (int k = 0; k < JOB_LOOKS && !o->quiet; k++)   /* each warning once: the looks share most */
-        for (int i = 0; i < h[k].n_warnings; i++) {
-            int seen = 0;
-            for (int j = 0; j < k && !seen; j++)
-                for (int l = 0; l < h[j].n_warnings && !seen; l++) seen = !strcmp(h[j].warnings[l], h[k].warnings[i]);
-            if (!seen) fprintf(stderr, "headshot: warning: %s\n", h[k].warnings[i]);
+    if (rc == HS_OK && pl_models_open(&m, g->weights, err)) rc = hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
+    else if (rc == HS_OK) {
+        rc = hs_job(&m, o->input, &o->job, r, &r[JOB_LOOKS], why);
+        pl_models_close(&m);
+        const char *seen[JOB_LOOKS];
+        for (int k = 0; k < JOB_LOOKS && !o->quiet; k++) seen[k] = r[k].warnings, hs_warnings(r[k].warnings, seen, k);   /* each once */
+        if (rc) rc = hs_error(rc, rc == HS_EUSAGE ? NULL : o->input, "%s", why);
+        for (int k = 0; k <= JOB_LOOKS && rc == HS_OK; k++) {
+            if ((rc = hs_write(path[k], r[k].bytes, r[k].n, why))) hs_error(rc, path[k], "%s", why);
+            else if (!o->quiet && k < JOB_LOOKS)
+                fprintf(stderr, "headshot: wrote %s (%dx%d, identity distance %.2f: %s)\n", path[k], r[k].w, r[k].h, r[k].identity,
+                        meta_identity_verdict(r[k].identity));
+            else if (!o->quiet) fprintf(stderr, "headshot: wrote %s (the %d looks side by side)\n", path[k], JOB_LOOKS);
         }
-    if (rc) rc = hs_error(job_status_of_pipeline(rc), rc == PL_EFACE ? NULL : o->input, "%s", err);
-    img_rgb pics[JOB_LOOKS];
-    const char *names[JOB_LOOKS];
-    for (int k = 0; k < JOB_LOOKS && rc == HS_OK; k++) {
-        if ((rc = hs_save(o, &r[k].out, &h[k], path[k], why))) hs_error(rc, path[k], "%s", why);
-        else if (!o->quiet)
-            fprintf(stderr, "headshot: wrote %s (%dx%d, identity distance %.2f: %s)\n", path[k], r[k].out.w, r[k].out.h,
-                    r[k].identity, meta_identity_verdict(r[k].identity));
-        pics[k] = r[k].out, names[k] = job_looks[k].name;
+        for (int k = 0; k <= JOB_LOOKS; k++) job_result_free(&r[k]);
     }
-    if (rc == HS_OK) {
-        img_rgb sheet;
-        char serr[SHEET_ERR];
-        if (sheet_make(pics, names, JOB_LOOKS, SHEET_THUMB, &sheet, serr)) {
-            rc = hs_error(HS_EINTERNAL, path[JOB_LOOKS], "%s", serr);
-        } else {
-            if ((rc = hs_save(o, &sheet, &h[0], path[JOB_LOOKS], why))) hs_error(rc, path[JOB_LOOKS], "%s", why);
-            else if (!o->quiet) fprintf(stderr, "headshot: wrote %s (the %d looks side by side)\n", path[JOB_LOOKS], JOB_LOOKS);
-            img_free(&sheet);
-        }
-    }
-    for (int k = 0; k < JOB_LOOKS; k++) pl_result_free(&r[k]);
+    free(path);
     return rc;
 }
 
@@ -750,7 +702,7 @@ static int hs_run(int argc, char **argv, const hs_global *g) {
     char why[JOB_WHY];
     if (job_finish(&o.job, why)) return img_free(&picture), hs_error(HS_EUSAGE, NULL, "%s", why);
     for (int i = 0; i < o.job.n_notes && !o.quiet; i++) fprintf(stderr, "headshot: note: %s\n", o.job.notes[i]);
-    if (!o.batch && g->threads) nn_set_threads(g->threads);   /* a batch's workers set their own */
+    if (!o.batch && g->threads) pool_set_threads(g->threads);   /* a batch's workers set their own */
     if (!o.quiet && hs_speed_note()) fprintf(stderr, "headshot: note: %s\n", hs_speed_note());
     rc = o.batch ? hs_batch_main(&o, g) : o.variants ? hs_variants_main(&o, g) : hs_one(&o, g);
     img_free(&picture);
@@ -882,7 +834,7 @@ int main(int argc, char **argv) {
     if (argc > 1) {
         for (size_t i = 0; i < sizeof hs_commands / sizeof hs_commands[0]; i++)
             if (!strcmp(argv[1], hs_commands[i].name)) {
-                if (g.threads) nn_set_threads(g.threads);
+                if (g.threads) pool_set_threads(g.threads);
                 return hs_commands[i].run(argc - 1, argv + 1, &g);
             }
         if (hs_looks_like_command(argv[1])) return hs_error(HS_EUSAGE, NULL, "unknown command '%s'", argv[1]);

@@ -8,7 +8,7 @@
  */
 #include "img.h"
 #include "exif.h"
-#include "nn.h"
+#include "buffer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +30,8 @@
 #define STBI_NO_LINEAR
 #define STBI_NO_HDR
 /* stb's buffers (the decoded photo, its component planes) are the biggest of a run: they come
- * from nn_buffer_alloc, on huge pages, like every other image buffer. */
-#define STBI_MALLOC(n) nn_buffer_alloc(n)
+ * from buffer_alloc, on huge pages, like every other image buffer. */
+#define STBI_MALLOC(n) buffer_alloc(n)
 #define STBI_REALLOC(p, n) img_realloc(p, n)
 #define STBI_FREE(p) free(p)
 /* stb grows only two buffers: the concatenated PNG IDAT data (at most the file) and the
@@ -206,8 +206,8 @@ int img_new(img_rgb *im, int w, int h, int with_alpha, char err[IMG_ERR]) {
     memset(im, 0, sizeof *im);
     if (w <= 0 || h <= 0) return img_fail(err, IMG_EFAIL, "invalid image size %dx%d", w, h);
     size_t n = (size_t)w * (size_t)h;
-    im->rgb = nn_buffer_alloc(n * 3);
-    im->alpha = with_alpha ? nn_buffer_alloc(n) : NULL;
+    im->rgb = buffer_alloc(n * 3);
+    im->alpha = with_alpha ? buffer_alloc(n) : NULL;
     if (!im->rgb || (with_alpha && !im->alpha)) {
         img_free(im);
         return img_fail(err, IMG_EFAIL, "out of memory for a %dx%d image", w, h);
@@ -226,7 +226,7 @@ void img_free(img_rgb *im) {
 
 /* stb's c-channel pixels (grey, grey+alpha, RGB, RGBA) to our planes; px is consumed. Alpha
  * is kept only if some pixel is not opaque, so NULL keeps meaning "opaque" for later stages.
- * RGB (every JPEG photo) is adopted as it is: stb allocates with nn_buffer_alloc, and copying a
+ * RGB (every JPEG photo) is adopted as it is: stb allocates with buffer_alloc, and copying a
  * 12 MP photo took 150 ms, two thirds of the time stb takes to decode it. */
 static int img_from_stb(img_rgb *im, unsigned char *px, int w, int h, int c, char err[IMG_ERR]) {
     size_t n = (size_t)w * (size_t)h;
@@ -367,8 +367,8 @@ int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_loa
     return rc;
 }
 
-int img_load_file(img_rgb *im, const char *path, const img_load_opts *opts, char err[IMG_ERR]) {
-    memset(im, 0, sizeof *im);
+int img_read_file(const char *path, unsigned char **bytes, size_t *size, char err[IMG_ERR]) {
+    *bytes = NULL, *size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return img_fail(err, IMG_EREAD, "cannot open: %s", strerror(errno));
     struct stat st;
@@ -405,6 +405,16 @@ int img_load_file(img_rgb *im, const char *path, const img_load_opts *opts, char
         else n += (size_t)got;
     }
     close(fd);
+    if (rc) return free(buf), rc;
+    *bytes = buf, *size = n;
+    return 0;
+}
+
+int img_load_file(img_rgb *im, const char *path, const img_load_opts *opts, char err[IMG_ERR]) {
+    unsigned char *buf;
+    size_t n;
+    memset(im, 0, sizeof *im);
+    int rc = img_read_file(path, &buf, &n, err);
     if (rc == 0) rc = img_load_memory(im, buf, n, opts, err);
     free(buf);
     return rc;

@@ -29,9 +29,10 @@
 #ifndef IMG_H
 #define IMG_H
 
+#include "err.h"
 #include <stddef.h>
 
-#define IMG_ERR 160                      /* size of every error-message buffer */
+#define IMG_ERR HS_ERR                   /* size of every error-message buffer */
 #define IMG_MAX_PIXELS 100000000LL       /* default pixel limit: 100 megapixels */
 #define IMG_MAX_FILE (1LL << 30)         /* largest input file read into memory: 1 GiB */
 #define IMG_MAX_SCANS 100                /* JPEG scans; each costs a pass over the image */
@@ -65,7 +66,10 @@ const char *img_sniff(const unsigned char *b, size_t n);
 /* Decode b[0..n) into *im (zeroed on failure). opts may be NULL for the defaults. */
 int img_load_memory(img_rgb *im, const unsigned char *b, size_t n, const img_load_opts *opts,
                     char err[IMG_ERR]);
-/* Read the file at path (opened read-only) and decode it like img_load_memory. */
+/* The bytes of the file at path (opened read-only, read to its end, at most IMG_MAX_FILE)
+ * into *bytes (malloc'ed) and *size. Returns 0, IMG_EREAD, IMG_ELARGE or IMG_EFAIL with err. */
+int img_read_file(const char *path, unsigned char **bytes, size_t *size, char err[IMG_ERR]);
+/* Read the file at path (img_read_file) and decode it like img_load_memory. */
 int img_load_file(img_rgb *im, const char *path, const img_load_opts *opts, char err[IMG_ERR]);
 
 /* ============================================================ pixels === */

@@ -1,9 +1,11 @@
 /* job.c — one photo through the pipeline in memory (job.h). */
 #include "job.h"
 
+#include "sheet.h"
 #include "status.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,23 +176,47 @@ int job_status_of_pipeline(int pl_code) {
     }
 }
 
-/* The pipeline's image with h's XMP, encoded into out, and h's report. */
-static int job__encode(const job_opts *o, const pl_result *pr, meta_history *h, job_result *out, char why[JOB_WHY]) {
+/* What the CLI shows of a run, whatever its outcome: warnings, times, the team's numbers. */
+static int job__record(const pl_result *pr, const meta_history *h, job_result *out, char why[JOB_WHY]) {
+    memcpy(out->ms, pr->ms, sizeof out->ms);
+    out->team = pr->team;
+    size_t len = 0;
+    for (int i = 0; i < h->n_warnings; i++) len += strlen(h->warnings[i]) + 1;
+    if (!len) return HS_OK;
+    if (!(out->warnings = malloc(len + 1))) return snprintf(why, JOB_WHY, "out of memory"), HS_EINTERNAL;
+    out->warnings[0] = '\0';
+    for (int i = 0, at = 0; i < h->n_warnings; i++) at += sprintf(out->warnings + at, "%s\n", h->warnings[i]);
+    return HS_OK;
+}
+
+/* The image im with h's XMP, encoded into out, and h's report. */
+static int job__encode(const job_opts *o, const img_rgb *im, meta_history *h, job_result *out, char why[JOB_WHY]) {
     char err[META_ERR > IMG_ERR ? META_ERR : IMG_ERR];
     unsigned char *xmp = NULL;
     size_t xmp_n = 0;
-    memset(out, 0, sizeof *out);
-    out->format = (img_format)o->format, out->w = pr->out.w, out->h = pr->out.h, out->identity = pr->identity;
-    meta_output(h, pr->out.w, pr->out.h, out->format);
+    double t0 = job__now();
+    out->format = (img_format)o->format, out->w = im->w, out->h = im->h;
+    meta_output(h, im->w, im->h, out->format);
     if (meta_xmp_block(h, out->format, &xmp, &xmp_n, err)) return snprintf(why, JOB_WHY, "%s", err), HS_EINTERNAL;
-    int rc = img_encode(&pr->out, out->format, o->quality, xmp, xmp_n, &out->bytes, &out->n, err);
+    int rc = img_encode(im, out->format, o->quality, xmp, xmp_n, &out->bytes, &out->n, err);
     free(xmp);
     if (rc) return snprintf(why, JOB_WHY, "%s", err), hs_status_of_image(rc);
     FILE *f = open_memstream(&out->report, &out->report_n);
     int ok = f && meta_report_json(h, f) == 0;
     if (f) ok &= fclose(f) == 0;
-    if (!ok) return job_result_free(out), snprintf(why, JOB_WHY, "out of memory writing the report"), HS_EINTERNAL;
+    if (!ok) return snprintf(why, JOB_WHY, "out of memory writing the report"), HS_EINTERNAL;
+    out->encode_ms = job__now() - t0;
     return HS_OK;
+}
+
+/* The end of a run: its record, then (done, and not a measuring shot) its encoding. */
+static int job__finish(int rc, const char *err, const job_opts *o, const pl_opts *po, const pl_result *pr,
+                       meta_history *h, job_result *out, char why[JOB_WHY]) {
+    int rec = job__record(pr, h, out, why);
+    if (rc) return snprintf(why, JOB_WHY, "%s", err), job_status_of_pipeline(rc);
+    if (rec || po->team.measuring) return rec;
+    out->identity = pr->identity;
+    return job__encode(o, &pr->out, h, out, why);
 }
 
 int job_run(pl_models *m, const unsigned char *in, size_t n, const char *name, const job_opts *o, job_result *r,
@@ -201,18 +227,34 @@ int job_run(pl_models *m, const unsigned char *in, size_t n, const char *name, c
     char err[PL_ERR];
     int rc = h && pr ? HS_OK : (snprintf(why, JOB_WHY, "out of memory"), HS_EINTERNAL);
     memset(r, 0, sizeof *r);
+    r->identity = NAN;
     if (rc == HS_OK) meta_init(h, "headshot " HS_VERSION), rc = job__load(in, n, name, o, &photo, pr, h, why);
-    if (rc == HS_OK && (rc = pl_run(m, &photo, &o->pl, pr, h, err))) rc = job_status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);
+    if (rc == HS_OK) {
+        rc = pl_run(m, &photo, &o->pl, pr, h, err);
+        rc = job__finish(rc, err, o, &o->pl, pr, h, r, why);
+    }
     img_free(&photo);
-    if (rc == HS_OK) rc = job__encode(o, pr, h, r, why);
     if (pr) pl_result_free(pr);
     free(pr), free(h);
     return rc;
 }
 
+/* The contact sheet of the looks, encoded with the first look's XMP. */
+static int job__sheet(const job_opts *o, const pl_result *pr, meta_history *h, job_result *sheet, char why[JOB_WHY]) {
+    img_rgb pics[JOB_LOOKS], im;
+    const char *names[JOB_LOOKS];
+    char err[SHEET_ERR];
+    for (int k = 0; k < JOB_LOOKS; k++) pics[k] = pr[k].out, names[k] = job_looks[k].name;
+    if (sheet_make(pics, names, JOB_LOOKS, SHEET_THUMB, &im, err)) return snprintf(why, JOB_WHY, "%s", err), HS_EINTERNAL;
+    int rc = job__encode(o, &im, h, sheet, why);
+    img_free(&im);
+    return rc;
+}
+
 int job_run_variants(pl_models *m, const unsigned char *in, size_t n, const char *name, const job_opts *o,
-                     job_result *r, char why[JOB_WHY]) {
+                     job_result *r, job_result *sheet, char why[JOB_WHY]) {
     memset(r, 0, sizeof *r * JOB_LOOKS);
+    if (sheet) memset(sheet, 0, sizeof *sheet);
     if (o->set_background) return snprintf(why, JOB_WHY, "--variants chooses the backdrops itself; leave out --background"), HS_EUSAGE;
     if (frame_spec_get(o->pl.preset)->passport) return snprintf(why, JOB_WHY, "--variants: a passport photo has one backdrop"), HS_EUSAGE;
     meta_history *h = malloc(sizeof *h * JOB_LOOKS);
@@ -225,20 +267,25 @@ int job_run_variants(pl_models *m, const unsigned char *in, size_t n, const char
         po[k] = o->pl;
         compose_parse(job_looks[k].background, &po[k].background, err);   /* built-in names: no error */
         po[k].light = o->pl.light && job_looks[k].light;
+        r[k].identity = NAN;
     }
     if (rc == HS_OK) meta_init(&h[0], "headshot " HS_VERSION), rc = job__load(in, n, name, o, &photo, &pr[0], &h[0], why);
-    if (rc == HS_OK && (rc = pl_run_variants(m, &photo, po, JOB_LOOKS, pr, h, err)))
-        rc = job_status_of_pipeline(rc), snprintf(why, JOB_WHY, "%s", err);
+    if (rc == HS_OK) {
+        for (int k = 1; k < JOB_LOOKS; k++) meta_init(&h[k], "headshot " HS_VERSION);   /* a look not reached: no warnings */
+        int run = pl_run_variants(m, &photo, po, JOB_LOOKS, pr, h, err);
+        for (int k = 0; k < JOB_LOOKS && (rc == HS_OK || run); k++) {   /* a failed run: every look's warnings */
+            int rk = job__finish(run, err, o, &po[k], &pr[k], &h[k], &r[k], why);
+            rc = rc ? rc : rk;
+        }
+    }
     img_free(&photo);
-    for (int k = 0; k < JOB_LOOKS && rc == HS_OK; k++) rc = job__encode(o, &pr[k], &h[k], &r[k], why);
+    if (rc == HS_OK && sheet) rc = job__sheet(o, pr, &h[0], sheet, why);
     for (int k = 0; k < JOB_LOOKS && pr; k++) pl_result_free(&pr[k]);
-    if (rc)
-        for (int k = 0; k < JOB_LOOKS; k++) job_result_free(&r[k]);
     free(pr), free(h);
     return rc;
 }
 
 void job_result_free(job_result *r) {
-    free(r->bytes), free(r->report);
-    r->bytes = NULL, r->report = NULL, r->n = r->report_n = 0;
+    free(r->bytes), free(r->report), free(r->warnings);
+    r->bytes = NULL, r->report = NULL, r->warnings = NULL, r->n = r->report_n = 0;
 }

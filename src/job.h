@@ -8,20 +8,21 @@
  *   ... r.bytes[0..r.n) is the JPEG or PNG, r.report the JSON report ...
  *   job_result_free(&r);
  *
- * `headshot serve` runs every request through here. It is meant as the one pipeline path of
- * every command: the CLI's single photo, batch, --variants and --team would read the file
- * into memory, call job_run (or job_run_variants) and write r.bytes and r.report where the
- * command line says; its option loop would hand each option to job_option.
+ * The one pipeline path of every command: `headshot serve` runs each request through here,
+ * and the CLI's single photo, batch, --variants and --team read the file into memory, call
+ * job_run (or job_run_variants) and write r.bytes and r.report where the command line says;
+ * both hand each option to job_option.
  * Statuses are the exit statuses of status.h; nothing is printed and nothing touches a file.
  */
 #ifndef JOB_H
 #define JOB_H
 
+#include "err.h"
 #include "pipeline.h"
 
 #include <stddef.h>
 
-#define JOB_WHY 160               /* size of a failure's reason */
+#define JOB_WHY HS_ERR            /* size of a failure's reason */
 #define JOB_QUALITY 92            /* default JPEG quality, as the command line's */
 #define JOB_LOOKS 6               /* looks of job_run_variants */
 
@@ -45,6 +46,10 @@ typedef struct {
     float identity;               /* descriptor distance photo -> headshot */
     char *report;                 /* meta_report_json, malloc'ed, NUL-terminated */
     size_t report_n;
+    char *warnings;               /* the run's warnings, each ending in '\n', malloc'ed; NULL: none */
+    double ms[PL_STAGES];         /* each stage's wall time, milliseconds (pl_result.ms) */
+    double encode_ms;             /* encoding with the XMP and the report */
+    team_measure team;            /* --team's numbers of the photo (pl_result.team) */
 } job_result;
 
 /* The looks of --variants, in the contact sheet's order. */
@@ -70,13 +75,17 @@ int job_option_is_flag(const char *name);
 int job_finish(job_opts *o, char why[JOB_WHY]);
 
 /* The photo in[0..n) (name: what the report calls it) as one headshot. Returns HS_OK with r
- * filled (free it with job_result_free), or a status of status.h with why. */
+ * filled, or a status of status.h with why (r->warnings and r->ms as far as the run went);
+ * free r with job_result_free either way. A team's measuring shot (o->pl.team.measuring)
+ * fills r->team and encodes nothing. */
 int job_run(pl_models *m, const unsigned char *in, size_t n, const char *name, const job_opts *o, job_result *r,
             char why[JOB_WHY]);
 /* The photo in the JOB_LOOKS looks of job_looks (o's background is not used; its light
- * applies to all but light-off), the networks run once (pl_run_variants). r[JOB_LOOKS]. */
+ * applies to all but light-off), the networks run once (pl_run_variants). r[JOB_LOOKS]; sheet
+ * (NULL: none) gets the contact sheet of the looks (sheet.h) with the first look's XMP. As for
+ * job_run, free every r[k] and the sheet with job_result_free whatever the outcome. */
 int job_run_variants(pl_models *m, const unsigned char *in, size_t n, const char *name, const job_opts *o,
-                     job_result *r, char why[JOB_WHY]);
+                     job_result *r, job_result *sheet, char why[JOB_WHY]);
 void job_result_free(job_result *r);
 /* The exit status (status.h) of a pipeline error code (PL_E*). */
 int job_status_of_pipeline(int pl_code);

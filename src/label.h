@@ -11,9 +11,10 @@
 #ifndef LABEL_H
 #define LABEL_H
 
+#include "err.h"
 #include "img.h"
 
-#define LABEL_ERR 160             /* size of the error-message buffer */
+#define LABEL_ERR HS_ERR          /* size of the error-message buffer */
 #define LABEL_TEXT "AI-edited"
 
 typedef struct {

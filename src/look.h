@@ -1,4 +1,5 @@
-/* look.h — light and retouch of the framed portrait, from the FaceMesh landmarks.
+/* look.h — light (light.c) and retouch (retouch.c) of the framed portrait, from the FaceMesh
+ * landmarks; look.c holds what they share (look_parts.h).
  *
  *   look_report r = {0};
  *   look_light_opts lo = {alpha, boxes, n_boxes, 1};            matte, every face, white balance on
@@ -21,9 +22,10 @@
 #ifndef LOOK_H
 #define LOOK_H
 
+#include "err.h"
 #include "img.h"
 
-#define LOOK_ERR 160                  /* size of the error-message buffer */
+#define LOOK_ERR HS_ERR               /* size of the error-message buffer */
 #define LOOK_RETOUCH_DEFAULT 0.3f     /* look_retouch strength the CLI uses */
 
 #define LOOK_GUARD_HUE 3.f         /* largest change of the skin's hue angle, degrees */

@@ -8,6 +8,9 @@
  *   4. compositing
  */
 #include "matte.h"
+#include "colour.h"
+#include "buffer.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -351,21 +354,17 @@ static void matte__resize_v(void *arg, int y0, int y1) {
 
 static int matte__resize(const unsigned char *src8, const float *lut, const float *srcf, int sw, int sh, int ch,
                          float *dst, int dw, int dh) {
-    matte_resize_job j = {src8, lut, srcf, sw, ch, {0}, {0}, nn_buffer_alloc(sizeof(float) * sh * (size_t)dw * ch), dst};
+    matte_resize_job j = {src8, lut, srcf, sw, ch, {0}, {0}, buffer_alloc(sizeof(float) * sh * (size_t)dw * ch), dst};
     int ok = j.tmp && matte__axis(&j.ax, sw, dw) == 0 && matte__axis(&j.ay, sh, dh) == 0;
-    if (ok) nn_parallel_rows(sh, matte__resize_h, &j), nn_parallel_rows(dh, matte__resize_v, &j);
+    if (ok) pool_rows(sh, matte__resize_h, &j), pool_rows(dh, matte__resize_v, &j);
     free(j.tmp), matte__axis_free(&j.ax), matte__axis_free(&j.ay);
     return ok ? 0 : -1;
 }
 
 /* Byte -> float tables for matte__resize: v / 255 (the network's range) or linear light. */
 static void matte__lut(float lut[256], int linear) {
-    for (int v = 0; v < 256; v++) lut[v] = linear ? matte_srgb_to_linear((unsigned char)v) : v / 255.0f;
-}
-
-float matte_srgb_to_linear(unsigned char v) {
-    double s = v / 255.0;
-    return (float)(s <= 0.04045 ? s / 12.92 : pow((s + 0.055) / 1.055, 2.4));
+    const float *lin = col_linear_table();
+    for (int v = 0; v < 256; v++) lut[v] = linear ? lin[v] : v / 255.0f;
 }
 
 static int matte__check_image(const unsigned char *rgb, int w, int h, char *err) {
@@ -507,8 +506,8 @@ static void matte__box_cols(void *arg, int k0, int k1) {
 
 static int matte__box(float *p, int w, int h, int ch, int r) {
     matte_box_job j = {p, w, h, ch, r, 0};
-    nn_parallel_rows(h, matte__box_rows, &j);
-    if (!atomic_load(&j.failed)) nn_parallel_rows(w * ch, matte__box_cols, &j);
+    pool_rows(h, matte__box_rows, &j);
+    if (!atomic_load(&j.failed)) pool_rows(w * ch, matte__box_cols, &j);
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
@@ -531,7 +530,7 @@ static inline void matte__sample(const float *grid, int gw, const matte_axis *ax
  * no pixel within `outer` is, 0.5 in the band between. */
 static int matte__trimap(const float *p, int gw, int gh, int inner, int outer, float *t) {
     size_t n = (size_t)gw * gh;
-    float *u = nn_buffer_alloc(sizeof(float) * n);
+    float *u = buffer_alloc(sizeof(float) * n);
     if (!u) return -1;
     for (size_t i = 0; i < n; i++) t[i] = u[i] = p[i] > 0.5f;
     int ok = matte__box(t, gw, gh, 1, inner) == 0 && matte__box(u, gw, gh, 1, outer) == 0;
@@ -608,11 +607,11 @@ static void matte__gf_finish(void *arg, int y0, int y1) {
  * t (n), window radius r in grid pixels. Out: coef (n x 7): A (3), B, C, p, t such that in
  * the band alpha = A . I + B + C p. */
 static int matte__gf_coef(const float *guide, const float *p, const float *t, int gw, int gh, int r, float *coef) {
-    matte_gf_job j = {guide, p, t, nn_buffer_alloc(sizeof(float) * gw * gh * 15), coef, gw};
-    int ok = j.m && (nn_parallel_rows(gh, matte__gf_moments, &j), matte__box(j.m, gw, gh, 15, r) == 0);
-    if (ok) nn_parallel_rows(gh, matte__gf_solve, &j);
+    matte_gf_job j = {guide, p, t, buffer_alloc(sizeof(float) * gw * gh * 15), coef, gw};
+    int ok = j.m && (pool_rows(gh, matte__gf_moments, &j), matte__box(j.m, gw, gh, 15, r) == 0);
+    if (ok) pool_rows(gh, matte__gf_solve, &j);
     ok = ok && matte__box(coef, gw, gh, 7, r) == 0;
-    if (ok) nn_parallel_rows(gh, matte__gf_finish, &j);
+    if (ok) pool_rows(gh, matte__gf_finish, &j);
     free(j.m);
     return ok ? 0 : -1;
 }
@@ -691,7 +690,7 @@ static int matte__foreground(const unsigned char *rgb, int w, int h, float *alph
     int wide = (int)lround(MATTE_BF_WIDE * big * gw / w);   /* on the grid */
     if (wide < 2) wide = 2;
     if (narrow < 2) narrow = 2;
-    float *ga = nn_buffer_alloc(sizeof(float) * n), *g = nn_buffer_alloc(sizeof(float) * n * 7), *t = nn_buffer_alloc(sizeof(float) * N * 7);
+    float *ga = buffer_alloc(sizeof(float) * n), *g = buffer_alloc(sizeof(float) * n * 7), *t = buffer_alloc(sizeof(float) * N * 7);
     int ok = ga && g && t && matte__resize(NULL, NULL, alpha, w, h, 1, ga, gw, gh) == 0;
     if (ok) {                                            /* wide pass on the grid */
         for (size_t i = 0; i < n; i++) {
@@ -709,9 +708,9 @@ static int matte__foreground(const unsigned char *rgb, int w, int h, float *alph
             for (int c = 0; c < 3; c++) q[3 + c] = q[4 + c] / (1 - a + 1e-5f);
         }
         matte_full_job j = {rgb, w, lut, g, gw, ax, ay, alpha, t, fg};
-        nn_parallel_rows(h, matte__fg_first, &j);         /* first estimate, full res */
+        pool_rows(h, matte__fg_first, &j);         /* first estimate, full res */
         ok = matte__box(t, w, h, 7, narrow) == 0;
-        if (ok) nn_parallel_rows(h, matte__fg_final, &j); /* narrow pass, full res */
+        if (ok) pool_rows(h, matte__fg_final, &j); /* narrow pass, full res */
     }
     free(ga), free(g), free(t);
     return ok ? 0 : -1;
@@ -733,15 +732,15 @@ int matte_refine(const unsigned char *rgb, int w, int h, const float *mask, int 
     float lin[256];
     matte__lut(lin, 1);
     matte_axis ax = {0}, ay = {0};
-    float *guide = nn_buffer_alloc(sizeof(float) * n * 3), *p = nn_buffer_alloc(sizeof(float) * n), *t = nn_buffer_alloc(sizeof(float) * n);
-    float *coef = nn_buffer_alloc(sizeof(float) * n * 7);
+    float *guide = buffer_alloc(sizeof(float) * n * 3), *p = buffer_alloc(sizeof(float) * n), *t = buffer_alloc(sizeof(float) * n);
+    float *coef = buffer_alloc(sizeof(float) * n * 7);
     int ok = guide && p && t && coef && matte__axis(&ax, gw, w) == 0 && matte__axis(&ay, gh, h) == 0 &&
              matte__resize(rgb, lin, NULL, w, h, 3, guide, gw, gh) == 0 &&
              matte__resize(NULL, NULL, mask, mw, mh, 1, p, gw, gh) == 0 &&
              matte__trimap(p, gw, gh, inner, outer, t) == 0 && matte__gf_coef(guide, p, t, gw, gh, r, coef) == 0;
     if (ok) {
         matte_full_job j = {rgb, w, lin, coef, gw, &ax, &ay, alpha, NULL, NULL};
-        nn_parallel_rows(h, matte__alpha_rows, &j);
+        pool_rows(h, matte__alpha_rows, &j);
     }
     free(p), free(coef), free(t);   /* before the foreground's buffers: it can reuse their pages */
     if (ok && fg)

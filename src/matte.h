@@ -58,7 +58,5 @@ void matte_composite_linear(const float *fg, const float *alpha, const float *bg
 /* For `headshot bench` (networks.h). */
 extern const hs_network matte_selfie;
 
-/* sRGB byte -> linear light in [0,1] (the IEC 61966-2-1 curve). */
-float matte_srgb_to_linear(unsigned char v);
 
 #endif

@@ -21,12 +21,13 @@
 #ifndef META_H
 #define META_H
 
+#include "err.h"
 #include "img.h"
 #include "sha256.h"
 
 #include <stdio.h>
 
-#define META_ERR 160              /* size of every error-message buffer */
+#define META_ERR HS_ERR           /* size of every error-message buffer */
 #define META_MAX_STEPS 24         /* capacities: a JPEG APP1 segment holds 64 KiB of XMP */
 #define META_MAX_MODELS 12
 #define META_MAX_WARNINGS 16

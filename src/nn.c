@@ -1,53 +1,33 @@
 /* nn.c — headshot's neural-network runtime. Read nn.h first: it explains the model.
  *
- * Sections, in the order a network meets them:
- *   1. half floats and int8 quantisation
- *   2. the weight container: parsing and validating .hsw files, embedded blobs
- *   3. layers: dequantising and packing weights for the kernels
- *   4. machine: CPU feature detection, kernel sets, the thread pool
- *   5. contexts and the memory planner
- *   6. ops: shapes, reference arithmetic and dispatch to the optimised kernels
+ * Sections, in the order a learner reads them (the weights and layers are nn_weights.c):
+ *   1. contexts and tensors
+ *   2. ops: shapes, the reference loops (the definition), then the dispatch to the
+ *      optimised kernels of the runtime's kernel set
+ *   3. planning and running: the memory planner, nn_run
+ *   4. kernel sets and runtimes: CPU feature detection, the table of sets, the process's
+ *      runtime (HEADSHOT_ISA, --isa, --trace)
  */
 #include "nn.h"
 #include "nn_kernels.h"
 #include "nn_int8.h"
+#include "buffer.h"
+#include "pool.h"
 
-#include <errno.h>
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-static void nn__seterr(char *err, const char *fmt, ...) {
+void nn__seterr(char *err, const char *fmt, ...) {
     if (!err) return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, NN_ERR, fmt, ap);
     va_end(ap);
-}
-
-/* Buffers of a megabyte and more (packed weights of the big layers, arenas) are placed on
- * 2 MB boundaries and offered to the kernel as huge pages: a fresh process then takes one
- * page fault per 2 MB instead of one per 4 KB, which is most of a cold start's cost. */
-#define NN_HUGE (2u << 20)
-
-void *nn_buffer_alloc(size_t n) {
-    void *p = NULL;
-    size_t align = NN_ALIGN, size = n + NN_ALIGN;
-    if (size >= NN_HUGE / 2) align = NN_HUGE, size = (size + NN_HUGE - 1) / NN_HUGE * NN_HUGE;
-    if (posix_memalign(&p, align, size) != 0) return NULL;
-#ifdef MADV_HUGEPAGE
-    if (align == NN_HUGE) madvise(p, size, MADV_HUGEPAGE);   /* a hint: failure changes nothing */
-#endif
-    return p;
 }
 
 static double nn__now(void) {
@@ -56,731 +36,7 @@ static double nn__now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* ====================================================== 1. half floats, quantisation === */
-
-float nn_half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 0) {                        /* zero or subnormal: man * 2^-24 */
-        float f = ldexpf((float)man, -24);
-        return sign ? -f : f;
-    }
-    if (exp == 31) bits = sign | 0x7f800000u | (man << 13);               /* inf, nan */
-    else bits = sign | ((exp + 112) << 23) | (man << 13);                  /* rebias 15->127 */
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t nn_float_to_half(float f) {        /* round to nearest even */
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
-    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
-    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);              /* overflow -> inf */
-    if (ax < 0x38800000u) {                                                 /* subnormal half */
-        float a;
-        memcpy(&a, &ax, 4);
-        return (uint16_t)(sign | (uint32_t)lrintf(a * 16777216.0f));       /* a / 2^-24 */
-    }
-    uint32_t r = ax + 0xc8000fffu + ((ax >> 13) & 1);                       /* rebias + round */
-    return (uint16_t)(sign | (r >> 13));
-}
-
-float nn_quantize_row(const float *x, int n, int8_t *q) {
-    float m = 0;
-    for (int i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
-    float scale = m / 127.0f;
-    for (int i = 0; i < n; i++) {
-        float v = scale > 0 ? roundf(x[i] / scale) : 0;
-        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-    }
-    return scale;
-}
-
-/* ======================================================== 2. the weight container === */
-
-#define NN__MAGIC "HSNN"
-#define NN__VERSION 2         /* version 1 files (no dtype 3) are read too: old golden files */
-#define NN__HEADER 64
-#define NN__ENTRY 96
-
-struct nn_model {
-    char network[17];        /* name from the header */
-    int count;               /* tensors */
-    nn_wtensor *tensors;     /* [count] */
-    void *owned;             /* file contents when read from disk, else NULL */
-    int8_t *decoded;         /* the Huffman-coded int8 tensors, decoded; else NULL */
-    size_t size;             /* container bytes */
-    char err[NN_ERR];        /* first error of the nn_layer_* calls */
-};
-
-static uint32_t nn__u32(const unsigned char *p) {
-    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t nn__u64(const unsigned char *p) { return nn__u32(p) | (uint64_t)nn__u32(p + 4) << 32; }
-
-static uint64_t nn__checksum(const unsigned char *p, size_t n) {  /* FNV-1a 64 over LE words */
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i + 8 <= n; i += 8) h = (h ^ nn__u64(p + i)) * 0x100000001b3ull;
-    return h;
-}
-
-static const size_t nn__dtype_size[] = {4, 2, 1};
-
-/* dtype 3: int8 values stored as a canonical Huffman code (docs/WEIGHTS.md).
- * A Huffman code gives frequent values short bit strings and rare ones long strings, none the
- * start of another, so a stream of codes needs no separators: face_recognition's weights take
- * about 5.8 bits per value instead of 8. "Canonical" means the file stores only each value's
- * code length; the codes follow from them (shortest first, then by value, each code the
- * previous one plus 1, shifted left when the length grows), so writer and reader agree.
- * Codes are at most 12 bits and streams are read LSB-first (codes bit-reversed, as in DEFLATE),
- * so the next 12 bits of a stream index a 4096-entry table that gives the value and length of
- * the code they start with: one lookup per value. The code must be complete (every 12-bit
- * string starts with a code), so every table entry is a valid one. The block holds four
- * independent streams, decoded interleaved, so the CPU overlaps four lookups at a time. */
-#define NN__I8_CODED 3
-#define NN__HUFF_BITS 12
-#define NN__HUFF_HEAD (256 + 16)   /* u8 lengths[256], u32 stream sizes[4] */
-
-typedef struct { uint64_t bits; int nb; const unsigned char *p, *end; int8_t *out; size_t n; } nn__hstream;
-
-static inline uint64_t nn__load64(const unsigned char *p) {      /* 8 bytes, little-endian */
-    uint64_t x;
-    memcpy(&x, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    x = __builtin_bswap64(x);
-#endif
-    return x;
-}
-
-static const char *nn__huff_decode(const unsigned char *blk, uint64_t nbytes, int8_t *out, size_t n) {
-    if (nbytes < NN__HUFF_HEAD) return "coded block too short";
-    uint32_t count[NN__HUFF_BITS + 1] = {0}, next[NN__HUFF_BITS + 1] = {0}, kraft = 0, code = 0;
-    for (int v = 0; v < 256; v++) {
-        if (blk[v] > NN__HUFF_BITS) return "code length > 12";
-        if (blk[v]) count[blk[v]]++, kraft += 1u << (NN__HUFF_BITS - blk[v]);
-    }
-    if (kraft != 1u << NN__HUFF_BITS) return "code lengths do not form a complete code";
-    for (int l = 1; l <= NN__HUFF_BITS; l++) code = (code + count[l - 1]) << 1, next[l] = code;
-    uint16_t table[1 << NN__HUFF_BITS];     /* length << 8 | value; complete: every entry is set */
-    for (int v = 0; v < 256; v++) {
-        uint32_t l = blk[v], c = next[l]++, r = 0;
-        for (uint32_t i = 0; i < l; i++) r |= (c >> i & 1) << (l - 1 - i);
-        for (uint32_t j = r; l && j < 1u << NN__HUFF_BITS; j += 1u << l) table[j] = (uint16_t)(l << 8 | v);
-    }
-    nn__hstream s[4];
-    const unsigned char *p = blk + NN__HUFF_HEAD;
-    uint64_t total = NN__HUFF_HEAD;
-    for (int k = 0; k < 4; k++) {
-        uint32_t sz = nn__u32(blk + 256 + 4 * k);
-        total += sz;
-        if (total > nbytes) return "stream sizes do not match the block size";
-        size_t a = k * n / 4, b = (k + 1) * n / 4;
-        s[k] = (nn__hstream){0, 0, p, p + sz, out + a, b - a};
-        p += sz;
-    }
-    if (total != nbytes) return "stream sizes do not match the block size";
-    /* Fast part, the four streams in registers (hence the macros): while every stream has 8
-     * bytes left to load and 4 values to decode, top its bit buffer up to 56..63 bits with
-     * one 8-byte load, then decode 4 values from each (4 x 12 bits <= 56). */
-    uint32_t e;
-#define NN__HFILL(k) (b##k |= nn__load64(s[k].p) << n##k, s[k].p += (63 - n##k) >> 3, n##k |= 56)
-#define NN__HGET(k) (e = table[b##k & ((1u << NN__HUFF_BITS) - 1)], \
-                     *o##k++ = (int8_t)(e & 255), b##k >>= e >> 8, n##k -= e >> 8)
-    uint64_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-    uint32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
-    int8_t *o0 = s[0].out, *o1 = s[1].out, *o2 = s[2].out, *o3 = s[3].out;
-    size_t left = s[0].n;                       /* the smallest count: stream 0's */
-    for (; left >= 4 && s[0].end - s[0].p >= 8 && s[1].end - s[1].p >= 8 &&
-           s[2].end - s[2].p >= 8 && s[3].end - s[3].p >= 8; left -= 4) {
-        NN__HFILL(0), NN__HFILL(1), NN__HFILL(2), NN__HFILL(3);
-        for (int j = 0; j < 4; j++) NN__HGET(0), NN__HGET(1), NN__HGET(2), NN__HGET(3);
-    }
-#undef NN__HFILL
-#undef NN__HGET
-    size_t done = (size_t)(o0 - s[0].out);
-    s[0].bits = b0, s[1].bits = b1, s[2].bits = b2, s[3].bits = b3;
-    s[0].nb = (int)n0, s[1].nb = (int)n1, s[2].nb = (int)n2, s[3].nb = (int)n3;
-    s[0].out = o0, s[1].out = o1, s[2].out = o2, s[3].out = o3;
-    for (int k = 0; k < 4; k++) s[k].n -= done;
-    for (int k = 0; k < 4; k++) {           /* the ends, a byte at a time */
-        nn__hstream *t = &s[k];
-        for (; t->n; t->n--) {
-            while (t->nb <= 56 && t->p < t->end) t->bits |= (uint64_t)*t->p++ << t->nb, t->nb += 8;
-            e = table[t->bits & ((1u << NN__HUFF_BITS) - 1)];
-            if ((int)(e >> 8) > t->nb) return "stream ends before its last value";
-            *t->out++ = (int8_t)(e & 255);
-            t->bits >>= e >> 8;
-            t->nb -= (int)(e >> 8);
-        }
-        if (t->p != t->end || t->nb >= 8) return "stream longer than its values";
-    }
-    return NULL;
-}
-
-int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *what, char err[NN_ERR]) {
-    const unsigned char *b = bytes;
-    *out = NULL;
-    if (size < NN__HEADER || memcmp(b, NN__MAGIC, 4) != 0)
-        return nn__seterr(err, "%s: not a headshot weight file (bad magic)", what), -1;
-    uint32_t version = nn__u32(b + 4);
-    if (version != 1 && version != NN__VERSION)
-        return nn__seterr(err, "%s: weight format version %u, this build reads %d", what, nn__u32(b + 4), NN__VERSION), -1;
-    uint32_t count = nn__u32(b + 8), entry = nn__u32(b + 12);
-    uint64_t table = nn__u64(b + 16), poff = nn__u64(b + 24), psize = nn__u64(b + 32), sum = nn__u64(b + 40);
-    if (size % 64 || entry != NN__ENTRY || table != NN__HEADER || poff % 64 || psize % 64 ||
-        count > 100000 || poff < table + (uint64_t)count * entry || poff > size || psize != size - poff)
-        return nn__seterr(err, "%s: truncated or inconsistent weight file", what), -1;
-#ifdef NN_FUZZ_NO_CHECKSUM   /* defined by `make fuzz` only, so random input reaches the parser */
-    sum = nn__checksum(b + NN__HEADER, size - NN__HEADER);
-#endif
-    if (nn__checksum(b + NN__HEADER, size - NN__HEADER) != sum)
-        return nn__seterr(err, "%s: weight file checksum mismatch (corrupted)", what), -1;
-
-    nn_model *m = calloc(1, sizeof *m);
-    if (!m || !(m->tensors = calloc(count ? count : 1, sizeof *m->tensors))) {
-        free(m);
-        return nn__seterr(err, "%s: out of memory", what), -1;
-    }
-    size_t decoded = 0;      /* bytes for the dtype-3 tensors, decoded */
-    memcpy(m->network, b + 48, 16);
-    m->count = (int)count;
-    m->size = size;
-    for (uint32_t i = 0; i < count; i++) {
-        const unsigned char *e = b + table + (size_t)i * entry;
-        nn_wtensor *t = &m->tensors[i];
-        memcpy(t->name, e, 48);
-        int dtype = e[48], ndim = e[49];
-        uint64_t off = nn__u64(e + 72), nbytes = nn__u64(e + 80), soff = nn__u64(e + 88), n = 1;
-        const char *bad = NULL;
-        if (t->name[47] || !t->name[0]) bad = "bad name";
-        else if (dtype > (version == 1 ? NN_I8 : NN__I8_CODED) || ndim < 1 || ndim > 4) bad = "bad dtype or rank";
-        for (int d = 0; !bad && d < 4; d++) {
-            uint32_t s = nn__u32(e + 52 + 4 * d);
-            if (s == 0 || s > (1u << 24) || (d >= ndim && s != 1) || n > (1ull << 38)) bad = "bad shape";
-            t->shape[d] = (int)s;
-            n *= s;
-        }
-        int coded = dtype == NN__I8_CODED;   /* every value takes at least one bit */
-        if (!bad && (coded ? nbytes < NN__HUFF_HEAD || n > 8 * (nbytes - NN__HUFF_HEAD) : n * nn__dtype_size[dtype] != nbytes))
-            bad = "data size does not match the shape";
-        if (!bad && (off % 64 || off > psize || nbytes > psize - off))
-            bad = "data out of bounds";
-        if (!bad && (dtype == NN_I8 || coded) && (soff % 64 || soff > psize || (uint64_t)t->shape[0] * 4 > psize - soff))
-            bad = "scales out of bounds";
-        for (uint32_t j = 0; !bad && j < i; j++)
-            if (!strcmp(m->tensors[j].name, t->name)) bad = "duplicate name";
-        if (bad) {
-            nn__seterr(err, "%s: tensor %u: %s", what, i, bad);
-            nn_model_close(m);
-            return -1;
-        }
-        t->dtype = coded ? NN_I8 : (nn_dtype)dtype;   /* coded: t->data is the block until decoded */
-        t->ndim = ndim;
-        t->data = b + poff + off;
-        t->scales = t->dtype == NN_I8 ? (const float *)(const void *)(b + poff + soff) : NULL;
-        if (coded) decoded += (n + 63) / 64 * 64;
-    }
-    if (decoded && !(m->decoded = nn_buffer_alloc(decoded))) {
-        nn_model_close(m);
-        return nn__seterr(err, "%s: out of memory", what), -1;
-    }
-    size_t at = 0;
-    for (uint32_t i = 0; i < count; i++) {             /* every consumer sees plain int8 */
-        const unsigned char *e = b + table + (size_t)i * entry;
-        nn_wtensor *t = &m->tensors[i];
-        if (e[48] != NN__I8_CODED) continue;
-        size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3];
-        const char *bad = nn__huff_decode(t->data, nn__u64(e + 80), m->decoded + at, n);
-        if (bad) {
-            nn__seterr(err, "%s: tensor %u: %s", what, i, bad);
-            nn_model_close(m);
-            return -1;
-        }
-        t->data = m->decoded + at;
-        at += (n + 63) / 64 * 64;
-    }
-    *out = m;
-    return 0;
-}
-
-/* Symbols generated by the Makefile (build/embed.S): {name, begin, size} rows, then zeros. */
-extern const nn_blob nn_embedded_table[];
-
-const nn_blob *nn_embedded(int i) {
-    for (int k = 0; k <= i; k++)
-        if (!nn_embedded_table[k].name) return NULL;
-    return &nn_embedded_table[i];
-}
-
-int nn_model_open(nn_model **m, const char *name, const char *dir, char err[NN_ERR]) {
-    *m = NULL;
-    if (!dir) {
-        for (int i = 0; nn_embedded(i); i++)
-            if (!strcmp(nn_embedded(i)->name, name))
-                return nn_model_parse(m, nn_embedded(i)->begin, nn_embedded(i)->size, name, err);
-        return nn__seterr(err, "network '%s' is not embedded in this build", name), -1;
-    }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.hsw", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return nn__seterr(err, "%s: %s", path, strerror(errno)), -1;
-    long n = (fseek(f, 0, SEEK_END) == 0) ? ftell(f) : -1;
-    void *buf = n > 0 ? nn_buffer_alloc((size_t)n) : NULL;
-    int ok = buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)n, f) == (size_t)n;
-    fclose(f);
-    if (!ok) {
-        free(buf);
-        return nn__seterr(err, "%s: cannot read weight file", path), -1;
-    }
-    if (nn_model_parse(m, buf, (size_t)n, path, err) != 0) {
-        free(buf);
-        return -1;
-    }
-    (*m)->owned = buf;
-    return 0;
-}
-
-void nn_model_close(nn_model *m) {
-    if (!m) return;
-    free(m->owned);
-    free(m->decoded);
-    free(m->tensors);
-    free(m);
-}
-
-const nn_wtensor *nn_model_find(const nn_model *m, const char *name) {
-    for (int i = 0; i < m->count; i++)
-        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
-    return NULL;
-}
-int nn_model_count(const nn_model *m) { return m->count; }
-const nn_wtensor *nn_model_at(const nn_model *m, int i) { return i >= 0 && i < m->count ? &m->tensors[i] : NULL; }
-const char *nn_model_error(const nn_model *m) { return m->err[0] ? m->err : NULL; }
-size_t nn_model_bytes(const nn_model *m) { return m->size; }
-
-/* ========================================================================= 3. layers === */
-
-static void nn__model_fail(nn_model *m, const char *fmt, ...) {
-    if (m->err[0]) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = snprintf(m->err, NN_ERR, "%s: ", m->network);
-    vsnprintf(m->err + k, NN_ERR - k, fmt, ap);
-    va_end(ap);
-}
-
-/* All of tensor NAME as fp32 (dequantised); checks the element count. Caller frees. */
-static float *nn__dequant(nn_model *m, const char *name, const int *shape, int ndim) {
-    const nn_wtensor *t = nn_model_find(m, name);
-    if (!t) return nn__model_fail(m, "missing tensor %s", name), NULL;
-    for (int d = 0; d < 4; d++)
-        if (t->shape[d] != (d < ndim ? shape[d] : 1)) {
-            nn__model_fail(m, "%s has shape [%d,%d,%d,%d], the network expects [%d,%d,%d,%d]", name,
-                           t->shape[0], t->shape[1], t->shape[2], t->shape[3], shape[0],
-                           ndim > 1 ? shape[1] : 1, ndim > 2 ? shape[2] : 1, ndim > 3 ? shape[3] : 1);
-            return NULL;
-        }
-    size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3], row = n / t->shape[0];
-    float *x = nn_buffer_alloc(n * sizeof(float));
-    if (!x) return nn__model_fail(m, "out of memory"), NULL;
-    if (t->dtype == NN_F32) memcpy(x, t->data, n * sizeof(float));
-    for (size_t i = 0; t->dtype == NN_F16 && i < n; i++) x[i] = nn_half_to_float(((const uint16_t *)t->data)[i]);
-    for (size_t r = 0, i = 0; t->dtype == NN_I8 && r < (size_t)t->shape[0]; r++)   /* a row per scale */
-        for (size_t e = i + row; i < e; i++) x[i] = ((const int8_t *)t->data)[i] * t->scales[r];
-    return x;
-}
-
-const float *nn_vector(nn_model *m, const char *name, int n) {
-    /* Vectors are stored as f32 (docs/WEIGHTS.md) so they can be used in place, unconverted. */
-    const nn_wtensor *t = nn_model_find(m, name);
-    if (!t) return nn__model_fail(m, "missing tensor %s", name), NULL;
-    if (t->dtype != NN_F32 || t->ndim != 1 || t->shape[0] != n)
-        return nn__model_fail(m, "%s must be an f32 vector of %d values", name, n), NULL;
-    return t->data;
-}
-
-static void nn__layer_init(nn_model *m, nn_layer *l, const char *name, nn_layer_kind kind,
-                           int kh, int kw, int cin, int cout) {
-    memset(l, 0, sizeof *l);
-    snprintf(l->name, sizeof l->name, "%s", name);
-    l->kind = kind;
-    l->kh = kh, l->kw = kw, l->cin = cin, l->cout = cout;
-    char wname[64], bname[64];
-    snprintf(wname, sizeof wname, "%s.w", name);
-    snprintf(bname, sizeof bname, "%s.b", name);
-    int shape[4] = {cout, kh, kw, kind == NN_DWCONV ? 1 : cin};
-    l->weights = nn__dequant(m, wname, shape, 4);
-    l->bias = nn_buffer_alloc(cout * sizeof(float));
-    if (!l->weights || !l->bias) return;
-    memset(l->bias, 0, cout * sizeof(float));
-    if (nn_model_find(m, bname)) {
-        int bshape[1] = {cout};
-        float *b = nn__dequant(m, bname, bshape, 1);
-        if (b) memcpy(l->bias, b, cout * sizeof(float));
-        free(b);
-    }
-}
-
-static size_t nn__round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
-
-/* Winograd F(2x2, 3x3) (Lavin and Gray, 2015): a 2x2 block of outputs of a 3x3 convolution
- * from its 4x4 block of inputs with 16 multiplications per input and output channel instead
- * of 36. The inputs d are transformed to V = B'dB, the weights g to U = GgG', the 16
- * elementwise products V.U summed over input channels are 16 matrix products (our igemm
- * kernels, one tap each), and the output is Y = A'MA. The weights are transformed once, here:
- * U[xi] for xi = 4i + j, packed like a 1x1 convolution's panels with a zero bias (the bias is
- * added after the output transform). Only layers whose channels are multiples of 16 (no tails
- * in the transforms) and whose weights are not wide: our wide layers run on small maps, where
- * Winograd's 16/9 larger weights cost more memory traffic than its multiplications save. */
-#define NN__WINO_MAX_WEIGHTS (64 * 64)     /* cin * cout at most this */
-static void nn__pack_winograd(nn_layer *l) {
-    int panels = l->cout / NN_NR, cin = l->cin;
-    size_t panel = NN_NR + (size_t)cin * NN_NR, per_xi = panels * panel;
-    l->wino = nn_buffer_alloc(16 * per_xi * sizeof(float));
-    if (!l->wino) return;
-    memset(l->wino, 0, 16 * per_xi * sizeof(float));
-    for (int o = 0; o < l->cout; o++)
-        for (int k = 0; k < cin; k++) {
-            const float *w = l->weights + (size_t)o * 9 * cin + k;   /* g[ky][kx] = w[(3 ky + kx) cin] */
-            float gt[4][3], u;                                       /* G g, then (G g) G' */
-            for (int x = 0; x < 3; x++) {
-                float g0 = w[x * cin], g1 = w[(3 + x) * cin], g2 = w[(6 + x) * cin];
-                gt[0][x] = g0, gt[1][x] = 0.5f * (g0 + g1 + g2), gt[2][x] = 0.5f * (g0 - g1 + g2), gt[3][x] = g2;
-            }
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) {
-                    const float *r = gt[i];
-                    u = j == 0 ? r[0] : j == 1 ? 0.5f * (r[0] + r[1] + r[2]) : j == 2 ? 0.5f * (r[0] - r[1] + r[2]) : r[2];
-                    l->wino[(i * 4 + j) * per_xi + (o / NN_NR) * panel + NN_NR + (size_t)k * NN_NR + o % NN_NR] = u;
-                }
-        }
-}
-
-/* Panels of NN_NR output channels: bias[16], then w[tap][cin][16] (see nn_kernels.h); and the
- * Winograd weights where they apply. packed stays NULL if either fails. */
-static void nn__pack_conv(nn_layer *l) {
-    int taps = l->kh * l->kw, panels = (l->cout + NN_NR - 1) / NN_NR;
-    size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
-    l->packed = nn_buffer_alloc(panels * panel * sizeof(float));
-    if (!l->packed) return;
-    memset(l->packed, 0, panels * panel * sizeof(float));
-    for (int o = 0; o < l->cout; o++) {
-        float *p = l->packed + (o / NN_NR) * panel;
-        int j = o % NN_NR;
-        p[j] = l->bias[o];
-        for (int t = 0; t < taps; t++)
-            for (int k = 0; k < l->cin; k++)
-                p[NN_NR + ((size_t)t * l->cin + k) * NN_NR + j] = l->weights[((size_t)o * taps + t) * l->cin + k];
-    }
-    if (l->kh == 3 && l->kw == 3 && l->cin % NN_NR == 0 && l->cout % NN_NR == 0 &&
-        l->cin * l->cout <= NN__WINO_MAX_WEIGHTS) {
-        nn__pack_winograd(l);
-        if (!l->wino) free(l->packed), l->packed = NULL;
-    }
-}
-
-void nn_layer_conv(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int cin, int cout) {
-    nn__layer_init(m, l, name, NN_CONV, kh, kw, cin, cout);
-    if (l->weights && l->bias) nn__pack_conv(l);
-    if (!l->packed) nn__model_fail(m, "layer %s not loaded", name);
-}
-
-void nn_layer_deconv(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int cin, int cout) {
-    nn__layer_init(m, l, name, NN_DECONV, kh, kw, cin, cout);   /* reference kernel only */
-    if (!l->weights) nn__model_fail(m, "layer %s not loaded", name);
-}
-
-/* Channels padded to a multiple of 16: bias[cp], then w[tap][cp] (see nn_kernels.h). */
-static void nn__pack_dwconv(nn_layer *l) {
-    int taps = l->kh * l->kw;
-    size_t cp = nn__round_up(l->cout, NN_NR);
-    l->packed = nn_buffer_alloc((1 + taps) * cp * sizeof(float));
-    if (!l->packed) return;
-    memset(l->packed, 0, (1 + taps) * cp * sizeof(float));
-    for (int c = 0; c < l->cout; c++) {
-        l->packed[c] = l->bias[c];
-        for (int t = 0; t < taps; t++) l->packed[(1 + t) * cp + c] = l->weights[c * taps + t];
-    }
-}
-
-void nn_layer_dwconv(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int channels) {
-    nn__layer_init(m, l, name, NN_DWCONV, kh, kw, channels, channels);
-    if (l->weights && l->bias) nn__pack_dwconv(l);
-    if (!l->packed) nn__model_fail(m, "layer %s not loaded", name);
-}
-
-int nn_layer_random(nn_layer *l, nn_layer_kind kind, int kh, int kw, int cin, int cout, uint32_t seed) {
-    memset(l, 0, sizeof *l);
-    snprintf(l->name, sizeof l->name, "random");
-    l->kind = kind, l->kh = kh, l->kw = kw, l->cin = cin, l->cout = cout;
-    size_t n = (size_t)cout * kh * kw * (kind == NN_DWCONV ? 1 : cin);
-    l->weights = nn_buffer_alloc(n * sizeof(float));
-    l->bias = nn_buffer_alloc(cout * sizeof(float));
-    if (!l->weights || !l->bias) return nn_layer_free(l), -1;
-    for (size_t i = 0; i < n + cout; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        float v = (seed >> 8) / 16777216.0f - 0.5f;
-        if (i < n) l->weights[i] = v;
-        else l->bias[i - n] = v;
-    }
-    if (kind == NN_CONV) nn__pack_conv(l);
-    if (kind == NN_DWCONV) nn__pack_dwconv(l);
-    return kind != NN_DECONV && !l->packed ? (nn_layer_free(l), -1) : 0;
-}
-
-void nn_layer_free(nn_layer *l) {
-    free(l->packed);
-    free(l->wino);
-    free(l->bias);
-    free(l->weights);
-    nn_q8_free(l->q8);
-    memset(l, 0, sizeof *l);
-}
-
-/* ========================================================================= 4. machine === */
-
-/* --- CPU features. A kernel set needs the CPU bits *and* the OS saving its registers on a
- * context switch (XCR0, read by XGETBV): AVX2 the XMM/YMM state (bits 1, 2), AVX-512 also
- * the opmask and both halves of the ZMM state (bits 5, 6, 7). */
-#if defined(__x86_64__)
-#include <cpuid.h>
-static int nn__cpu_x86_level(void) {   /* 0: baseline, 1: AVX2 + FMA, 2: and AVX-512 F/DQ/BW/VL */
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    if (!fma || !osxsave || !avx) return 0;
-    unsigned xlo, xhi;
-    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-    if ((xlo & 0x6) != 0x6) return 0;
-    if (__get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    if (!((b >> 5) & 1)) return 0;                      /* AVX2 */
-    unsigned avx512 = 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31;   /* F, DQ, BW, VL */
-    return (b & avx512) == avx512 && (xlo & 0xe6) == 0xe6 ? 2 : 1;
-}
-#endif
-
-/* Every kernel set built into this binary, best first. */
-static const nn_kernel_set *const nn__kernel_sets[] = {
-#if defined(__x86_64__)
-    &nn_kernels_avx512, &nn_kernels_avx2,
-#elif defined(__aarch64__)
-    &nn_kernels_neon,                                   /* NEON is mandatory on aarch64 */
-#endif
-    &nn_kernels_portable,
-};
-#define NN__NSETS (int)(sizeof nn__kernel_sets / sizeof nn__kernel_sets[0])
-
-static int nn__can_run(const nn_kernel_set *k) {
-#if defined(__x86_64__)
-    if (k == &nn_kernels_avx512) return nn__cpu_x86_level() >= 2;
-    if (k == &nn_kernels_avx2) return nn__cpu_x86_level() >= 1;
-#endif
-    (void)k;
-    return 1;
-}
-
-static const nn_kernel_set *nn__best_kernels(void) {
-    int i = 0;
-    while (!nn__can_run(nn__kernel_sets[i])) i++;      /* the last one, portable, always can */
-    return nn__kernel_sets[i];
-}
-
-static const nn_kernel_set *nn__kernels;   /* NULL: reference loops */
-static int nn__isa_chosen;
-
-/* HEADSHOT_ISA=reference|portable|avx2|avx512|neon forces a kernel set (tests of every path);
- * one this CPU cannot run falls back to the best, with a warning, so the variable can never
- * cause SIGILL. */
-static void nn__isa_init(void) {
-    if (nn__isa_chosen) return;
-    const char *env = getenv("HEADSHOT_ISA");
-    char err[NN_ERR];
-    if (!env || !*env || nn_set_isa(env, err) != 0) {
-        if (env && *env) fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", env, err, nn__best_kernels()->name);
-        nn__kernels = nn__best_kernels();
-    }
-    nn__isa_chosen = 1;
-}
-
-int nn_set_isa(const char *name, char err[NN_ERR]) {
-    const nn_kernel_set *k = !strcmp(name, "auto") ? nn__best_kernels() : NULL;
-    for (int i = 0; i < NN__NSETS && !k; i++)
-        if (!strcmp(name, nn__kernel_sets[i]->name) && nn__can_run(nn__kernel_sets[i])) k = nn__kernel_sets[i];
-    if (!k && strcmp(name, "reference")) {
-        char list[64] = "";
-        for (int i = 0; i < NN__NSETS; i++)
-            if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, nn__kernel_sets[i]->name), ", ");
-        return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto, %sreference)", name, list), -1;
-    }
-    nn__kernels = k;                                    /* NULL: reference */
-    nn__isa_chosen = 1;
-    return 0;
-}
-const char *nn_isa(void) {
-    nn__isa_init();
-    return nn__kernels ? nn__kernels->name : "reference";
-}
-const char *nn_isa_best(void) { return nn__best_kernels()->name; }
-const char *nn_isa_built(int i, int *runs) {
-    if (i < 0 || i >= NN__NSETS) return NULL;
-    if (runs) *runs = nn__can_run(nn__kernel_sets[i]);
-    return nn__kernel_sets[i]->name;
-}
-
-/* --- Thread pool.
- *
- * A job is n independent tasks. Thread p of P (the caller is 0) owns the contiguous block of
- * tasks [p n / P, (p + 1) n / P) and takes them first, then helps with the others' blocks.
- * Owning the same block job after job keeps a thread on the same part of the feature maps
- * from one layer to the next, so the data it reads is mostly in its own cache: on this
- * 2-core VM reading the other core's half of a 72x72x32 map took 0.13 ms, as long as the op
- * itself. Tasks are taken by atomically incrementing the block's 64-bit counter
- * [generation:32][next task:32]; the generation in the value read says which job the task
- * belongs to, so a thread that wakes late never runs a task of the wrong job. The caller
- * waits only for tasks still being computed, never for an idle worker to notice the job: a
- * descheduled worker's block is simply taken by the others. Workers spin briefly between
- * jobs (a network runs dozens of small ops in a row and waking a sleeping thread costs more
- * than many of them), then sleep on a condition variable. */
-#define NN__MAX_THREADS 64
-
-typedef void (*nn__task_fn)(void *arg, int i);
-
-#define NN__MAX_TASKS (1 << 30)
-
-typedef struct {
-    nn__task_fn fn;
-    void *arg;
-    int n, parts;                /* tasks, blocks (= threads taking part) */
-    atomic_int done;             /* tasks finished */
-} nn__job;
-
-static struct {
-    int started;                 /* worker threads created (thread 0 is the caller) */
-    int active;                  /* threads taking part in jobs, caller included */
-    nn__job jobs[2];             /* the current job and the previous one, by generation & 1 */
-    _Atomic uint64_t next[NN__MAX_THREADS];   /* per block: generation << 32 | next task */
-    _Atomic uint32_t gen;        /* generation of the current job: the workers' signal */
-    atomic_int sleepers;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-} nn__pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
-
-static inline void nn__cpu_relax(void) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
-
-/* Runs tasks of block b until it has none left. */
-static void nn__take_block(int b) {
-    for (;;) {
-        uint64_t t = atomic_fetch_add(&nn__pool.next[b], 1);
-        nn__job *j = &nn__pool.jobs[(t >> 32) & 1];
-        int i = (int)(uint32_t)t;
-        if (b >= j->parts || i >= (int)((long long)j->n * (b + 1) / j->parts)) return;
-        j->fn(j->arg, i);
-        atomic_fetch_add(&j->done, 1);
-    }
-}
-
-/* Thread me's own block first, then the others'. */
-static void nn__take_tasks(int me, int parts) {
-    for (int k = 0; k < parts; k++) nn__take_block((me + k) % parts);
-}
-
-static void *nn__worker(void *arg) {
-    int me = (int)(intptr_t)arg;
-    uint32_t seen = 0;           /* generation of the last job looked at */
-    for (;;) {
-        for (int spin = 0; atomic_load(&nn__pool.gen) == seen; spin++) {
-            if (spin < 20000) { nn__cpu_relax(); continue; }
-            pthread_mutex_lock(&nn__pool.mu);
-            atomic_fetch_add(&nn__pool.sleepers, 1);
-            while (atomic_load(&nn__pool.gen) == seen) pthread_cond_wait(&nn__pool.wake, &nn__pool.mu);
-            atomic_fetch_sub(&nn__pool.sleepers, 1);
-            pthread_mutex_unlock(&nn__pool.mu);
-        }
-        seen = atomic_load(&nn__pool.gen);
-        int parts = nn__pool.jobs[seen & 1].parts;
-        if (me < parts) nn__take_tasks(me, parts);
-    }
-    return NULL;
-}
-
-/* Sets the threads used from the next op on (n < 1: online cores). Not thread-safe: call it
- * between runs, from the thread that runs the networks. */
-void nn_set_threads(int n) {
-    if (n < 1) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cores < 1 ? 1 : (int)cores;
-    }
-    if (n > NN__MAX_THREADS) n = NN__MAX_THREADS;
-    while (nn__pool.started + 1 < n) {
-        pthread_t t;
-        if (pthread_create(&t, NULL, nn__worker, (void *)(intptr_t)(nn__pool.started + 1)) != 0) break;
-        pthread_detach(t);
-        nn__pool.started++;
-    }
-    nn__pool.active = nn__pool.started + 1 < n ? nn__pool.started + 1 : n;
-}
-
-int nn_threads(void) {
-    if (!nn__pool.active) nn_set_threads(0);
-    return nn__pool.active;
-}
-
-/* Runs fn(arg, 0..n-1), spread over the pool; returns when all are done. */
-static void nn__parallel(int n, nn__task_fn fn, void *arg) {
-    if (n <= 1 || n > NN__MAX_TASKS || nn_threads() == 1) {
-        for (int i = 0; i < n; i++) fn(arg, i);
-        return;
-    }
-    uint32_t gen = atomic_load(&nn__pool.gen) + 1;
-    nn__job *j = &nn__pool.jobs[gen & 1];
-    j->fn = fn, j->arg = arg, j->n = n, j->parts = nn__pool.active < n ? nn__pool.active : n;
-    atomic_store(&j->done, 0);
-    for (int b = 0; b < j->parts; b++)   /* block b starts at its first task */
-        atomic_store(&nn__pool.next[b], (uint64_t)gen << 32 | (uint32_t)((long long)n * b / j->parts));
-    atomic_store(&nn__pool.gen, gen);    /* publish */
-    if (atomic_load(&nn__pool.sleepers)) {
-        pthread_mutex_lock(&nn__pool.mu);
-        pthread_cond_broadcast(&nn__pool.wake);
-        pthread_mutex_unlock(&nn__pool.mu);
-    }
-    nn__take_tasks(0, j->parts);
-    for (int spin = 0; atomic_load(&j->done) < n; spin++)   /* tasks still running elsewhere */
-        if (spin < 1000) nn__cpu_relax();
-        else sched_yield();
-}
-
-void nn_parallel_for(int n, void (*fn)(void *arg, int i), void *arg) { nn__parallel(n, fn, arg); }
-
-typedef struct {
-    void (*fn)(void *arg, int lo, int hi);
-    void *arg;
-    int n, bands;
-} nn__rows_job;
-
-static void nn__rows_task(void *arg, int i) {
-    const nn__rows_job *j = arg;
-    j->fn(j->arg, (int)((long long)j->n * i / j->bands), (int)((long long)j->n * (i + 1) / j->bands));
-}
-
-void nn_parallel_rows(int n, void (*fn)(void *arg, int lo, int hi), void *arg) {
-    nn__rows_job j = {fn, arg, n, nn_threads() * 4};   /* a few bands per thread: loads vary */
-    if (j.bands > n) j.bands = n;
-    if (j.bands <= 1) {
-        if (n > 0) fn(arg, 0, n);
-        return;
-    }
-    nn__parallel(j.bands, nn__rows_task, &j);
-}
-
-/* ============================================================ 5. contexts, planner === */
+/* ============================================================ 1. contexts, tensors === */
 
 typedef struct {
     size_t bytes;            /* rounded up, padding included */
@@ -801,21 +57,20 @@ struct nn_ctx {
     float *zeros;            /* zero row for padding taps, >= max_row floats */
     size_t max_row;
     nn_stats stats;          /* of the plan */
-    int trace;
+    const nn_runtime *rt;    /* the kernel set and the trace of its ops */
     double t0;               /* trace: start of the current op */
     char err[NN_ERR];        /* sticky error of the current pass */
 };
-
-static int nn__trace_default;
-void nn_trace_all(int on) { nn__trace_default = on; }
 
 nn_ctx *nn_ctx_new(const char *name, char err[NN_ERR]) {
     nn_ctx *c = calloc(1, sizeof *c);
     if (!c) return nn__seterr(err, "out of memory"), NULL;
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->trace = nn__trace_default;
+    c->rt = nn_runtime_default();
     return c;
 }
+
+void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt) { c->rt = rt; }
 
 void nn_ctx_free(nn_ctx *c) {
     if (!c) return;
@@ -826,7 +81,6 @@ void nn_ctx_free(nn_ctx *c) {
 }
 
 nn_stats nn_ctx_stats(const nn_ctx *c) { return c->stats; }
-void nn_ctx_trace(nn_ctx *c, int on) { c->trace = on; }
 int nn_planning(const nn_ctx *c) { return c->planning; }
 
 void nn_fail(nn_ctx *c, const char *fmt, ...) {
@@ -869,81 +123,7 @@ void nn_free(nn_ctx *c, nn_tensor t) {
     if (c->planning && t.id >= 0 && t.id < c->nallocs) c->allocs[t.id].dies = c->clock++;
 }
 
-/* Greedy by size (as TensorFlow Lite's planner): biggest buffers first, each at the lowest
- * offset where it overlaps no already-placed buffer that is alive at the same time. */
-static int nn__by_size(const void *a, const void *b) {
-    const nn__alloc *x = *(nn__alloc *const *)a, *y = *(nn__alloc *const *)b;
-    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : x->born - y->born;
-}
-
-static size_t nn__plan_offsets(nn__alloc *a, int n) {
-    nn__alloc **order = malloc((n ? n : 1) * sizeof *order);
-    if (!order) return 0;
-    for (int i = 0; i < n; i++) order[i] = &a[i];
-    qsort(order, n, sizeof *order, nn__by_size);
-    size_t peak = 0;
-    for (int i = 0; i < n; i++) {
-        nn__alloc *x = order[i];
-        size_t off = 0;
-        for (int moved = 1; moved;) {            /* bump past every conflict until none left */
-            moved = 0;
-            for (int j = 0; j < i; j++) {
-                nn__alloc *y = order[j];
-                int alive_together = x->born < y->dies && y->born < x->dies;
-                if (alive_together && off < y->offset + y->bytes && y->offset < off + x->bytes)
-                    off = y->offset + y->bytes, moved = 1;
-            }
-        }
-        x->offset = off;
-        if (off + x->bytes > peak) peak = off + x->bytes;
-    }
-    free(order);
-    return peak;
-}
-
-static void nn__copy_input(nn_tensor t, const float *in) {
-    if (t.data) memcpy(t.data, in, nn_numel(t) * sizeof(float));
-}
-
-int nn_run(nn_ctx *c, nn_forward_fn f, const void *net, const float *in, int h, int w, int ch,
-           nn_tensor *out, char err[NN_ERR]) {
-    nn__isa_init();
-    if (c->in_h != h || c->in_w != w || c->in_c != ch) {        /* plan for this shape */
-        c->planning = 1;
-        c->nallocs = 0, c->clock = 0, c->err[0] = 0, c->max_row = 0;
-        memset(&c->stats, 0, sizeof c->stats);
-        nn_tensor x = nn_new(c, h, w, ch);
-        nn_tensor tmp[NN_MAX_OUTPUTS];
-        f(c, net, x, tmp);
-        c->planning = 0;
-        if (c->err[0]) {
-            c->in_h = 0;
-            return nn__seterr(err, "%s", c->err), -1;
-        }
-        size_t peak = nn__plan_offsets(c->allocs, c->nallocs);
-        free(c->arena);
-        free(c->zeros);
-        c->arena = nn_buffer_alloc(peak);
-        c->zeros = nn_buffer_alloc((c->max_row + NN_ALIGN) * sizeof(float));
-        if (!c->arena || !c->zeros) {
-            c->in_h = 0;
-            return nn__seterr(err, "%s: out of memory for %zu bytes of activations", c->name, peak), -1;
-        }
-        memset(c->zeros, 0, (c->max_row + NN_ALIGN) * sizeof(float));
-        c->stats.arena_bytes = peak;
-        c->in_h = h, c->in_w = w, c->in_c = ch;
-    }
-    c->next_alloc = 0, c->clock = 0, c->err[0] = 0;
-    c->stats.ops = 0, c->stats.macs = 0, c->stats.split_ops = 0;
-    nn_tensor x = nn_new(c, h, w, ch);
-    nn__copy_input(x, in);
-    c->t0 = nn__now();
-    int n = f(c, net, x, out);
-    if (c->err[0]) return nn__seterr(err, "%s", c->err), -1;
-    return n;
-}
-
-/* ============================================================================ 6. ops === */
+/* ============================================================================ 2. ops === */
 
 /* Every op begins with nn__op_begin (sticky error check, stats) and ends with nn__op_end
  * (trace line). During planning, ops stop after allocating their result. */
@@ -951,12 +131,12 @@ static int nn__op_begin(nn_ctx *c, uint64_t macs) {
     if (c->err[0]) return 0;
     c->stats.ops++;
     c->stats.macs += macs;
-    if (c->trace && !c->planning) c->t0 = nn__now();
+    if (c->rt->trace && !c->planning) c->t0 = nn__now();
     return !c->planning;
 }
 
 static void nn__op_end(nn_ctx *c, const char *op, const char *name, nn_tensor x, nn_tensor y, uint64_t macs) {
-    if (!c->trace || c->planning || c->err[0]) return;
+    if (!c->rt->trace || c->planning || c->err[0]) return;
     double ms = (nn__now() - c->t0) * 1e3;
     fprintf(stderr, "%-10s %-12s %-24s %4dx%-4dx%-4d -> %4dx%-4dx%-4d %9.3f MMAC %8.3f ms\n", c->name, op,
             name ? name : "", x.h, x.w, x.c, y.h, y.w, y.c, macs / 1e6, ms);
@@ -1010,9 +190,9 @@ static void nn__act_rows(float *y, size_t pixels, int ch, const nn_act *a) {
 #define NN__PAR_CONV_MACS 2000000u     /* convolution (and dense) */
 
 /* An op's tasks on the pool, counted in the stats when they do use more than one thread. */
-static void nn__op_parallel(nn_ctx *c, int tasks, nn__task_fn fn, void *arg) {
-    if (tasks > 1 && nn_threads() > 1) c->stats.split_ops++;
-    nn__parallel(tasks, fn, arg);
+static void nn__op_parallel(nn_ctx *c, int tasks, pool_task_fn fn, void *arg) {
+    if (tasks > 1 && pool_threads() > 1) c->stats.split_ops++;
+    pool_for(tasks, fn, arg);
 }
 
 /* Memory-bound ops split their pixels into this many chunks when they are big enough to
@@ -1061,6 +241,31 @@ typedef struct {
     int groups;              /* tasks per row band, each over its share of the channel panels */
 } nn__conv_job;
 
+/* The reference: a direct loop nest over NHWC, the oracle of every kernel. It reads the
+ * weights where the packing put them (nn_kernels.h: the stored ones permuted, the fp32 copy
+ * is not kept), weight (o, ky, kx, k) at w[k * NN_NR] below. */
+static void nn__conv_reference(nn__conv_job *j) {
+    const nn_layer *l = j->l;
+    nn_tensor x = j->x, y = j->y;
+    size_t panel = NN_NR + (size_t)l->kh * l->kw * l->cin * NN_NR;
+    for (int oy = 0; oy < y.h; oy++)
+        for (int ox = 0; ox < y.w; ox++)
+            for (int o = 0; o < l->cout; o++) {
+                float s = l->bias[o];
+                for (int ky = 0; ky < l->kh; ky++)
+                    for (int kx = 0; kx < l->kw; kx++) {
+                        int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
+                        if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                        const float *in = x.data + ((size_t)iy * x.w + ix) * x.c;
+                        const float *w = l->packed + o / NN_NR * panel + NN_NR +
+                                         (size_t)(ky * l->kw + kx) * l->cin * NN_NR + o % NN_NR;
+                        for (int k = 0; k < l->cin; k++) s += in[k] * w[(size_t)k * NN_NR];
+                    }
+                size_t at = ((size_t)oy * y.w + ox) * y.c + o;
+                y.data[at] = nn__act1(j->residual ? s + j->residual[at] : s, &j->act, o);
+            }
+}
+
 static void nn__conv_indirection(nn__conv_job *j, int p0, int p1) {
     const nn_layer *l = j->l;
     int taps = l->kh * j->kw_ind;
@@ -1079,7 +284,7 @@ static void nn__conv_indirection(nn__conv_job *j, int p0, int p1) {
 static void nn__conv_task(void *arg, int task) {
     nn__conv_job *j = arg;
     const nn_layer *l = j->l;
-    const nn_kernel_set *k = nn__kernels;
+    const nn_kernel_set *k = j->c->rt->kernels;
     int taps = l->kh * j->kw_ind, M = j->y.h * j->y.w, band = task / j->groups, group = task % j->groups;
     int p0 = band * j->rows_per_task, p1 = p0 + j->rows_per_task < M ? p0 + j->rows_per_task : M;
     int per_group = ((l->cout + k->nr - 1) / k->nr + j->groups - 1) / j->groups * k->nr;
@@ -1099,27 +304,6 @@ static void nn__conv_task(void *arg, int task) {
     }
     if (!nn__act_in_epilogue(&j->act) && j->groups == 1)
         nn__act_rows(j->y.data + (size_t)p0 * l->cout, p1 - p0, l->cout, &j->act);
-}
-
-/* The reference: a direct loop nest over NHWC, no packing. The oracle of every kernel. */
-static void nn__conv_reference(nn__conv_job *j) {
-    const nn_layer *l = j->l;
-    nn_tensor x = j->x, y = j->y;
-    for (int oy = 0; oy < y.h; oy++)
-        for (int ox = 0; ox < y.w; ox++)
-            for (int o = 0; o < l->cout; o++) {
-                float s = l->bias[o];
-                for (int ky = 0; ky < l->kh; ky++)
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
-                        if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
-                        const float *in = x.data + ((size_t)iy * x.w + ix) * x.c;
-                        const float *w = l->weights + (((size_t)o * l->kh + ky) * l->kw + kx) * l->cin;
-                        for (int k = 0; k < l->cin; k++) s += in[k] * w[k];
-                    }
-                size_t at = ((size_t)oy * y.w + ox) * y.c + o;
-                y.data[at] = nn__act1(j->residual ? s + j->residual[at] : s, &j->act, o);
-            }
 }
 
 /* --- Winograd F(2x2, 3x3) at run time (the weights: nn__pack_winograd). The output's 2x2
@@ -1151,7 +335,7 @@ static void nn__wino_input(const nn__conv_job *j, int tx, int ty, float *v, size
             src[i * 4 + k] = iy >= 0 && iy < j->x.h && ix >= 0 && ix < j->x.w
                                  ? j->x.data + ((size_t)iy * j->x.w + ix) * j->x.c : j->c->zeros;
         }
-    nn__kernels->wino_input(src, j->x.c, v, xs);
+    j->c->rt->kernels->wino_input(src, j->x.c, v, xs);
 }
 
 /* The tile's output pixels (those inside the output) from m, with bias, residual, activation. */
@@ -1167,7 +351,7 @@ static void nn__wino_output(const nn__conv_job *j, int tx, int ty, const float *
     }
     nn_epilogue e = nn__epilogue(&j->act);
     int rest = e.leaky || !nn__act_in_epilogue(&j->act);   /* activations done a pixel at a time */
-    nn__kernels->wino_output(m, xs, l->cout, l->bias, j->residual ? res : NULL, out, rest ? -FLT_MAX : e.min,
+    j->c->rt->kernels->wino_output(m, xs, l->cout, l->bias, j->residual ? res : NULL, out, rest ? -FLT_MAX : e.min,
                              rest ? FLT_MAX : e.max);
     for (int p = 0; rest && p < 4; p++)
         if (out[p]) nn__act_rows(out[p], 1, l->cout, &j->act);
@@ -1177,7 +361,7 @@ static void nn__wino_task(void *arg, int slot) {
     const nn__wino_job *w = arg;
     const nn__conv_job *j = w->j;
     const nn_layer *l = j->l;
-    const nn_kernel_set *k = nn__kernels;
+    const nn_kernel_set *k = j->c->rt->kernels;
     int cin = l->cin, cout = l->cout;
     float *v = w->scratch + (size_t)slot * 16 * NN__WINO_CHUNK * (cin + cout), *m = v + (size_t)16 * NN__WINO_CHUNK * cin;
     size_t panel = NN_NR + (size_t)cin * NN_NR, per_xi = cout / NN_NR * panel;
@@ -1213,9 +397,10 @@ static nn_tensor nn__conv_int8(nn_ctx *c, nn_tensor x, nn_tensor y, const nn_lay
     if (!nn__op_begin(c, macs)) return y;
     nn_epilogue e = nn__epilogue(&act);
     e.residual = residual ? residual->data : NULL;
-    int threads = nn__kernels && macs >= NN__PAR_CONV_MACS ? nn_threads() : 1;
+    int reference = c->rt->kernels == &nn_kernels_reference;
+    int threads = !reference && macs >= NN__PAR_CONV_MACS ? pool_threads() : 1;
     if (threads > 1) c->stats.split_ops++;
-    nn_q8_conv(l, x, y, stride, pt, pl, e, s.data, threads, nn_isa());
+    nn_q8_conv(l, x, y, stride, pt, pl, e, s.data, threads, c->rt->kernels->name);
     if (!nn__act_in_epilogue(&act)) nn__act_rows(y.data, (size_t)y.h * y.w, l->cout, &act);
     char op[24];
     snprintf(op, sizeof op, "%s.i8", opname);
@@ -1254,11 +439,11 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
         if ((size_t)l->cin > c->max_row) c->max_row = l->cin;
         uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
         if (!nn__op_begin(c, macs)) return y;
-        if (!nn__kernels) {
+        if (c->rt->kernels == &nn_kernels_reference) {
             nn__conv_reference(&j);
         } else {
             w.scratch = scratch.data;
-            if (macs >= NN__PAR_CONV_MACS) w.tasks = nn_threads() < slots ? nn_threads() : slots;
+            if (macs >= NN__PAR_CONV_MACS) w.tasks = pool_threads() < slots ? pool_threads() : slots;
             nn__op_parallel(c, w.tasks, nn__wino_task, &w);
         }
         nn__op_end(c, opname, l->name, x, y, macs);
@@ -1277,7 +462,7 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
     uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
     if (!nn__op_begin(c, macs)) return y;
     j.ind = (const float **)(void *)ind.data;
-    if (!nn__kernels) {
+    if (c->rt->kernels == &nn_kernels_reference) {
         j.x = x, j.pl = pl;
         nn__conv_reference(&j);
     } else {
@@ -1291,8 +476,8 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
          * that (the deep layers of a small map, where the weights are most of the memory
          * traffic) each task takes every pixel and a share of the output channels instead, so
          * that every thread has work and reads only its share of the weights. */
-        int mr = nn__kernels->mr, tiles = (M + mr - 1) / mr, per = 1;
-        int want = nn_threads() * 4, panels = (l->cout + nn__kernels->nr - 1) / nn__kernels->nr;
+        int mr = c->rt->kernels->mr, tiles = (M + mr - 1) / mr, per = 1;
+        int want = pool_threads() * 4, panels = (l->cout + c->rt->kernels->nr - 1) / c->rt->kernels->nr;
         if (macs < NN__PAR_CONV_MACS) per = tiles;
         else if (tiles > want) per = (tiles + want - 1) / want;
         else per = tiles, j.groups = panels < want ? panels : want;
@@ -1328,6 +513,24 @@ typedef struct {
     nn_act act;
 } nn__dw_job;
 
+static void nn__dw_reference(nn__dw_job *j) {   /* weights as packed: w[tap][cp] after the bias */
+    const nn_layer *l = j->l;
+    nn_tensor x = j->x, y = j->y;
+    size_t cp = nn__round_up(l->cout, NN_NR);
+    for (int oy = 0; oy < y.h; oy++)
+        for (int ox = 0; ox < y.w; ox++)
+            for (int ch = 0; ch < y.c; ch++) {
+                float s = l->bias[ch];
+                for (int ky = 0; ky < l->kh; ky++)
+                    for (int kx = 0; kx < l->kw; kx++) {
+                        int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
+                        if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                        s += x.data[((size_t)iy * x.w + ix) * x.c + ch] * l->packed[(1 + ky * l->kw + kx) * cp + ch];
+                    }
+                y.data[((size_t)oy * y.w + ox) * y.c + ch] = nn__act1(s, &j->act, ch);
+            }
+}
+
 static void nn__dw_row(void *arg, int oy) {
     nn__dw_job *j = arg;
     const nn_layer *l = j->l;
@@ -1339,25 +542,8 @@ static void nn__dw_row(void *arg, int oy) {
     nn_dwrow d = {j->y.w, j->x.w, l->cout, (int)nn__round_up(l->cout, NN_NR), l->kh, l->kw, j->stride, j->pl};
     nn_epilogue e = nn__epilogue(&j->act);
     float *out = j->y.data + (size_t)oy * j->y.w * j->y.c;
-    nn__kernels->dwconv(&d, rows, l->packed, out, &e);
+    j->c->rt->kernels->dwconv(&d, rows, l->packed, out, &e);
     if (!nn__act_in_epilogue(&j->act)) nn__act_rows(out, j->y.w, j->y.c, &j->act);
-}
-
-static void nn__dw_reference(nn__dw_job *j) {
-    const nn_layer *l = j->l;
-    nn_tensor x = j->x, y = j->y;
-    for (int oy = 0; oy < y.h; oy++)
-        for (int ox = 0; ox < y.w; ox++)
-            for (int ch = 0; ch < y.c; ch++) {
-                float s = l->bias[ch];
-                for (int ky = 0; ky < l->kh; ky++)
-                    for (int kx = 0; kx < l->kw; kx++) {
-                        int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
-                        if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
-                        s += x.data[((size_t)iy * x.w + ix) * x.c + ch] * l->weights[(ch * l->kh + ky) * l->kw + kx];
-                    }
-                y.data[((size_t)oy * y.w + ox) * y.c + ch] = nn__act1(s, &j->act, ch);
-            }
 }
 
 nn_tensor nn_dwconv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad, nn_act act) {
@@ -1372,7 +558,7 @@ nn_tensor nn_dwconv2d(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_
     uint64_t macs = (uint64_t)oh * ow * l->cout * l->kh * l->kw;
     if (!nn__op_begin(c, macs)) return y;
     nn__dw_job j = {c, l, x, y, stride, pt, pl, act};
-    if (!nn__kernels) nn__dw_reference(&j);
+    if (c->rt->kernels == &nn_kernels_reference) nn__dw_reference(&j);
     else if (macs < NN__PAR_DW_MACS) for (int r = 0; r < oh; r++) nn__dw_row(&j, r);
     else nn__op_parallel(c, oh, nn__dw_row, &j);
     nn__op_end(c, "dwconv", l->name, x, y, macs);
@@ -1485,22 +671,6 @@ nn_tensor nn_affine(nn_ctx *c, nn_tensor x, const float *scale, const float *shi
     return y;
 }
 
-nn_tensor nn_activate(nn_ctx *c, nn_tensor x, nn_act act) { return nn_affine(c, x, NULL, NULL, act); }
-
-nn_tensor nn_softmax(nn_ctx *c, nn_tensor x) {
-    nn_tensor y = nn_new(c, x.h, x.w, x.c);
-    if (!nn__op_begin(c, 0)) return y;
-    for (size_t p = 0; p < (size_t)x.h * x.w; p++) {
-        const float *in = x.data + p * x.c;
-        float *out = y.data + p * x.c, m = -FLT_MAX, s = 0;
-        for (int k = 0; k < x.c; k++) m = fmaxf(m, in[k]);
-        for (int k = 0; k < x.c; k++) s += out[k] = expf(in[k] - m);
-        for (int k = 0; k < x.c; k++) out[k] /= s;
-    }
-    nn__op_end(c, "softmax", NULL, x, y, 0);
-    return y;
-}
-
 /* --- layout. */
 typedef struct { nn_tensor a, b, y; } nn__concat_job;
 
@@ -1609,18 +779,6 @@ nn_tensor nn_resize_bilinear(nn_ctx *c, nn_tensor x, int h, int w, int align, in
     return y;
 }
 
-nn_tensor nn_resize_nearest(nn_ctx *c, nn_tensor x, int h, int w) {
-    nn_tensor y = nn_new(c, h, w, x.c);
-    if (!nn__op_begin(c, 0)) return y;
-    for (int oy = 0; oy < h; oy++)
-        for (int ox = 0; ox < w; ox++) {
-            int iy = (int)((int64_t)oy * x.h / h), ix = (int)((int64_t)ox * x.w / w);
-            memcpy(y.data + ((size_t)oy * w + ox) * x.c, x.data + ((size_t)iy * x.w + ix) * x.c, x.c * sizeof(float));
-        }
-    nn__op_end(c, "resize_nn", NULL, x, y, 0);
-    return y;
-}
-
 nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block) {
     int oc = x.c / (block * block);
     if (!c->err[0] && oc * block * block != x.c) nn_fail(c, "depth_to_space: %d channels, block %d", x.c, block);
@@ -1636,4 +794,177 @@ nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block) {
         }
     nn__op_end(c, "d2s", NULL, x, y, 0);
     return y;
+}
+
+/* ================================================================ 3. planning, running === */
+
+/* Greedy by size (as TensorFlow Lite's planner): biggest buffers first, each at the lowest
+ * offset where it overlaps no already-placed buffer that is alive at the same time. */
+static int nn__by_size(const void *a, const void *b) {
+    const nn__alloc *x = *(nn__alloc *const *)a, *y = *(nn__alloc *const *)b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : x->born - y->born;
+}
+
+static size_t nn__plan_offsets(nn__alloc *a, int n) {
+    nn__alloc **order = malloc((n ? n : 1) * sizeof *order);
+    if (!order) return 0;
+    for (int i = 0; i < n; i++) order[i] = &a[i];
+    qsort(order, n, sizeof *order, nn__by_size);
+    size_t peak = 0;
+    for (int i = 0; i < n; i++) {
+        nn__alloc *x = order[i];
+        size_t off = 0;
+        for (int moved = 1; moved;) {            /* bump past every conflict until none left */
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                nn__alloc *y = order[j];
+                int alive_together = x->born < y->dies && y->born < x->dies;
+                if (alive_together && off < y->offset + y->bytes && y->offset < off + x->bytes)
+                    off = y->offset + y->bytes, moved = 1;
+            }
+        }
+        x->offset = off;
+        if (off + x->bytes > peak) peak = off + x->bytes;
+    }
+    free(order);
+    return peak;
+}
+
+static void nn__copy_input(nn_tensor t, const float *in) {
+    if (t.data) memcpy(t.data, in, nn_numel(t) * sizeof(float));
+}
+
+int nn_run(nn_ctx *c, nn_forward_fn f, const void *net, const float *in, int h, int w, int ch,
+           nn_tensor *out, char err[NN_ERR]) {
+    if (c->in_h != h || c->in_w != w || c->in_c != ch) {        /* plan for this shape */
+        c->planning = 1;
+        c->nallocs = 0, c->clock = 0, c->err[0] = 0, c->max_row = 0;
+        memset(&c->stats, 0, sizeof c->stats);
+        nn_tensor x = nn_new(c, h, w, ch);
+        nn_tensor tmp[NN_MAX_OUTPUTS];
+        f(c, net, x, tmp);
+        c->planning = 0;
+        if (c->err[0]) {
+            c->in_h = 0;
+            return nn__seterr(err, "%s", c->err), -1;
+        }
+        size_t peak = nn__plan_offsets(c->allocs, c->nallocs);
+        free(c->arena);
+        free(c->zeros);
+        c->arena = buffer_alloc(peak);
+        c->zeros = buffer_alloc((c->max_row + NN_ALIGN) * sizeof(float));
+        if (!c->arena || !c->zeros) {
+            c->in_h = 0;
+            return nn__seterr(err, "%s: out of memory for %zu bytes of activations", c->name, peak), -1;
+        }
+        memset(c->zeros, 0, (c->max_row + NN_ALIGN) * sizeof(float));
+        c->stats.arena_bytes = peak;
+        c->in_h = h, c->in_w = w, c->in_c = ch;
+    }
+    c->next_alloc = 0, c->clock = 0, c->err[0] = 0;
+    c->stats.ops = 0, c->stats.macs = 0, c->stats.split_ops = 0;
+    nn_tensor x = nn_new(c, h, w, ch);
+    nn__copy_input(x, in);
+    c->t0 = nn__now();
+    int n = f(c, net, x, out);
+    if (c->err[0]) return nn__seterr(err, "%s", c->err), -1;
+    return n;
+}
+
+/* ======================================================= 4. kernel sets, runtimes === */
+
+/* --- CPU features. A kernel set needs the CPU bits *and* the OS saving its registers on a
+ * context switch (XCR0, read by XGETBV): AVX2 the XMM/YMM state (bits 1, 2), AVX-512 also
+ * the opmask and both halves of the ZMM state (bits 5, 6, 7). */
+#if defined(__x86_64__)
+#include <cpuid.h>
+static int nn__cpu_x86_level(void) {   /* 0: baseline, 1: AVX2 + FMA, 2: and AVX-512 F/DQ/BW/VL */
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!fma || !osxsave || !avx) return 0;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    if ((xlo & 0x6) != 0x6) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!((b >> 5) & 1)) return 0;                      /* AVX2 */
+    unsigned avx512 = 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31;   /* F, DQ, BW, VL */
+    return (b & avx512) == avx512 && (xlo & 0xe6) == 0xe6 ? 2 : 1;
+}
+#endif
+
+/* The reference set has no micro-kernels: its ops run their reference loops, the definition
+ * every other set is checked against (tests/test_nn.c). Every CPU runs it. */
+const nn_kernel_set nn_kernels_reference = {"reference", 0, 0, NULL, NULL, NULL, NULL};
+
+/* Every kernel set built into this binary, best first; the reference last. */
+static const nn_kernel_set *const nn__kernel_sets[] = {
+#if defined(__x86_64__)
+    &nn_kernels_avx512, &nn_kernels_avx2,
+#elif defined(__aarch64__)
+    &nn_kernels_neon,                                   /* NEON is mandatory on aarch64 */
+#endif
+    &nn_kernels_portable, &nn_kernels_reference,
+};
+#define NN__NSETS (int)(sizeof nn__kernel_sets / sizeof nn__kernel_sets[0])
+
+static int nn__can_run(const nn_kernel_set *k) {
+#if defined(__x86_64__)
+    if (k == &nn_kernels_avx512) return nn__cpu_x86_level() >= 2;
+    if (k == &nn_kernels_avx2) return nn__cpu_x86_level() >= 1;
+#endif
+    (void)k;
+    return 1;
+}
+
+static const nn_kernel_set *nn__best_kernels(void) {
+    int i = 0;
+    while (!nn__can_run(nn__kernel_sets[i])) i++;      /* portable always can */
+    return nn__kernel_sets[i];
+}
+
+int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]) {
+    const nn_kernel_set *k = !strcmp(isa, "auto") ? nn__best_kernels() : NULL;
+    for (int i = 0; i < NN__NSETS && !k; i++)
+        if (!strcmp(isa, nn__kernel_sets[i]->name) && nn__can_run(nn__kernel_sets[i])) k = nn__kernel_sets[i];
+    if (!k) {
+        char list[64] = "";
+        for (int i = 0; i < NN__NSETS; i++)
+            if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, ", "), nn__kernel_sets[i]->name);
+        return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto%s)", isa, list), -1;
+    }
+    rt->kernels = k, rt->trace = 0;
+    return 0;
+}
+
+/* The process's runtime. HEADSHOT_ISA=reference|portable|avx2|avx512|neon forces its kernel
+ * set (tests of every path); one this CPU cannot run falls back to the best, with a warning,
+ * so the variable can never cause SIGILL. */
+static nn_runtime nn__default;
+
+nn_runtime *nn_runtime_default(void) {
+    if (nn__default.kernels) return &nn__default;
+    const char *env = getenv("HEADSHOT_ISA");
+    char err[NN_ERR];
+    if (!env || !*env || nn_runtime_init(&nn__default, env, err) != 0) {
+        if (env && *env) fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", env, err, nn__best_kernels()->name);
+        nn__default.kernels = nn__best_kernels();
+    }
+    return &nn__default;
+}
+
+int nn_set_isa(const char *name, char err[NN_ERR]) {
+    nn_runtime rt;
+    if (nn_runtime_init(&rt, name, err) != 0) return -1;
+    nn__default.kernels = rt.kernels;
+    return 0;
+}
+void nn_trace_all(int on) { nn_runtime_default()->trace = on; }
+const char *nn_isa(void) { return nn_runtime_default()->kernels->name; }
+const char *nn_isa_best(void) { return nn__best_kernels()->name; }
+const char *nn_isa_built(int i, int *runs) {
+    if (i < 0 || i >= NN__NSETS - 1) return NULL;      /* the reference is not listed */
+    if (runs) *runs = nn__can_run(nn__kernel_sets[i]);
+    return nn__kernel_sets[i]->name;
 }

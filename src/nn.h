@@ -32,11 +32,6 @@
 #define NN_MAX_OUTPUTS 8     /* most outputs one forward function may return */
 #define NN_ALIGN 64          /* every buffer is aligned to this and padded by it */
 
-#ifndef NN_MALLOC            /* stb-style: define before including nn.c to override */
-#define NN_MALLOC(n) malloc(n)
-#define NN_FREE(p) free(p)
-#endif
-
 /* ============================================================================ tensors === */
 
 typedef struct {
@@ -85,10 +80,11 @@ typedef struct {
     char name[48];
     nn_layer_kind kind;
     int kh, kw, cin, cout;   /* DWCONV: cin == cout == channels */
-    float *packed;           /* kernel-ready weights with the bias inside (layout: nn.c) */
+    float *packed;           /* kernel-ready weights with the bias inside (layout: nn_kernels.h) */
     float *wino;             /* 3x3 convs: the 16 Winograd-domain weight matrices, or NULL */
-    float *bias;             /* cout floats (also inside packed; kept for the reference path) */
-    float *weights;          /* fp32 weights in the stored layout, for the reference path */
+    float *bias;             /* cout floats (also inside packed; the Winograd output adds it) */
+    float *weights;          /* NN_DECONV: fp32 weights in the stored layout (others: NULL, freed
+                                once packed; every kernel set reads packed) */
     struct nn_q8_layer *q8;  /* int8 layers (nn_layer_conv_int8): the int8 weights, all others NULL */
 } nn_layer;
 
@@ -160,8 +156,6 @@ typedef struct {
     int split_ops;           /* ops of the last run whose work was split across threads */
 } nn_stats;
 nn_stats nn_ctx_stats(const nn_ctx *c);
-void nn_ctx_trace(nn_ctx *c, int on);   /* print every op (name, shapes, MACs, time) to stderr */
-void nn_trace_all(int on);               /* the same for every context created from now on */
 
 /* Inside a forward function. */
 int nn_planning(const nn_ctx *c);                 /* 1 during the planning pass */
@@ -193,8 +187,6 @@ nn_tensor nn_mul(nn_ctx *c, nn_tensor a, nn_tensor b);
 /* y = x * scale + shift per channel (either may be NULL), then act: folded norms, affine
  * pre-processing. */
 nn_tensor nn_affine(nn_ctx *c, nn_tensor x, const float *scale, const float *shift, nn_act act);
-nn_tensor nn_activate(nn_ctx *c, nn_tensor x, nn_act act);
-nn_tensor nn_softmax(nn_ctx *c, nn_tensor x);               /* over channels */
 
 nn_tensor nn_concat(nn_ctx *c, nn_tensor a, nn_tensor b);   /* along channels */
 /* Zero padding: top, left, bottom, right rows/columns and channels before/after. */
@@ -207,38 +199,39 @@ nn_tensor nn_global_avgpool(nn_ctx *c, nn_tensor x);        /* 1 x 1 x c */
 
 /* Resizes; half_pixel: TF half_pixel_centers, align: TF align_corners (both 0 = asymmetric). */
 nn_tensor nn_resize_bilinear(nn_ctx *c, nn_tensor x, int h, int w, int align, int half_pixel);
-nn_tensor nn_resize_nearest(nn_ctx *c, nn_tensor x, int h, int w);   /* asymmetric, floor */
 nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block);      /* TF DCR order */
 
-/* ============================================================ machine === */
+/* ============================================================ runtime === */
 
 /* Kernel set: "reference" (plain loops, the oracle), "portable" (packed kernels in plain C),
  * "avx2" (x86-64 AVX2+FMA), "avx512" (x86-64 AVX-512 F/DQ/BW/VL) or "neon" (aarch64). "auto"
- * picks the best the CPU and OS support; a kernel set the CPU lacks is refused, never run.
- * The environment variable HEADSHOT_ISA sets the initial choice (default auto; a set this
- * CPU lacks falls back to auto with a warning on stderr). */
+ * picks the best the CPU and OS support; a kernel set the CPU lacks is refused, never run. */
+
+/* What a context's ops run with: the kernel set and the trace. A context points at the
+ * process's runtime unless given another (nn_ctx_runtime), so two kernel sets can run side
+ * by side (the tests compare them so). The ops' threads are the process's pool (pool.h). */
+typedef struct nn_runtime {
+    const struct nn_kernel_set *kernels;   /* nn_kernels.h */
+    int trace;               /* print every op (name, shapes, MACs, time) to stderr */
+} nn_runtime;
+
+int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]);   /* trace off */
+/* The process's runtime: its kernel set is HEADSHOT_ISA's on first use (default auto; a set
+ * this CPU lacks falls back to auto with a warning on stderr), then nn_set_isa's. */
+nn_runtime *nn_runtime_default(void);
+void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt);   /* rt must outlive the context */
+
+/* The process's runtime: */
 int nn_set_isa(const char *name, char err[NN_ERR]);
 const char *nn_isa(void);
+void nn_trace_all(int on);                       /* trace every context's ops */
 const char *nn_isa_best(void);                   /* what "auto" picks on this machine */
-/* The i-th kernel set built into this binary, best first ("avx512", "avx2", "portable"),
- * NULL past the end; *runs (may be NULL) gets 1 when this CPU can run it. For --version. */
+/* The i-th optimised kernel set built into this binary, best first ("avx512", "avx2",
+ * "portable"), NULL past the end; *runs (may be NULL) gets 1 when this CPU can run it. For
+ * --version (the reference, always there, is not listed). */
 const char *nn_isa_built(int i, int *runs);
-/* Threads for the ops from now on (n < 1: online cores, the default). Call between runs. */
-void nn_set_threads(int n);
-int nn_threads(void);
-/* Runs fn(arg, i) for i = 0..n-1 on the same threads, returning when all are done; tasks run
- * in any order and concurrently, so each must write only its own part of the result (then
- * the result does not depend on the thread count). For image loops outside the networks.
- * Not from inside a task, nor from two threads at once. */
-void nn_parallel_for(int n, void (*fn)(void *arg, int i), void *arg);
-/* The same over 0..n-1 cut into a few contiguous bands per thread: fn(arg, lo, hi). */
-void nn_parallel_rows(int n, void (*fn)(void *arg, int lo, int hi), void *arg);
-
-/* Memory for big buffers (arenas, packed weights, images, planes): 64-byte aligned and padded
- * by NN_ALIGN; from 1 MB up on 2 MB boundaries with a huge-page hint, because every first
- * touch of a 4 KB page costs microseconds (a 12 MP photo's buffers have tens of thousands of
- * them) and a 2 MB page costs one fault. Release with free(). NULL when out of memory. */
-void *nn_buffer_alloc(size_t n);
+/* The threads of the ops are the process's pool (pool.h: pool_set_threads); big buffers come
+ * from buffer_alloc (buffer.h). */
 
 /* fp16 <-> fp32 (IEEE half), used by the loader and the tests. */
 float nn_half_to_float(uint16_t h);

@@ -68,13 +68,12 @@ static void nn_dwconv_16_fma3(const nn_dwrow *d, const float *const *rows, const
     __m256 vmin = _mm256_set1_ps(e->min), vmax = _mm256_set1_ps(e->max);
     for (int x = 0; x < d->ow; x++, out += d->c)
         for (int c0 = 0; c0 < d->c; c0 += 16) {
+            int kx0, kx1, ix0 = nn_dwrow_taps(d, x, &kx0, &kx1);
             __m256 lo = _mm256_loadu_ps(w + c0), hi = _mm256_loadu_ps(w + c0 + 8);
             for (int ky = 0; ky < d->kh; ky++) {
                 if (!rows[ky]) continue;
-                for (int kx = 0; kx < d->kw; kx++) {
-                    int ix = x * d->stride - d->pl + kx;
-                    if (ix < 0 || ix >= d->iw) continue;
-                    const float *in = rows[ky] + (size_t)ix * d->c + c0, *wt = w + (1 + ky * d->kw + kx) * d->cp + c0;
+                for (int kx = kx0; kx < kx1; kx++) {
+                    const float *in = rows[ky] + (size_t)(ix0 + kx) * d->c + c0, *wt = w + (1 + ky * d->kw + kx) * d->cp + c0;
                     lo = _mm256_fmadd_ps(_mm256_loadu_ps(in), _mm256_loadu_ps(wt), lo);
                     hi = _mm256_fmadd_ps(_mm256_loadu_ps(in + 8), _mm256_loadu_ps(wt + 8), hi);
                 }

@@ -3,6 +3,8 @@
  * the C kernels every other int8 kernel is tested against. Read nn_int8.h first.
  */
 #include "nn_int8.h"
+#include "buffer.h"
+#include "pool.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,10 +63,10 @@ static struct nn_q8_layer *nn__q8_pack(const nn_wtensor *t, const float *bias, i
     q->kc = (k + 3) / 4 * 4;
     q->panel = (size_t)q->taps * q->kc * 16;
     size_t panels = (cout + 15) / 16, cp = NN__Q8_CP(cout);
-    q->w = nn_buffer_alloc(panels * q->panel);
-    q->wscale = nn_buffer_alloc(cp * sizeof(float));
-    q->wsum = nn_buffer_alloc(cp * sizeof(int32_t));
-    q->bias = nn_buffer_alloc(cp * sizeof(float));
+    q->w = buffer_alloc(panels * q->panel);
+    q->wscale = buffer_alloc(cp * sizeof(float));
+    q->wsum = buffer_alloc(cp * sizeof(int32_t));
+    q->bias = buffer_alloc(cp * sizeof(float));
     if (!q->w || !q->wscale || !q->wsum || !q->bias) return nn_q8_free(q), NULL;
     memset(q->w, 0, panels * q->panel);
     memset(q->wscale, 0, cp * sizeof(float));
@@ -326,5 +328,5 @@ void nn_q8_conv(const nn_layer *l, nn_tensor x, nn_tensor y, int stride, int pt,
     j.rows_per_task = per * k->mr;
     int tasks = (M + j.rows_per_task - 1) / j.rows_per_task * j.groups;
     if (tasks == 1) nn__q8_task(&j, 0);
-    else nn_parallel_for(tasks, nn__q8_task, &j);
+    else pool_for(tasks, nn__q8_task, &j);
 }

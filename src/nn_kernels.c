@@ -35,14 +35,13 @@ static void nn_dwconv_16_scalar(const nn_dwrow *d, const float *const *rows, con
                                 float *out, const nn_epilogue *e) {
     for (int x = 0; x < d->ow; x++, out += d->c)
         for (int c0 = 0; c0 < d->c; c0 += NN_NR) {
+            int kx0, kx1, ix0 = nn_dwrow_taps(d, x, &kx0, &kx1);
             float acc[NN_NR];
             for (int j = 0; j < NN_NR; j++) acc[j] = w[c0 + j];
             for (int ky = 0; ky < d->kh; ky++) {
                 if (!rows[ky]) continue;
-                for (int kx = 0; kx < d->kw; kx++) {
-                    int ix = x * d->stride - d->pl + kx;
-                    if (ix < 0 || ix >= d->iw) continue;
-                    const float *in = rows[ky] + (size_t)ix * d->c + c0, *wt = w + (1 + ky * d->kw + kx) * d->cp + c0;
+                for (int kx = kx0; kx < kx1; kx++) {
+                    const float *in = rows[ky] + (size_t)(ix0 + kx) * d->c + c0, *wt = w + (1 + ky * d->kw + kx) * d->cp + c0;
                     for (int j = 0; j < NN_NR; j++) acc[j] += in[j] * wt[j];
                 }
             }

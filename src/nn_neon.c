@@ -60,14 +60,13 @@ static void nn_dwconv_16_neon(const nn_dwrow *d, const float *const *rows, const
     float32x4_t vmin = vdupq_n_f32(e->min), vmax = vdupq_n_f32(e->max);
     for (int x = 0; x < d->ow; x++, out += d->c)
         for (int c0 = 0; c0 < d->c; c0 += 16) {
+            int kx0, kx1, ix0 = nn_dwrow_taps(d, x, &kx0, &kx1);
             float32x4_t v[4];
             for (int q = 0; q < 4; q++) v[q] = vld1q_f32(w + c0 + 4 * q);
             for (int ky = 0; ky < d->kh; ky++) {
                 if (!rows[ky]) continue;
-                for (int kx = 0; kx < d->kw; kx++) {
-                    int ix = x * d->stride - d->pl + kx;
-                    if (ix < 0 || ix >= d->iw) continue;
-                    const float *in = rows[ky] + (size_t)ix * d->c + c0, *wt = w + (1 + ky * d->kw + kx) * d->cp + c0;
+                for (int kx = kx0; kx < kx1; kx++) {
+                    const float *in = rows[ky] + (size_t)(ix0 + kx) * d->c + c0, *wt = w + (1 + ky * d->kw + kx) * d->cp + c0;
                     for (int q = 0; q < 4; q++) v[q] = vfmaq_f32(v[q], vld1q_f32(in + 4 * q), vld1q_f32(wt + 4 * q));
                 }
             }

@@ -4,8 +4,8 @@
  * nn_avx2.c, nn_avx512.c, nn_neon.c) so that each compiles it for its own instructions: the
  * compiler turns the 16-lane loops into one AVX-512 register, two AVX2 or four SSE/NEON ones.
  * Only additions and subtractions, in the same order in every copy, so every kernel set
- * gets the same bits. The algorithm and the weight transform are in nn.c
- * (nn__pack_winograd, nn__wino_task).
+ * gets the same bits. The algorithm is in nn.c (nn__wino_task), the weight transform in
+ * nn_weights.c (nn__pack_winograd).
  */
 #ifndef NN_WINOGRAD_H
 #define NN_WINOGRAD_H

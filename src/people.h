@@ -19,7 +19,9 @@
 #ifndef PEOPLE_H
 #define PEOPLE_H
 
-#define PEOPLE_ERR 160            /* size of the error-message buffer */
+#include "err.h"
+
+#define PEOPLE_ERR HS_ERR         /* size of the error-message buffer */
 #define PEOPLE_FEATHER 2          /* half-width of the boundary between two people, mask pixels */
 
 typedef struct {

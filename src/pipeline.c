@@ -2,8 +2,11 @@
  * the stages (one function each, in order), the run.
  */
 #include "pipeline.h"
+#include "colour.h"
 #include "label.h"
 #include "people.h"
+#include "buffer.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -146,6 +149,9 @@ typedef struct {
     float *alpha;                 /* w*h: subject matte x coverage */
     float *fg;                    /* w*h*3: linear foreground */
     double mark;                  /* clock at the end of the previous stage */
+    img_rgb up;                   /* the upscaled region of the photo, when the enhance stage ran */
+    const img_rgb *src;           /* the warp's source: the photo or up */
+    frame_affine to_out;          /* src -> canvas */
 } pl_run_state;
 
 /* The stage's time, into r->ms and into the step it recorded just before (if any). */
@@ -440,9 +446,9 @@ static int pl__plan(pl_run_state *s) {
     pl__model(s->h, &matte_selfie);
     if (pl__touch(s, &r->touch)) return PL_EFAIL;
     r->team.head_ratio = team_head_ratio(&r->face);
-    if (s->o->team_head > 0) {
-        team_face(&r->face, s->o->team_head);
-        meta_step(s->h, META_CLASSICAL, "team framing", "head=%.3fx_eyes_to_chin (own %.3f)", s->o->team_head, r->team.head_ratio);
+    if (s->o->team.head > 0) {
+        team_face(&r->face, s->o->team.head);
+        meta_step(s->h, META_CLASSICAL, "team framing", "head=%.3fx_eyes_to_chin (own %.3f)", s->o->team.head, r->team.head_ratio);
     }
     if (r->face.crown_cut) meta_warn(s->h, "the top of the head is cut by the photo's edge: its height is estimated");
     frame_plan_make(&r->face, s->spec, ph->w, ph->h, &r->touch, &r->plan);
@@ -453,13 +459,13 @@ static int pl__plan(pl_run_state *s) {
     return s->spec->passport && r->plan.cut > 0 ? pl__passport_room(s) : 0;
 }
 
-/* The source of the warp: the photo, or ESRGAN x4 of the region the frame covers. *src and
- * *to_out are set; *owned is the upscaled image to free (zeroed when none). */
-static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, frame_affine *to_out) {
+/* The source of the warp: the photo, or ESRGAN x4 of the region the frame covers (s->up):
+ * s->src and s->to_out are set. */
+static int pl__enhance(pl_run_state *s) {
     pl_result *r = s->r;
     const img_rgb *ph = s->photo;
-    memset(owned, 0, sizeof *owned);
-    *src = ph, *to_out = r->plan.to_out;
+    img_rgb *owned = &s->up;
+    s->src = ph, s->to_out = r->plan.to_out;
     int w = r->plan.w, hgt = r->plan.h;
     if (r->src_per_out >= (s->o->enhance == PL_ENHANCE_AUTO ? PL_SR_AUTO_BELOW : PL_SR_BELOW)) return 0;
     int best = s->o->enhance == PL_ENHANCE_BEST;
@@ -486,7 +492,7 @@ static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, fra
     if (!s->m->up[best] && up_load(&s->m->up[best], name, s->m->weights, s->err) != 0) return PL_EFAIL;
     up_model *up = s->m->up[best];
     int sc = up_scale(up);
-    unsigned char *crop = nn_buffer_alloc((size_t)rw * rh * 3);
+    unsigned char *crop = buffer_alloc((size_t)rw * rh * 3);
     int rc = crop ? img_new(owned, rw * sc, rh * sc, 0, s->err) : -1;
     if (rc == 0) {
         for (int y = 0; y < rh; y++) memcpy(crop + (size_t)y * rw * 3, ph->rgb + ((size_t)(ry0 + y) * ph->w + rx0) * 3, (size_t)rw * 3);
@@ -501,7 +507,7 @@ static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, fra
     frame_affine t = r->plan.to_out;
     t.e += t.a * rx0 + t.b * ry0, t.f += t.c * rx0 + t.d * ry0;
     t.a /= sc, t.b /= sc, t.c /= sc, t.d /= sc;
-    *src = owned, *to_out = t;
+    s->src = owned, s->to_out = t;
     r->sr_model = best ? up_esrgan_medium_x4.name : up_esrgan_slim_x4.name;
     r->sr_scale = sc;
     pl__model(s->h, best ? &up_esrgan_medium_x4 : &up_esrgan_slim_x4);
@@ -516,13 +522,8 @@ static int pl__enhance(pl_run_state *s, img_rgb *owned, const img_rgb **src, fra
 /* The warp, then the subject's landmarks in canvas pixels. */
 static int pl__frame(pl_run_state *s) {
     pl_result *r = s->r;
-    img_rgb up;
-    const img_rgb *src;
-    frame_affine to_out;
-    int rc = pl__enhance(s, &up, &src, &to_out);
-    if (rc) return rc;
-    rc = frame_warp(src, to_out, r->plan.w, r->plan.h, &s->framed, s->err);
-    img_free(&up);
+    int rc = frame_warp(s->src, s->to_out, r->plan.w, r->plan.h, &s->framed, s->err);
+    img_free(&s->up);
     if (rc) return PL_EFAIL;
     const lmk_result *l = &r->faces[r->subject].lmk;
     for (int i = 0; i < LMK_POINTS; i++) {
@@ -595,9 +596,9 @@ static int pl__subject_only(pl_run_state *s, float *mask, const float *colour, i
 static int pl__matte(pl_run_state *s) {
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;
-    s->alpha = nn_buffer_alloc(sizeof(float) * n);
-    s->fg = nn_buffer_alloc(sizeof(float) * n * 3);
-    s->before = nn_buffer_alloc(n * 3);
+    s->alpha = buffer_alloc(sizeof(float) * n);
+    s->fg = buffer_alloc(sizeof(float) * n * 3);
+    s->before = buffer_alloc(n * 3);
     if (!s->alpha || !s->fg || !s->before) return pl__fail(s, PL_EFAIL, "out of memory");
     memcpy(s->before, s->framed.rgb, n * 3);
     if (s->o->background.kind == COMPOSE_KEEP) {
@@ -672,13 +673,14 @@ static int pl__look(pl_run_state *s) {
                   s->o->retouch, r->look.blemishes_removed, r->look.smooth, r->look.retouch_kept);
         pl__time(s, PL_RETOUCH, 1);
     }
-    if (s->o->team_gain[0] > 0) {
-        float g[3] = {s->o->team_gain[0], s->o->team_gain[1], s->o->team_gain[2]};
+    if (s->o->team.gain[0] > 0) {
+        const float *asked = s->o->team.gain;
+        float g[3] = {asked[0], asked[1], asked[2]};
         char why[LOOK_GUARD_WHY];
         r->look.guard[LOOK_STEP_TEAM] = look_guard_gain(&view, pts, g, why);
         team_apply(&view, g);
         meta_step(s->h, META_CLASSICAL, "team exposure", "asked=%.3f,%.3f,%.3f gain=%.3f,%.3f,%.3f guard=%.2f",
-                  s->o->team_gain[0], s->o->team_gain[1], s->o->team_gain[2], g[0], g[1], g[2], r->look.guard[LOOK_STEP_TEAM]);
+                  asked[0], asked[1], asked[2], g[0], g[1], g[2], r->look.guard[LOOK_STEP_TEAM]);
         size_t n = strlen(r->look.guard_why);
         if (why[0]) snprintf(r->look.guard_why + n, sizeof r->look.guard_why - n, "%s%s", n ? "; " : "", why);
     }
@@ -717,13 +719,13 @@ static int pl__compose(pl_run_state *s) {
     const compose_bg *bg = &s->o->background;
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     pl_look_job lj = {s->fg, s->framed.rgb, bg->kind == COMPOSE_KEEP ? NULL : s->before, lin, w};
-    nn_parallel_rows(h, pl__look_rows, &lj);
+    pool_rows(h, pl__look_rows, &lj);
     float *back = NULL;
     int rc = 0;
     if (bg->kind != COMPOSE_TRANSPARENT) {
-        back = nn_buffer_alloc(sizeof(float) * n * 3);
+        back = buffer_alloc(sizeof(float) * n * 3);
         if (!back) return pl__fail(s, PL_EFAIL, "out of memory");
         if (compose_backdrop(bg, w, h, &s->framed, bg->kind == COMPOSE_KEEP ? NULL : s->alpha, back, s->err)) rc = PL_EFAIL;
     }
@@ -834,7 +836,7 @@ int pl_load(const char *path, long long max_pixels, img_rgb *photo, pl_result *r
 static int pl__variant(pl_run_state *s) {
     pl__stage(s, "light");
     int rc = pl__look(s);
-    if (rc || s->o->until_look) return rc;
+    if (rc || s->o->team.measuring) return rc;
     pl__stage(s, "compose");
     if ((rc = pl__compose(s))) return rc;
     if (s->o->label) {
@@ -862,22 +864,23 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
             return snprintf(err, PL_ERR, "variants: keep and the other backdrops cannot share a run"), PL_EFAIL;
     frame_spec spec = *preset;
     if (o->width > 0 && o->height > 0) spec.w = o->width, spec.h = o->height;
-    if (o->team_head > 0 || o->until_look) {   /* a team's frames (and its measuring pass, for the
+    if (o->team.head > 0 || o->team.measuring) {   /* a team's frames (and its measuring pass, for the
                                                     zoom its photos need) put head and eyes exactly on the targets */
         spec.head[0] = spec.head[2] = spec.head[1];
         spec.eyes[0] = spec.eyes[2] = spec.eyes[1];
     }
-    pl_run_state s = {m, o, &spec, photo, r, h, err, {0}, {0}, {0}, NULL, NULL, NULL, pl__now()};
+    pl_run_state s = {.m = m, .o = o, .spec = &spec, .photo = photo, .r = r, .h = h, .err = err, .mark = pl__now()};
     meta_preset(h, spec.name);
     pl__stage(&s, "detect");
     int rc = pl__detect(&s);
     if (rc == 0) pl__stage(&s, "plan"), rc = pl__plan(&s);
+    if (rc == 0) rc = pl__enhance(&s);   /* announces its stage when it upscales */
     if (rc == 0) pl__stage(&s, "frame"), rc = pl__frame(&s);
     if (rc == 0) pl__stage(&s, "matte"), rc = pl__matte(&s);
     /* Each variant starts from the framed photo before the look and the matte's foreground. */
     float *fg0 = NULL;
     size_t np = (size_t)s.framed.w * s.framed.h;
-    if (rc == 0 && n > 1 && !(fg0 = nn_buffer_alloc(sizeof(float) * np * 3))) rc = pl__fail(&s, PL_EFAIL, "out of memory");
+    if (rc == 0 && n > 1 && !(fg0 = buffer_alloc(sizeof(float) * np * 3))) rc = pl__fail(&s, PL_EFAIL, "out of memory");
     if (fg0) memcpy(fg0, s.fg, sizeof(float) * np * 3);
     for (int k = 1; rc == 0 && k < n; k++) {
         r[k] = r[0];
@@ -897,13 +900,20 @@ int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n,
     img_free(&s.framed);
     img_free(&s.own);
     img_free(&s.thumb);
+    img_free(&s.up);
     free(s.before), free(s.alpha), free(s.fg);
     return rc;
 }
 
 int pl_run(pl_models *m, const img_rgb *photo, const pl_opts *o, pl_result *r, meta_history *h,
            char err[PL_ERR]) {
-    return pl_run_variants(m, photo, o, 1, r, h, err);
+    pl_opts po = *o;
+    if (o->team.measuring) {   /* a quarter of the size, not upscaled: enough for the highlights */
+        const frame_spec *sp = frame_spec_get(o->preset);
+        po.width = (o->width ? o->width : sp ? sp->w : 0) / 4, po.height = (o->height ? o->height : sp ? sp->h : 0) / 4;
+        po.enhance = PL_ENHANCE_OFF;
+    }
+    return pl_run_variants(m, photo, &po, 1, r, h, err);
 }
 
 void pl_result_free(pl_result *r) {

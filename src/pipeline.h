@@ -4,8 +4,9 @@
  *   img_rgb photo;  pl_load("selfie.jpg", 0, &photo, &res, &hist, err);
  *   pl_opts o;  pl_opts_default(&o);                          linkedin, studio, ...
  *   pl_run(&m, &photo, &o, &res, &hist, err);                 res.out is the headshot
- *   ... encode res.out with meta_xmp_block(&hist ...) ...
  *   pl_result_free(&res);  img_free(&photo);  pl_models_close(&m);
+ * job.h wraps this with decoding from memory, encoding with the XMP and the report: every
+ * command (the CLI's single photo, batch, --variants, --team, and serve) runs through it.
  *
  * Stages (docs/PIPELINE.md has the numbers and the reasons):
  *   load      the upright photo (EXIF orientation), pixel limit            img.h
@@ -32,6 +33,7 @@
 
 #include "compose.h"
 #include "detect.h"
+#include "err.h"
 #include "frame.h"
 #include "identity.h"
 #include "img.h"
@@ -44,7 +46,7 @@
 
 #include <pthread.h>
 
-#define PL_ERR 160                /* size of the error-message buffer */
+#define PL_ERR HS_ERR             /* size of the error-message buffer */
 #define PL_MAX_FACES 16           /* faces considered per photo */
 #define PL_POSE_MAX 25.0f         /* |yaw| or |pitch| above this, degrees: warn */
 #define PL_SR_BELOW 1.0f          /* --enhance fast/best: upscale below this many photo pixels
@@ -120,11 +122,7 @@ typedef struct {
     int label;                    /* 1: draw the AI-edited mark */
     int keep_others;              /* 1: every person stays in the matte (--keep-others) */
     int width, height;            /* output size, 0 = the preset's (--size) */
-    float team_head;              /* --team: > 0: head = this x eyes-to-chin (team_face), with head
-                                     and eye line exactly on the preset's targets; 0 = off */
-    float team_gain[3];           /* --team: linear RGB gains after the look (team_gain); 0 = none */
-    int until_look;               /* 1: stop after the look, r->team measured, no output (the
-                                     team's measuring pass) */
+    team_shot team;               /* --team: this photo's part in the session (team.h); zero = none */
     void (*stage)(void *ctx, const char *name);   /* called as each stage begins (progress), NULL = none */
     void *stage_ctx;              /* its first argument */
 } pl_opts;
@@ -170,13 +168,14 @@ int pl_load(const char *path, long long max_pixels, img_rgb *photo, pl_result *r
 
 /* Every other stage on the upright photo. Fills r (all of it but ms[PL_LOAD], which pl_load
  * set; free it with pl_result_free, whatever the outcome). On PL_EIDENTITY r->out holds the
- * headshot that failed the check. */
+ * headshot that failed the check. A team's measuring shot (o->team.measuring) runs at a
+ * quarter of the size, not upscaled, and stops after the look with r->team measured. */
 int pl_run(pl_models *m, const img_rgb *photo, const pl_opts *o, pl_result *r, meta_history *h,
            char err[PL_ERR]);
 /* --variants: n looks of one photo for the cost of one run plus n light-to-identity stages.
- * o[0] decides the shared stages (detect to matte: preset, size, face, enhance, team_head,
+ * o[0] decides the shared stages (detect to matte: preset, size, face, enhance, team.head,
  * whether the background is keep); o[1..n) may differ in background (keep for all or for
- * none), light, retouch, label, force and team_gain. r[0] and h[0] come from pl_load; r[1..n)
+ * none), light, retouch, label, force and team.gain. r[0] and h[0] come from pl_load; r[1..n)
  * and h[1..n) are filled here (h[k] starts as a copy of h[0]). Stops at the first failing
  * variant and returns its code; free every r[k] with pl_result_free. */
 int pl_run_variants(pl_models *m, const img_rgb *photo, const pl_opts *o, int n, pl_result *r,

@@ -390,12 +390,12 @@ static void srv__job(srv_req *q, int variants) {
         srv__error(q, 503, "busy: the photos ahead took too long; try again");
     } else {
         job_result r[JOB_LOOKS];
-        rc = variants ? job_run_variants(&srv.models, body, (size_t)q->length, "upload", &o, r, why)
+        rc = variants ? job_run_variants(&srv.models, body, (size_t)q->length, "upload", &o, r, NULL, why)
                       : job_run(&srv.models, body, (size_t)q->length, "upload", &o, r, why);
         srv__leave(1), held = -1;   /* the networks are free while the answer goes out */
         if (rc) srv__error(q, srv__http_of(rc), why);
         else srv__results(q, &o, r, variants ? JOB_LOOKS : 1);
-        for (int k = 0; k < (variants ? JOB_LOOKS : 1) && !rc; k++) job_result_free(&r[k]);
+        for (int k = 0; k < (variants ? JOB_LOOKS : 1); k++) job_result_free(&r[k]);
     }
     if (held >= 0) srv__leave(held);
     free(body);

@@ -10,9 +10,10 @@
 #ifndef SHEET_H
 #define SHEET_H
 
+#include "err.h"
 #include "img.h"
 
-#define SHEET_ERR 160             /* size of the error-message buffer */
+#define SHEET_ERR HS_ERR          /* size of the error-message buffer */
 #define SHEET_THUMB 320           /* default thumbnail width, pixels */
 #define SHEET_MAX 12              /* most pictures on one sheet */
 

@@ -2,7 +2,6 @@
  * shared target, gain. */
 #include "team.h"
 #include "colour.h"
-#include "compose.h"
 #include "look.h"
 
 #include <math.h>
@@ -48,7 +47,7 @@ void team_measure_face(const img_rgb *im, const float (*pts)[3], team_measure *m
         free(mask), free(y);
         return;
     }
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     look_region_mask(pts, LOOK_FACE_OVAL, 0, im->w, im->h, mask);
     int k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -123,7 +122,7 @@ float team_gain(const team_measure *m, const team_measure *target, float gain[3]
 #define TEAM_KNEE 0.8f            /* linear value above which a lift is rolled off */
 
 void team_apply(img_rgb *im, const float gain[3]) {
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     float zmax = fmaxf(gain[0], fmaxf(gain[1], gain[2]));
     float a = (zmax - TEAM_KNEE) / (1 - TEAM_KNEE);
     unsigned char lut[3][256];
@@ -133,8 +132,55 @@ void team_apply(img_rgb *im, const float gain[3]) {
             float x = lin[i] * gain[c];
             if (zmax > 1 && x > TEAM_KNEE)
                 x = TEAM_KNEE + (1 - TEAM_KNEE) * (1 - powf(1 - fminf((x - TEAM_KNEE) / (zmax - TEAM_KNEE), 1), a));
-            lut[c][i] = compose_srgb(x);
+            lut[c][i] = col_srgb(x);
         }
     for (size_t i = 0; i < (size_t)im->w * im->h; i++)
         for (int c = 0; c < 3; c++) im->rgb[3 * i + c] = lut[c][im->rgb[3 * i + c]];
+}
+
+/* ============================================================ the session === */
+
+int team_session_init(team_session *t, int n) {
+    memset(t, 0, sizeof *t);
+    t->n = n;
+    t->measured = calloc(n > 0 ? (size_t)n : 1, sizeof *t->measured);
+    t->ok = calloc(n > 0 ? (size_t)n : 1, 1);
+    if (t->measured && t->ok) return 0;
+    team_session_free(t);
+    return -1;
+}
+
+void team_session_free(team_session *t) {
+    free(t->measured), free(t->ok);
+    t->measured = NULL, t->ok = NULL;
+}
+
+void team_session_shot(const team_session *t, int i, team_shot *shot) {
+    memset(shot, 0, sizeof *shot);
+    if (!t->targeted) {
+        shot->measuring = 1;
+        return;
+    }
+    shot->head = t->target.head_ratio;
+    team_gain(&t->measured[i], &t->target, shot->gain);
+}
+
+void team_session_add(team_session *t, int i, const team_measure *m) { t->measured[i] = *m, t->ok[i] = 1; }
+
+void team_session_target(team_session *t) {
+    team_measure *m = malloc(sizeof *m * (t->n > 0 ? (size_t)t->n : 1));
+    int k = 0;
+    for (int i = 0; m && i < t->n; i++)
+        if (t->ok[i]) m[k++] = t->measured[i];
+    t->target = team_target(m ? m : t->measured, k);
+    t->n_measured = k, t->targeted = 1;
+    free(m);
+}
+
+void team_measure_pack(const team_measure *m, float d[TEAM_FLOATS]) {
+    d[0] = m->head_ratio, d[1] = m->y, d[2] = m->u, d[3] = m->v, d[4] = (float)m->ok, d[5] = m->zoom;
+}
+
+team_measure team_measure_unpack(const float d[TEAM_FLOATS]) {
+    return (team_measure){d[0], d[5], d[1], d[2], d[3], d[4] > 0};
 }

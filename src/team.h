@@ -1,13 +1,16 @@
 /* team.h — --team: a batch that looks like one photo session: the same backdrop, the same eye
  * line and face size in every frame, and one shared exposure and colour.
  *
- *   pass 1, each photo:  pl_run with until_look (headshot.c: a quarter-size preview, no
- *                        upscaling) fills pl_result.team: team_head_ratio() of its geometry,
- *                        team_measure_face() of the framed subject after the look
- *   between:             team_target() of all the measurements (medians)
- *   pass 2, each photo:  pl_opts.team_head = target.head_ratio, pl_opts.team_gain from
- *                        team_gain(); pl_run applies team_face() and, after the look,
- *                        team_apply()
+ *   team_session t;  team_session_init(&t, n);
+ *   pass 1, photo i:  team_session_shot(&t, i, &pl_opts.team): a measuring shot; pl_run (a
+ *                     quarter-size preview, no upscaling) fills pl_result.team with
+ *                     team_head_ratio() of its geometry and team_measure_face() of the framed
+ *                     subject after the look; team_session_add(&t, i, &result.team)
+ *   between:          team_session_target(&t): team_target() of the measurements (medians)
+ *   pass 2, photo i:  team_session_shot(&t, i, ...) again: the shared head ratio and the
+ *                     photo's team_gain(); pl_run applies team_face() and, after the look,
+ *                     team_apply()
+ *   team_session_free(&t);
  *
  * Face size. A preset scales the head from chin to crown, and the crown is the top of the
  * hair: two people with different hair get faces of different sizes. A team frame scales the
@@ -45,6 +48,40 @@ typedef struct {
     float u, v;                   /* their colour: ln(R/G), ln(B/G) of the linear mean */
     int ok;                       /* 1: the highlights were measured */
 } team_measure;
+
+/* What the pipeline does to one photo of a team (pl_opts.team); all zero: not a team photo. */
+typedef struct {
+    int measuring;                /* 1: pass 1: a preview at a quarter of the size, not upscaled,
+                                     stopped after the look with pl_result.team measured */
+    float head;                   /* pass 2: > 0: head = this x eyes-to-chin (team_face), with head
+                                     and eye line exactly on the preset's targets */
+    float gain[3];                /* pass 2: linear RGB gains after the look (team_gain); 0 = none */
+} team_shot;
+
+/* The two passes over a team's n photos. */
+typedef struct {
+    int n;
+    team_measure *measured;       /* pass 1's, per photo */
+    unsigned char *ok;            /* 1: photo i was measured */
+    int targeted;                 /* 1: team_session_target ran: shots are pass 2's */
+    team_measure target;          /* the shared head ratio and highlights */
+    int n_measured;               /* photos in the target */
+} team_session;
+
+/* Returns 0, or -1 when out of memory. */
+int team_session_init(team_session *t, int n);
+void team_session_free(team_session *t);
+/* Photo i's shot: measuring before team_session_target, then the target applied to its own
+ * measurement. */
+void team_session_shot(const team_session *t, int i, team_shot *shot);
+/* Photo i's measurement from pass 1 (pl_result.team). */
+void team_session_add(team_session *t, int i, const team_measure *m);
+/* The shared target of the photos measured; pass 2 may begin. */
+void team_session_target(team_session *t);
+/* A measurement as TEAM_FLOATS numbers and back (to carry it across processes). */
+#define TEAM_FLOATS 6
+void team_measure_pack(const team_measure *m, float d[TEAM_FLOATS]);
+team_measure team_measure_unpack(const float d[TEAM_FLOATS]);
 
 /* chin-to-crown / eyes-to-chin of f in its levelled frame (0 if the eyes-to-chin distance
  * is not positive). */

@@ -33,6 +33,7 @@
  * result, with no seams to blend, and all tiles share one plan and one arena.
  */
 #include "upscale.h"
+#include "buffer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,7 +217,7 @@ static int up_tiles(up_model *m, const unsigned char *in8, const float *inf, int
     if (tile <= 2 * R)
         return snprintf(err, NN_ERR, "upscale: tile %d must exceed twice the margin %d", tile, R), -1;
     up_axis ax = up_axis_new(w, tile, R), ay = up_axis_new(h, tile, R);
-    float *buf = nn_buffer_alloc((size_t)ax.t * ay.t * 3 * sizeof(float));
+    float *buf = buffer_alloc((size_t)ax.t * ay.t * 3 * sizeof(float));
     if (!buf) return snprintf(err, NN_ERR, "upscale: out of memory"), -1;
     int rc = 0;
     for (int ty = 0; ty < ay.count && rc == 0; ty++)

@@ -37,10 +37,12 @@ code() { curl -s -o "$tmp/b" -D "$tmp/h" -w '%{http_code}' "$@"; }
 raw() {
   t0=$(now)
   s=$(perl -MIO::Socket::INET -e '
-    my ($port, $req) = @ARGV; $req =~ s/\\r\\n/\r\n/g;
+    my ($port, $req, $sent) = @ARGV; $req =~ s/\\r\\n/\r\n/g;
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port) or die "connect: $!";
-    $s->autoflush(1); print $s $req; local $/; my $a = <$s>;
-    print defined $a && $a =~ m{^HTTP/1\.1 (\d+)} ? $1 : "none";' "$port" "$1")
+    $s->autoflush(1); print $s $req;
+    if ($sent) { open(my $f, ">", $sent); close $f; }   # tells the test it is in
+    local $/; my $a = <$s>;
+    print defined $a && $a =~ m{^HTTP/1\.1 (\d+)} ? $1 : "none";' "$port" "$1" "${2:-}")
   d=$(( ($(now) - t0) / 100 ))
   echo "$s $((d / 10)).$((d % 10))"
 }
@@ -168,10 +170,13 @@ expect $([ $good -eq 3 ] && cmp -s "$tmp/par1" "$tmp/par3" && ! cmp -s "$tmp/par
 # the queue: a fourth gets 503 at once. Each stalled one is dropped with 408 after --timeout 2.
 bg=""
 for k in 1 2 3; do
-  raw "POST /api/headshot?token=$token HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nContent-Length: 87692\r\n\r\n0123456789" > "$tmp/stall$k" &
+  raw "POST /api/headshot?token=$token HTTP/1.1\r\nHost: 127.0.0.1:$port\r\nContent-Length: 87692\r\n\r\n0123456789" "$tmp/stall$k.sent" > "$tmp/stall$k" &
   bg="$bg $!"
 done
-sleep 0.5
+# All three have sent their headers (a loaded machine may take a while to start perl), then
+# a moment for the server to admit them; the 2 s timeout runs from their last byte.
+for i in $(seq 100); do [ -e "$tmp/stall1.sent" ] && [ -e "$tmp/stall2.sent" ] && [ -e "$tmp/stall3.sent" ] && break; sleep 0.05; done
+sleep 0.3
 t0=$(now); c=$(code --data-binary @tests/data/d01.jpg "$base/api/headshot?token=$token&enhance=off"); t=$(( $(now) - t0 ))
 wait $bg
 st=$(cat "$tmp/stall1" "$tmp/stall2" "$tmp/stall3" | tr '\n' ' ')

@@ -36,4 +36,19 @@ static void test__report(int ok, const char *expr, const char *file, int line, c
 #define TEST_DATA "tests/data/"
 
 static int test_done(void) { return test__failed ? 1 : 0; }
+
+/* The whole file at path, malloc'ed, its size in *n; NULL (and *n = 0) when it cannot be read. */
+static inline unsigned char *test_slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = NULL;
+    *n = 0;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long len = ftell(f);
+        rewind(f);
+        if (len > 0 && (b = malloc((size_t)len)) && fread(b, 1, (size_t)len, f) == (size_t)len) *n = (size_t)len;
+    }
+    fclose(f);
+    return b;
+}
 #endif

@@ -6,6 +6,7 @@
  * whose background is blue (weight = how much each pixel shows background).
  */
 #include "compose.h"
+#include "colour.h"
 #include "test.h"
 
 #define W 96
@@ -17,7 +18,7 @@ static img_rgb photo;
 static void scene(void) {
     char err[IMG_ERR];
     img_new(&photo, W, H, 0, err);
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             size_t i = (size_t)y * W + x;
@@ -91,7 +92,7 @@ static void test_backdrops(void) {
         compose_backdrop(&bg, W, H, &photo, alpha, back, err);
         /* the backdrop itself just outside the disc's rim and at its centre (filled in) */
         float near_r = 0, near_b = 0, hole_r = 0;
-        const float *lin = compose_linear_table();
+        const float *lin = col_linear_table();
         size_t rim = (size_t)(H * 0.45f) * W + W / 2 + 32, ctr = (size_t)(H * 0.45f) * W + W / 2;
         near_r = back[3 * rim], near_b = back[3 * rim + 2], hole_r = back[3 * ctr];
         CHECK(fabsf(corner[2] - 190) < 4 && fabsf(corner[0] - 30) < 4 && near_r < lin[45] && near_b > lin[175] && hole_r < lin[45],
@@ -122,7 +123,7 @@ static void test_backdrops(void) {
     {
         compose_bg bg;
         compose_parse("keep", &bg, err);
-        const float *lin = compose_linear_table();
+        const float *lin = col_linear_table();
         float *ones = malloc(sizeof(float) * W * H), *pfg = malloc(sizeof(float) * W * H * 3);
         for (int i = 0; ones && i < W * H; i++) ones[i] = 1;
         for (int i = 0; pfg && i < W * H * 3; i++) pfg[i] = lin[photo.rgb[i]];
@@ -154,8 +155,8 @@ static void test_backdrops(void) {
                 for (int y = 0; y < H; y++) lo = fminf(lo, back[((size_t)y * W + 2) * 3 + 2]);
             img_free(&cut);
         }
-        CHECK(lo > compose_linear_table()[150], "blur past the photo's edge: the uncovered left edge is filled with the blue "
-              "background (blue >= %.3f linear, want > %.3f; black would be 0)", lo, compose_linear_table()[150]);
+        CHECK(lo > col_linear_table()[150], "blur past the photo's edge: the uncovered left edge is filled with the blue "
+              "background (blue >= %.3f linear, want > %.3f; black would be 0)", lo, col_linear_table()[150]);
     }
 }
 
@@ -192,9 +193,9 @@ static void test_linear(void) {
         img_free(&out);
     }
     CHECK(lo >= 187 && hi <= 188, "black over white at alpha 0.5: sRGB %d..%d (want 187.5 rounded either way, not 128)", lo, hi);
-    CHECK(compose_srgb(compose_linear_table()[200]) == 200 && compose_srgb(0.5f) == 188 && compose_srgb(2) == 255 && compose_srgb(-1) == 0,
-          "sRGB round trip 200 -> %d, linear 0.5 -> %d, clamps 2 -> %d, -1 -> %d", compose_srgb(compose_linear_table()[200]),
-          compose_srgb(0.5f), compose_srgb(2), compose_srgb(-1));
+    CHECK(col_srgb(col_linear_table()[200]) == 200 && col_srgb(0.5f) == 188 && col_srgb(2) == 255 && col_srgb(-1) == 0,
+          "sRGB round trip 200 -> %d, linear 0.5 -> %d, clamps 2 -> %d, -1 -> %d", col_srgb(col_linear_table()[200]),
+          col_srgb(0.5f), col_srgb(2), col_srgb(-1));
 }
 
 static void test_parse(void) {

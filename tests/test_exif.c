@@ -80,20 +80,6 @@ static int orient(const unsigned char *b, size_t n) {
     return o;
 }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *b = NULL;
-    *n = 0;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long len = ftell(f);
-        rewind(f);
-        if (len > 0 && (b = malloc((size_t)len)) && fread(b, 1, (size_t)len, f) == (size_t)len) *n = (size_t)len;
-    }
-    fclose(f);
-    return b;
-}
-
 /* ============================================================ tests === */
 
 int main(void) {
@@ -207,7 +193,7 @@ int main(void) {
     int want[3] = {1, 6, 3};
     for (int i = 0; i < 3; i++) {
         size_t n;
-        unsigned char *b = slurp(files[i], &n);
+        unsigned char *b = test_slurp(files[i], &n);
         int o = b ? orient(b, n) : -1;
         CHECK(o == want[i], "%s: orientation %d (want %d)", files[i], o, want[i]);
         free(b);

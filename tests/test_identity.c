@@ -5,6 +5,7 @@
 #include "identity.h"
 #include "img.h"
 #include "landmarks.h"
+#include "pool.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -133,10 +134,10 @@ static void test_precision(void) {
         const char *isas[] = {"reference", default_isa};
         for (int i = 0; i < 2; i++)
             for (int t = 1; t <= 2; t++) {
-                nn_set_isa(isas[i], err), nn_set_threads(t);
+                nn_set_isa(isas[i], err), pool_set_threads(t);
                 same &= id_forward(m8, gd->input, other, err) == 0 && !memcmp(other, d8, sizeof d8);
             }
-        nn_set_isa(default_isa, err), nn_set_threads(0);
+        nn_set_isa(default_isa, err), pool_set_threads(0);
         CHECK(same, "identity-%s: int8 descriptor identical with the reference and %s kernels, 1 and 2 threads", gd->id, default_isa);
     }
     id_free(m32);

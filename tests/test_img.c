@@ -14,20 +14,6 @@
 
 /* ============================================================ helpers === */
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *b = NULL;
-    *n = 0;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long len = ftell(f);
-        rewind(f);
-        if (len > 0 && (b = malloc((size_t)len)) && fread(b, 1, (size_t)len, f) == (size_t)len) *n = (size_t)len;
-    }
-    fclose(f);
-    return b;
-}
-
 static int spit(const char *path, const void *b, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
@@ -497,7 +483,7 @@ static void test_files(const unsigned char *d01, size_t d01_n) {
     int r1 = img_write_file(path, d01, 1000, err);
     int r2 = img_write_file(path, d01, d01_n, err);
     size_t n;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = test_slurp(path, &n);
     CHECK(!r1 && !r2 && b && n == d01_n && !memcmp(b, d01, n) && count_temp_files(dir) == 0,
           "write then replace: final file has the new %zu bytes, no temporary file left", n);
     free(b);
@@ -538,7 +524,7 @@ static void test_bombs(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(path, sizeof path, "tests/fuzz/regress/img/%s", bad[i].file);
         size_t n;
-        unsigned char *b = slurp(path, &n);
+        unsigned char *b = test_slurp(path, &n);
         int rc = b ? load(&im, b, n, NULL, err) : 0;
         CHECK(rc == IMG_EFORMAT && !strcmp(err, bad[i].expect), "%s refused: \"%s\"", bad[i].file, rc ? err : "(loaded)");
         free(b);
@@ -563,7 +549,7 @@ static void test_bombs(void) {
 
 int main(void) {
     size_t d01_n;
-    unsigned char *d01 = slurp(TEST_DATA "d01.jpg", &d01_n);
+    unsigned char *d01 = test_slurp(TEST_DATA "d01.jpg", &d01_n);
     if (!d01) { CHECK(0, "cannot read " TEST_DATA "d01.jpg"); return test_done(); }
     test_refusals(d01, d01_n);
     test_bombs();

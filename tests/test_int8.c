@@ -9,6 +9,7 @@
  * thread count. The network-level accuracy of int8 is in test_identity.c. */
 #include "test.h"
 #include "nn_int8.h"
+#include "pool.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -197,7 +198,7 @@ static int op_run(op_net *net, const char *isa, int threads, const float *in, in
     char err[NN_ERR];
     nn_ctx *c = nn_ctx_new("op", err);
     nn_tensor y[NN_MAX_OUTPUTS];
-    nn_set_isa(isa, err), nn_set_threads(threads);
+    nn_set_isa(isa, err), pool_set_threads(threads);
     int rc = c && nn_run(c, op_forward, net, in, h, w, cin, y, err) == 1 ? 0 : -1;
     if (rc == 0) *n = nn_numel(y[0]), memcpy(out, y[0].data, *n * sizeof(float));
     else CHECK(0, "int8 op runs: %s", err);
@@ -265,7 +266,7 @@ static void test_op(void) {
     double worst = 0;
     int over = 0, differ = 0, cases = 60;
     for (int i = 0; i < cases; i++) op_case(i, &worst, &over, &differ);
-    nn_set_isa(was, err), nn_set_threads(0);
+    nn_set_isa(was, err), pool_set_threads(0);
     CHECK(over == 0, "int8 op: %d cases (7x7 RGB stems, 1x1-5x5, strides 1-2, SAME/VALID, residual, dense): %d outputs "
           "beyond the input-quantisation bound; worst at %.2f of it", cases, over, worst);
     CHECK(differ == 0, "int8 op: every kernel set this CPU runs, 1 and 2 threads, equals the C kernels bit for bit (%d runs differ)",

@@ -2,6 +2,7 @@
  * and the full-resolution refinement on a synthetic scene with known alpha. */
 #include "img.h"
 #include "matte.h"
+#include "colour.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -158,7 +159,7 @@ static const int SC_BG[3] = {30, 190, 50}, SC_HAIR[3] = {70, 45, 30}, SC_SKIN[3]
                  SC_STRAND[3] = {40, 28, 20};
 #define SC_STRANDS 29
 
-static float lin8(int v) { return matte_srgb_to_linear((unsigned char)v); }
+static float lin8(int v) { return col_linear_table()[v]; }
 static int srgb8(float l) {
     double v = l <= 0.0031308 ? 12.92 * l : 1.055 * pow(l, 1 / 2.4) - 0.055;
     return v <= 0 ? 0 : v >= 1 ? 255 : (int)lround(v * 255);

@@ -3,6 +3,7 @@
  * counts; fp16 and int8 round trips; the container loader on corrupted files; the planner. */
 #include "test.h"
 #include "nn.h"
+#include "pool.h"
 #include <stdint.h>
 #include <time.h>
 
@@ -140,11 +141,13 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
     float *ref = NULL, *first = NULL;
     size_t nout = 0;
     for (int s = 0; s < NSETS; s++) {
-        if (nn_set_isa(isas[s], err) != 0) continue;   /* a set this CPU cannot run */
+        nn_runtime rt;
+        if (nn_runtime_init(&rt, isas[s], err) != 0) continue;   /* a set this CPU cannot run */
         for (int threads = 1; threads <= 2; threads++) {
             if (s == 0 && threads == 2) continue;
-            nn_set_threads(threads);
+            pool_set_threads(threads);
             nn_ctx *c = nn_ctx_new("case", err);
+            nn_ctx_runtime(c, &rt);
             nn_tensor out[NN_MAX_OUTPUTS];
             if (nn_run(c, fwd_one, &o, in, ih, iw, ic, out, err) != 1) { CHECK(0, "run: %s", err); nn_ctx_free(c); continue; }
             nout = nn_numel(out[0]);
@@ -165,7 +168,6 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
         }
     }
     (*cases)++;
-    nn_set_isa("auto", err);
     free(ref), free(first), free(in), free(wt), free(bias), free(slope), free(buf);
     nn_layer_free(&o.l);
     nn_model_close(m);
@@ -174,9 +176,9 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
 static void test_kernels(void) {
     const char *names[] = {"conv2d", "depthwise", "dense", "conv2d+residual"};
     char sets[64] = "", err[NN_ERR];
+    nn_runtime rt;
     for (int s = 1; s < NSETS; s++)
-        if (nn_set_isa(isas[s], err) == 0) strcat(strcat(sets, sets[0] ? ", " : ""), isas[s]);
-    nn_set_isa("auto", err);
+        if (nn_runtime_init(&rt, isas[s], err) == 0) strcat(strcat(sets, sets[0] ? ", " : ""), isas[s]);
     for (int op = 0; op < 4; op++) {
         float worst = 0;
         int ident = 0, split = 0, cases = 0;
@@ -423,25 +425,38 @@ static int fwd_deconv(nn_ctx *c, const void *net, nn_tensor x, nn_tensor *out) {
     return 1;
 }
 
+/* A random layer "l" (l.w [cout][k][k][wc], l.b [cout]) in a parsed container and a random
+ * h x w x cin input: what the layer tests below start from. */
+typedef struct { float *wt, *bias, *in; unsigned char *buf; nn_model *m; } rand_layer;
+
+static int rand_layer_make(rand_layer *r, int cout, int k, int wc, int h, int w, int cin, char err[NN_ERR]) {
+    size_t nw = (size_t)cout * k * k * wc;
+    r->wt = malloc(nw * 4), r->bias = malloc(cout * 4), r->in = malloc((size_t)h * w * cin * 4);
+    for (size_t i = 0; i < nw; i++) r->wt[i] = frand();
+    for (int i = 0; i < cout; i++) r->bias[i] = frand();
+    for (int i = 0; i < h * w * cin; i++) r->in[i] = frand();
+    spec sp[2] = {{"l.w", 0, 4, {cout, k, k, wc}, r->wt}, {"l.b", 0, 1, {cout, 1, 1, 1}, r->bias}};
+    size_t size = build(&r->buf, sp, 2);
+    return nn_model_parse(&r->m, r->buf, size, "random", err);
+}
+
+static void rand_layer_free(rand_layer *r) {
+    nn_model_close(r->m);
+    free(r->buf), free(r->wt), free(r->bias), free(r->in);
+}
+
 static void test_deconv(void) {
     float worst = 0;
     int cases = 0;
     for (int trial = 0; trial < 24; trial++) {
         int k = 1 + irand(4), s = 1 + irand(3), h = 1 + irand(7), w = 1 + irand(7), cin = 1 + irand(9), cout = 1 + irand(5);
         nn_padding pad = irand(2) ? NN_SAME : NN_VALID;
-        size_t nw = (size_t)cout * k * k * cin;
-        float *wt = malloc(nw * 4), *bias = malloc(cout * 4), *in = malloc((size_t)h * w * cin * 4);
-        for (size_t i = 0; i < nw; i++) wt[i] = frand();
-        for (int i = 0; i < cout; i++) bias[i] = frand();
-        for (int i = 0; i < h * w * cin; i++) in[i] = frand();
-        spec sp[2] = {{"d.w", 0, 4, {cout, k, k, cin}, wt}, {"d.b", 0, 1, {cout, 1, 1, 1}, bias}};
-        unsigned char *buf;
-        size_t size = build(&buf, sp, 2);
-        nn_model *m;
         char err[NN_ERR];
-        nn_model_parse(&m, buf, size, "deconv", err);
+        rand_layer r;
+        if (rand_layer_make(&r, cout, k, cin, h, w, cin, err)) { CHECK(0, "parse: %s", err); return; }
+        const float *wt = r.wt, *bias = r.bias, *in = r.in;
         one_op o = {.op = 0, .stride = s, .pad = pad, .act = nn_linear};
-        nn_layer_deconv(m, &o.l, "d", k, k, cin, cout);
+        nn_layer_deconv(r.m, &o.l, "l", k, k, cin, cout);
         nn_ctx *c = nn_ctx_new("deconv", err);
         nn_tensor out[NN_MAX_OUTPUTS];
         if (nn_run(c, fwd_deconv, &o, in, h, w, cin, out, err) != 1) { CHECK(0, "deconv run: %s", err); continue; }
@@ -463,10 +478,10 @@ static void test_deconv(void) {
         float d = maxdiff(out[0].data, ref, (size_t)oh * ow * cout, NULL);
         if (d > worst) worst = d;
         cases++;
-        free(ref), free(wt), free(bias), free(in), free(buf);
+        free(ref);
         nn_ctx_free(c);
         nn_layer_free(&o.l);
-        nn_model_close(m);
+        rand_layer_free(&r);
     }
     CHECK(worst < 1e-4f, "deconv: gather kernel equals the scatter definition on %d random shapes (k 1-4, stride 1-3, same/valid), max diff %.2g (tol 1e-4)",
           cases, worst);
@@ -504,8 +519,10 @@ static void test_planner(void) {
     for (int i = 0; i < 32 * 32 * 8; i++) in[i] = frand();
     float res[2][8];
     for (int isa = 0; isa < 2; isa++) {
-        nn_set_isa(isa ? "auto" : "reference", err);
+        nn_runtime rt;
+        nn_runtime_init(&rt, isa ? "auto" : "reference", err);
         nn_ctx *c = nn_ctx_new("chain", err);
+        nn_ctx_runtime(c, &rt);
         nn_tensor out[NN_MAX_OUTPUTS];
         nn_run(c, fwd_chain, &n, in, 32, 32, 8, out, err);
         memcpy(res[isa], out[0].data, sizeof res[isa]);
@@ -520,7 +537,6 @@ static void test_planner(void) {
         nn_ctx_free(c);
     }
     CHECK(maxdiff(res[0], res[1], 8, NULL) < 1e-4f, "planner: residual chain equals the reference (diff %.2g)", maxdiff(res[0], res[1], 8, NULL));
-    nn_set_isa("auto", err);
     nn_layer_free(&n.a);
     nn_model_close(m);
     free(buf);
@@ -556,6 +572,205 @@ static void test_depth_to_space(void) {
     CHECK(bad == 0, "depth_to_space: %d random shapes (block 2-4) equal the definition exactly (%d values differ)", cases, bad);
 }
 
+/* ------------------------------------------------------------ the small ops, one at a time */
+
+/* One op on x (and a second operand b for the binary ops, filled from the host array bh). */
+typedef struct {
+    int op;                  /* 0 mul, 1 add, 2 concat, 3 pad, 4 affine, 5 avgpool, 6 maxpool, 7 resize */
+    int bh, bw, bc;          /* b's shape */
+    const float *b;
+    int p[6];                /* pad: t, l, b, r, c before, c after; pool: k, stride, same; resize: h, w, mode */
+    const float *scale, *shift;
+    nn_act act;
+} small_op;
+
+static int fwd_small(nn_ctx *c, const void *net, nn_tensor x, nn_tensor *out) {
+    const small_op *o = net;
+    nn_tensor b = {0, 0, 0, NULL, -1};
+    if (o->op <= 2) {
+        b = nn_new(c, o->bh, o->bw, o->bc);
+        if (b.data) memcpy(b.data, o->b, nn_numel(b) * sizeof(float));
+    }
+    const int *p = o->p;
+    nn_padding pad = p[2] ? NN_SAME : NN_VALID;
+    switch (o->op) {
+    case 0: out[0] = nn_mul(c, x, b); break;
+    case 1: out[0] = nn_add(c, x, b, o->act); break;
+    case 2: out[0] = nn_concat(c, x, b); break;
+    case 3: out[0] = nn_pad(c, x, p[0], p[1], p[2], p[3], p[4], p[5]); break;
+    case 4: out[0] = nn_affine(c, x, o->scale, o->shift, o->act); break;
+    case 5: out[0] = nn_avgpool(c, x, p[0], p[1], pad); break;
+    case 6: out[0] = nn_maxpool(c, x, p[0], p[1], pad); break;
+    default: out[0] = nn_resize_bilinear(c, x, p[0], p[1], p[2] == 1, p[2] == 2); break;
+    }
+    return 1;
+}
+
+static double act_d(double v, nn_act a, int ch) {
+    if (a.kind == NN_RELU) return v > 0 ? v : 0;
+    if (a.kind == NN_LEAKY) return v >= 0 ? v : v * a.leak;
+    if (a.kind == NN_PRELU) return v >= 0 ? v : v * a.slope[ch];
+    return v;
+}
+
+/* TF's pooling window: out = ceil(in / stride) with SAME (odd pixel at the end), else
+ * (in - k) / stride + 1; avgpool divides by the taps inside the image. */
+static double pool_d(const float *x, int h, int w, int c, const int *p, int oy, int ox, int ch, int *oh, int *ow) {
+    int k = p[0], st = p[1], same = p[2], pt = 0, pl = 0;
+    *oh = same ? (h + st - 1) / st : (h - k) / st + 1, *ow = same ? (w + st - 1) / st : (w - k) / st + 1;
+    if (same) {
+        int th = (*oh - 1) * st + k - h, tw = (*ow - 1) * st + k - w;
+        pt = th > 0 ? th / 2 : 0, pl = tw > 0 ? tw / 2 : 0;
+    }
+    double sum = 0, mx = -1e30;
+    int n = 0;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            int iy = oy * st - pt + ky, ix = ox * st - pl + kx;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+            double v = x[((size_t)iy * w + ix) * c + ch];
+            sum += v, mx = v > mx ? v : mx, n++;
+        }
+    return p[5] ? mx : sum / n;
+}
+
+/* Bilinear, from TF's definition: the source coordinate of output o, clamped below at 0,
+ * between its floor and the next pixel (the last one at the edge). */
+static double resize_d(const float *x, int h, int w, int c, int oh, int ow, int mode, int oy, int ox, int ch) {
+    double sy = mode == 1 ? (oh > 1 ? oy * (double)(h - 1) / (oh - 1) : 0) : mode == 2 ? (oy + 0.5) * h / oh - 0.5 : oy * (double)h / oh;
+    double sx = mode == 1 ? (ow > 1 ? ox * (double)(w - 1) / (ow - 1) : 0) : mode == 2 ? (ox + 0.5) * w / ow - 0.5 : ox * (double)w / ow;
+    sy = sy < 0 ? 0 : sy, sx = sx < 0 ? 0 : sx;
+    int y0 = (int)sy, x0 = (int)sx, y1 = y0 + 1 < h ? y0 + 1 : h - 1, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+    double fy = sy - y0, fx = sx - x0;
+#define AT(yy, xx) (double)x[((size_t)(yy) * w + (xx)) * c + ch]
+    double top = AT(y0, x0) + (AT(y0, x1) - AT(y0, x0)) * fx, bot = AT(y1, x0) + (AT(y1, x1) - AT(y1, x0)) * fx;
+#undef AT
+    return top + (bot - top) * fy;
+}
+
+/* The expected value of output (oy, ox, ch) of op o on x (h x w x c); *oh, *ow, *oc its shape. */
+static double small_expect(const small_op *o, const float *x, int h, int w, int c, int oy, int ox, int ch, int *oh, int *ow, int *oc) {
+    const int *p = o->p;
+    *oh = h, *ow = w, *oc = c;
+    size_t at = ((size_t)oy * w + ox) * c + ch;
+    int same = o->bh == h && o->bw == w && o->bc == c;
+    size_t bi = same ? at : o->bc > 1 ? (size_t)ch : 0;   /* b: same shape, per channel or scalar */
+    switch (o->op) {
+    case 0: return (double)x[at] * o->b[bi];
+    case 1: return act_d((double)x[at] + o->b[bi], o->act, ch);
+    case 2:
+        *oc = c + o->bc;
+        return ch < c ? x[((size_t)oy * w + ox) * c + ch] : o->b[((size_t)oy * w + ox) * o->bc + ch - c];
+    case 3: {
+        *oh = h + p[0] + p[2], *ow = w + p[1] + p[3], *oc = c + p[4] + p[5];
+        int iy = oy - p[0], ix = ox - p[1], k = ch - p[4];
+        return iy < 0 || iy >= h || ix < 0 || ix >= w || k < 0 || k >= c ? 0 : x[((size_t)iy * w + ix) * c + k];
+    }
+    case 4: return act_d(x[at] * (o->scale ? o->scale[ch] : 1.0) + (o->shift ? o->shift[ch] : 0.0), o->act, ch);
+    case 5: case 6: return pool_d(x, h, w, c, p, oy, ox, ch, oh, ow);
+    default: *oh = p[0], *ow = p[1]; return resize_d(x, h, w, c, p[0], p[1], p[2], oy, ox, ch);
+    }
+}
+
+/* A random case of op: shapes, broadcasts, paddings, windows, resize modes. */
+static small_op small_case(int op, int trial, int h, int w, int c, float *bbuf, float *vec, float *vec2) {
+    small_op o = {op, h, w, c, bbuf, {0}, NULL, NULL, nn_linear};
+    if (op <= 1 && trial % 3) o.bh = o.bw = 1, o.bc = trial % 3 == 1 ? c : 1;   /* per channel, scalar */
+    if (op == 2) o.bc = 1 + irand(20);
+    if (op == 1 || op == 4) o.act = trial % 3 == 0 ? nn_relu : trial % 3 == 1 ? nn_leaky(0.2f) : nn_prelu(vec2);
+    if (op == 3) for (int i = 0; i < 6; i++) o.p[i] = irand(3);
+    if (op == 4) o.scale = trial % 4 == 1 ? NULL : vec, o.shift = trial % 4 == 2 ? NULL : vec2;
+    if (op == 5 || op == 6) {
+        o.p[0] = 1 + irand(3), o.p[1] = 1 + irand(2), o.p[2] = irand(2), o.p[5] = op == 6;
+        if (!o.p[2] && (h < o.p[0] || w < o.p[0])) o.p[2] = 1;
+    }
+    if (op == 7) o.p[0] = 1 + irand(24), o.p[1] = 1 + irand(24), o.p[2] = trial % 3;
+    return o;
+}
+
+/* The reference set reads the packed weights (the fp32 copy is freed once packed): a conv and
+ * a depthwise layer loaded from a container equal, bit for bit, the loop nest over the weights
+ * as stored, summed in the same order (bias, then ky, kx, input channel). */
+static void test_packed_reference(void) {
+    char err[NN_ERR];
+    nn_runtime ref;
+    int bad = 0, kept = 0, cases = 0;
+    nn_runtime_init(&ref, "reference", err);
+    for (int trial = 0; trial < 16; trial++) {
+        int dw = trial % 2, k = 1 + 2 * irand(3), h = 1 + irand(12), w = 1 + irand(12), cin = 1 + irand(40);
+        int cout = dw ? cin : 1 + irand(40), wc = dw ? 1 : cin;
+        rand_layer r;
+        if (rand_layer_make(&r, cout, k, wc, h, w, cin, err)) { CHECK(0, "parse: %s", err); return; }
+        const float *wt = r.wt, *bias = r.bias, *in = r.in;
+        one_op o = {.op = dw, .stride = 1, .pad = NN_SAME, .act = nn_linear};
+        if (dw) nn_layer_dwconv(r.m, &o.l, "l", k, k, cin);
+        else nn_layer_conv(r.m, &o.l, "l", k, k, cin, cout);
+        kept += o.l.weights != NULL;
+        nn_ctx *c = nn_ctx_new("packed", err);
+        nn_ctx_runtime(c, &ref);
+        nn_tensor out[NN_MAX_OUTPUTS];
+        if (nn_run(c, fwd_one, &o, in, h, w, cin, out, err) != 1) bad++;
+        else
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    for (int j = 0; j < cout; j++) {
+                        float sum = bias[j];
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = y - (k - 1) / 2 + ky, ix = x - (k - 1) / 2 + kx;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                for (int q = dw ? j : 0; q < (dw ? j + 1 : cin); q++)
+                                    sum += in[((size_t)iy * w + ix) * cin + q] * wt[(((size_t)j * k + ky) * k + kx) * wc + (dw ? 0 : q)];
+                            }
+                        bad += out[0].data[((size_t)y * w + x) * cout + j] != sum;
+                    }
+        cases++;
+        nn_ctx_free(c), nn_layer_free(&o.l), rand_layer_free(&r);
+    }
+    CHECK(bad == 0 && kept == 0, "reference set on packed weights: %d conv / depthwise layers equal the loops over the stored "
+          "weights exactly (%d values differ); fp32 copies kept: %d", cases, bad, kept);
+}
+
+/* Each op against the naive loops above on random shapes: mul and add with their
+ * broadcasts, concat, pad, affine, avg- and maxpool (SAME / VALID), bilinear resize in its
+ * three coordinate modes. These ops were checked only through whole networks before. */
+static void test_small_ops(void) {
+    const char *names[] = {"mul", "add", "concat", "pad", "affine", "avgpool", "maxpool", "resize_bilinear"};
+    char err[NN_ERR];
+    for (int op = 0; op < 8; op++) {
+        int cases = 0, bad_shape = 0;
+        double worst = 0;
+        for (int trial = 0; trial < 30; trial++) {
+            int h = 1 + irand(17), w = 1 + irand(17), c = 1 + irand(35);
+            if (trial == 29 && op <= 2) h = w = 180, c = 33;   /* > 2^20 values: split across the threads */
+            size_t n = (size_t)h * w * c;
+            float *x = malloc(n * 4), *bbuf = malloc((n + (size_t)h * w * 20) * 4), *vec = malloc(c * 4), *vec2 = malloc(c * 4);
+            for (size_t i = 0; i < n; i++) x[i] = frand() * 4;
+            for (size_t i = 0; i < n + (size_t)h * w * 20; i++) bbuf[i] = frand() * 4;
+            for (int i = 0; i < c; i++) vec[i] = frand(), vec2[i] = frand();
+            small_op o = small_case(op, trial, h, w, c, bbuf, vec, vec2);
+            nn_ctx *ctx = nn_ctx_new(names[op], err);
+            nn_tensor out[NN_MAX_OUTPUTS];
+            int oh, ow, oc;
+            small_expect(&o, x, h, w, c, 0, 0, 0, &oh, &ow, &oc);
+            if (nn_run(ctx, fwd_small, &o, x, h, w, c, out, err) != 1 || out[0].h != oh || out[0].w != ow || out[0].c != oc) bad_shape++;
+            else
+                for (int y = 0; y < oh; y++)
+                    for (int xx = 0; xx < ow; xx++)
+                        for (int k = 0; k < oc; k++) {
+                            double want = small_expect(&o, x, h, w, c, y, xx, k, &oh, &ow, &oc);
+                            double d = fabs(out[0].data[((size_t)y * ow + xx) * oc + k] - want) / (fabs(want) + 1);
+                            worst = d > worst ? d : worst;
+                        }
+            cases++;
+            nn_ctx_free(ctx), free(x), free(bbuf), free(vec), free(vec2);
+        }
+        /* 1e-5: the op computes resize coordinates in float, the loops above in double */
+        CHECK(bad_shape == 0 && worst <= 1e-5, "%s: %d random cases match the naive loops, worst rel diff %.2g (tol 1e-5); %d wrong shapes",
+              names[op], cases, worst, bad_shape);
+    }
+}
+
 int main(void) {
     test_half();
     test_quant();
@@ -564,6 +779,8 @@ int main(void) {
     test_planner();
     test_deconv();
     test_depth_to_space();
+    test_small_ops();
+    test_packed_reference();
     test_dispatch();
     test_kernels();
     return test_done();

@@ -22,6 +22,7 @@
  * output says so.
  */
 #include "pipeline.h"
+#include "colour.h"
 #include "test.h"
 #include "ruler.h"
 
@@ -106,7 +107,7 @@ static unsigned char *skin_mask(const float (*pts)[3], int w, int h) {
 
 /* CIE L*a*b* (D65) of an sRGB pixel. */
 static void lab_of(const unsigned char *p, float o[3]) {
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     float r = lin[p[0]], g = lin[p[1]], b = lin[p[2]];
     float xyz[3] = {(0.4124f * r + 0.3576f * g + 0.1805f * b) / 0.95047f, 0.2126f * r + 0.7152f * g + 0.0722f * b,
                     (0.0193f * r + 0.1192f * g + 0.9505f * b) / 1.08883f};
@@ -192,7 +193,7 @@ static void check_edge(const char *what, const img_rgb *ph, const pl_opts *o, co
             outside++;
             const unsigned char *p = r->out.rgb + ((size_t)y * w + x) * 3;
             for (int c = 0; c < 3; c++) {
-                bad += abs(p[c] - compose_srgb(back[((size_t)y * w + x) * 3 + c])) > 1;
+                bad += abs(p[c] - col_srgb(back[((size_t)y * w + x) * 3 + c])) > 1;
                 dark = p[c] < dark ? p[c] : dark;
             }
         }
@@ -442,7 +443,7 @@ static float detail(const img_rgb *im, const unsigned char *mask, float mean[3])
     const int S = 8;
     int bw = im->w / S, bh = im->h / S;
     float *g = malloc(sizeof(float) * bw * bh);
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     double d = 0, m[3] = {0};
     long n = 0, nb = 0;
     for (int by = 0; g && by < bh; by++)
@@ -462,7 +463,7 @@ static float detail(const img_rgb *im, const unsigned char *mask, float mean[3])
             if (bx > 0 && g[by * bw + bx - 1] >= 0) d += fabsf(s[1] - g[by * bw + bx - 1]), n++;
         }
     free(g);
-    for (int c = 0; c < 3; c++) mean[c] = nb ? compose_srgb((float)(m[c] / (nb * S * S))) : NAN;
+    for (int c = 0; c < 3; c++) mean[c] = nb ? col_srgb((float)(m[c] / (nb * S * S))) : NAN;
     return n ? (float)(d / n) : NAN;
 }
 

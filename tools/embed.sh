@@ -1,6 +1,6 @@
 #!/bin/sh
 # embed.sh OUT.S WEIGHTS... — writes the assembly that embeds each weights/NAME.hsw in the
-# binary as the blob NAME, and the table nn_embedded() in src/nn.c looks them up in:
+# binary as the blob NAME, and the table nn_embedded() in src/nn_weights.c looks them up in:
 # { name, start, size } per blob, then { 0, 0, 0 }.
 out=$1; shift
 {

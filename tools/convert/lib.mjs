@@ -260,16 +260,22 @@ export function loadLayersModel(jsonPath) {
 // TF keeps filters with the output channel last; ours have it first (docs/WEIGHTS.md), so
 // each output channel's weights are contiguous (per-row int8 scales, kernel panels).
 
-/** conv2d filter [kh,kw,cin,cout] -> [cout,kh,kw,cin]. */
-export function hwioToOhwi(data, kh, kw, cin, cout) {
-  checkLen(data, kh * kw * cin * cout, 'hwioToOhwi');
+/** A filter [kh,kw,A,B] -> [cout,kh,kw,cin], where (A, B) is (cin, cout) or, with
+ * outFirst, (cout, cin). */
+function toOhwi(data, kh, kw, cin, cout, outFirst, what) {
+  checkLen(data, kh * kw * cin * cout, what);
   const out = new Float32Array(data.length);
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++)
-      for (let i = 0; i < cin; i++)
-        for (let o = 0; o < cout; o++)
-          out[((o * kh + y) * kw + x) * cin + i] = data[((y * kw + x) * cin + i) * cout + o];
+      for (let o = 0; o < cout; o++)
+        for (let i = 0; i < cin; i++)
+          out[((o * kh + y) * kw + x) * cin + i] = data[outFirst ? ((y * kw + x) * cout + o) * cin + i : ((y * kw + x) * cin + i) * cout + o];
   return out;
+}
+
+/** conv2d filter [kh,kw,cin,cout] -> [cout,kh,kw,cin]. */
+export function hwioToOhwi(data, kh, kw, cin, cout) {
+  return toOhwi(data, kh, kw, cin, cout, false, 'hwioToOhwi');
 }
 
 /** depthwise filter [kh,kw,c,1] -> [c,kh,kw,1] (channel multiplier 1 only). */
@@ -283,14 +289,7 @@ export function depthwiseToC(data, kh, kw, c) {
  *   y[iy*s + ky - pad_top][ix*s + kx - pad_left][co] += x[iy][ix][ci] * w[co][ky][kx][ci]
  * and nn_deconv2d implements exactly that (pad_top/left from TF SAME rules for the output). */
 export function deconvToOhwi(data, kh, kw, cout, cin) {
-  checkLen(data, kh * kw * cout * cin, 'deconvToOhwi');
-  const out = new Float32Array(data.length);
-  for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let o = 0; o < cout; o++)
-        for (let i = 0; i < cin; i++)
-          out[((o * kh + y) * kw + x) * cin + i] = data[((y * kw + x) * cout + o) * cin + i];
-  return out;
+  return toOhwi(data, kh, kw, cin, cout, true, 'deconvToOhwi');
 }
 
 /** MatMul weights [in,out] -> [out,1,1,in]. */
@@ -455,7 +454,7 @@ export function huffDecodeI8(block, n) {
   return out;
 }
 
-/** Symmetric int8 quantisation of one row, bit-identical to nn_quantize_row() in src/nn.c:
+/** Symmetric int8 quantisation of one row, bit-identical to nn_quantize_row() in src/nn_weights.c:
  * scale = float32(max|x| / 127), q = roundf(float32(x / scale)) (half away from zero), clamped
  * to [-127, 127]; scale 0 for a row of zeros. Returns the scale; fills q (Int8Array). */
 export function quantizeRowI8(x, q) {
