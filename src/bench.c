@@ -242,14 +242,15 @@ static double bench_exec(bench_pipe *b, char *const argv[], int runs, int want, 
 /* `headshot -q IN -o DIR/out.jpg` with the same kernels, threads and weights, RUNS times,
  * each ending with exit status WANT; IN is DIR/in, or the path in itself when it has a '/'. */
 static double bench_command(bench_pipe *b, const char *in, int runs, int want, double *min) {
-    char threads[16], isa[32], input[128], output[128];
+    char threads[16], isa[32], precision[8], input[128], output[128];
     snprintf(threads, sizeof threads, "%d", pool_threads());
     snprintf(isa, sizeof isa, "%s", nn_isa());
+    snprintf(precision, sizeof precision, "%s", nn_precision());
     if (strchr(in, '/')) snprintf(input, sizeof input, "%s", in);
     else snprintf(input, sizeof input, "%s/%s", b->dir, in);
     snprintf(output, sizeof output, "%s/out.jpg", b->dir);
     char *argv[] = {"headshot", input, "-o", output, "-q", "--threads", threads, "--isa", isa,
-                    b->weights ? "--weights" : NULL, (char *)b->weights, NULL};
+                    "--precision", precision, b->weights ? "--weights" : NULL, (char *)b->weights, NULL};
     return bench_exec(b, argv, runs, want, min);
 }
 
@@ -459,9 +460,9 @@ static double time_load(const hs_network *n, const char *dir, int runs, void **n
 int bench_main(int threads, int runs, int json, int mode, const char *weights_dir) {
     char err[NN_ERR];
     pool_set_threads(threads);
-    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"networks\":[", pool_threads(), nn_isa());
-    else printf("headshot bench: %d thread%s, %s kernels, median of %d runs\n\n%-18s %-13s %10s %10s %9s %9s %8s\n",
-                pool_threads(), pool_threads() > 1 ? "s" : "", nn_isa(), runs, "network", "input", "MMAC", "median ms",
+    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"precision\":\"%s\",\"networks\":[", pool_threads(), nn_isa(), nn_precision());
+    else printf("headshot bench: %d thread%s, %s kernels, %s, median of %d runs\n\n%-18s %-13s %10s %10s %9s %9s %8s\n",
+                pool_threads(), pool_threads() > 1 ? "s" : "", nn_isa(), nn_precision(), runs, "network", "input", "MMAC", "median ms",
                 "GFLOP/s", "arena MB", "load ms");
     int first = 1, rc = 0;
     for (int i = 0; hs_networks[i]; i++) {

@@ -42,6 +42,7 @@ typedef struct {
     const char *weights;     /* --weights DIR, NULL = embedded weights */
     int trace;               /* --trace: every network op on stderr */
     const char *isa;         /* --isa NAME, NULL = auto (or $HEADSHOT_ISA) */
+    const char *precision;   /* --precision int8|fp32, NULL = int8 (or $HEADSHOT_PRECISION) */
 } hs_global;
 
 typedef struct {
@@ -175,6 +176,8 @@ static const char hs_help[] =
     "                        cores/N threads (default 1)\n"
     "      --threads N       worker threads (default: all cores)\n"
     "      --isa NAME        kernels: auto, portable, avx2, avx512, neon (default auto)\n"
+    "      --precision P     int8 or fp32: the arithmetic of the networks measured to\n"
+    "                        keep their accuracy in int8 (default int8)\n"
     "      --weights DIR     read network weights from DIR/NAME.hsw instead of the copies\n"
     "                        built into the program (for developers)\n"
     "      --trace           print every network operation with its time (for developers)\n"
@@ -298,7 +301,7 @@ static int hs_int(const char *s, const char *name, long long lo, long long hi, l
 /* Takes the global options out of argv (any position before "--"), applies them, and
  * returns the new argc, or -1 after a usage error. */
 static int hs_globals(int argc, char **argv, hs_global *g) {
-    *g = (hs_global){0, NULL, 0, NULL};
+    *g = (hs_global){0, NULL, 0, NULL, NULL};
     int n = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -313,6 +316,8 @@ static int hs_globals(int argc, char **argv, hs_global *g) {
             if (!(g->weights = hs_value(argc, argv, &i, "--weights"))) return -1;
         } else if (hs_is(a, "--isa")) {
             if (!(g->isa = hs_value(argc, argv, &i, "--isa"))) return -1;
+        } else if (hs_is(a, "--precision")) {
+            if (!(g->precision = hs_value(argc, argv, &i, "--precision"))) return -1;
         } else if (!strcmp(a, "--trace")) {
             g->trace = 1;
         } else {
@@ -322,6 +327,8 @@ static int hs_globals(int argc, char **argv, hs_global *g) {
     argv[n] = NULL;
     char err[NN_ERR];
     if (g->isa && nn_set_isa(g->isa, err) != 0) return hs_error(HS_EUSAGE, NULL, "--isa %s: %s", g->isa, err), -1;
+    if (g->precision && nn_set_precision(g->precision, err) != 0)
+        return hs_error(HS_EUSAGE, NULL, "--precision %s: %s", g->precision, err), -1;
     /* --threads is applied by main(), or by each batch worker: the runtime's threads do not
      * survive the fork of a batch's worker processes. */
     if (g->trace) nn_trace_all(1);

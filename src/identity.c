@@ -127,17 +127,17 @@ id_model *id_load(const char *weights_dir, char err[NN_ERR]) {
         return NULL;
     }
     nn_model *w = m->weights;
-    nn_layer_conv(w, &m->stem, "conv32_down", 7, 7, 3, 32);
+    nn_layer_conv_int8(w, &m->stem, "conv32_down", 7, 7, 3, 32);
     for (int i = 0; i < ID_BLOCKS; i++) {
         char s[48];
         id_block *b = &m->blocks[i];
         b->down = id__blocks[i].down;
         snprintf(s, sizeof s, "%s.conv1", id__blocks[i].name);
-        nn_layer_conv(w, &b->conv1, s, 3, 3, id__blocks[i].cin, id__blocks[i].cout);
+        nn_layer_conv_int8(w, &b->conv1, s, 3, 3, id__blocks[i].cin, id__blocks[i].cout);
         snprintf(s, sizeof s, "%s.conv2", id__blocks[i].name);
-        nn_layer_conv(w, &b->conv2, s, 3, 3, id__blocks[i].cout, id__blocks[i].cout);
+        nn_layer_conv_int8(w, &b->conv2, s, 3, 3, id__blocks[i].cout, id__blocks[i].cout);
     }
-    nn_layer_conv(w, &m->fc, "fc", 1, 1, 256, ID_DIM);
+    nn_layer_conv_int8(w, &m->fc, "fc", 1, 1, 256, ID_DIM);
     if (nn_model_error(w)) {
         snprintf(err, NN_ERR, "%s", nn_model_error(w));
         id_free(m);

@@ -10,6 +10,7 @@
  */
 #include "nn.h"
 #include "nn_kernels.h"
+#include "nn_int8.h"
 #include "buffer.h"
 #include "pool.h"
 
@@ -385,11 +386,33 @@ static void nn__wino_task(void *arg, int slot) {
     }
 }
 
+/* A layer with int8 weights (nn_layer_conv_int8): nn_int8.c does the arithmetic, with the
+ * reference's C kernel when the reference is chosen. */
+static nn_tensor nn__conv_int8(nn_ctx *c, nn_tensor x, nn_tensor y, const nn_layer *l, int stride, int pt, int pl,
+                               const nn_tensor *residual, nn_act act, const char *opname) {
+    size_t bytes = nn_q8_conv_scratch(l, x.h, x.w, y.h, y.w, stride, pt, pl);
+    nn_tensor s = nn_new(c, 1, 1, (int)((bytes + sizeof(float) - 1) / sizeof(float)));
+    nn_free(c, s);
+    uint64_t macs = (uint64_t)y.h * y.w * l->cout * l->kh * l->kw * l->cin;
+    if (!nn__op_begin(c, macs)) return y;
+    nn_epilogue e = nn__epilogue(&act);
+    e.residual = residual ? residual->data : NULL;
+    int reference = c->rt->kernels == &nn_kernels_reference;
+    int threads = !reference && macs >= NN__PAR_CONV_MACS ? pool_threads() : 1;
+    if (threads > 1) c->stats.split_ops++;
+    nn_q8_conv(l, x, y, stride, pt, pl, e, s.data, threads, c->rt->kernels->name);
+    if (!nn__act_in_epilogue(&act)) nn__act_rows(y.data, (size_t)y.h * y.w, l->cout, &act);
+    char op[24];
+    snprintf(op, sizeof op, "%s.i8", opname);
+    nn__op_end(c, op, l->name, x, y, macs);
+    return y;
+}
+
 static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride, nn_padding pad,
                           const nn_tensor *residual, nn_act act, const char *opname) {
     nn_tensor y = {0, 0, 0, NULL, -1};
     if (c->err[0]) return y;
-    if (l->kind != NN_CONV || x.c != l->cin || !l->packed) {
+    if (l->kind != NN_CONV || x.c != l->cin || (!l->packed && !l->q8)) {
         nn_fail(c, "%s %s: input has %d channels, layer wants %d", opname, l->name, x.c, l->cin);
         return y;
     }
@@ -398,6 +421,7 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
         nn_fail(c, "%s %s: residual %dx%dx%d does not match the output %dx%dx%d", opname, l->name, residual->h,
                 residual->w, residual->c, oh, ow, l->cout);
     y = nn_new(c, oh, ow, l->cout);
+    if (l->q8) return nn__conv_int8(c, x, y, l, stride, pt, pl, residual, act, opname);
     int M = oh * ow, taps = l->kh * l->kw;
     /* A stem with few input channels (RGB) runs as kh taps of kw * cin floats each: in NHWC
      * the pixels under one kernel row are adjacent, and the packed weights [tap][cin] have the

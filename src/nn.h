@@ -4,7 +4,8 @@
  *   A network file (detect.c, landmarks.c, ...) loads its weights once from a container
  *   (nn_model_open), turning each stored tensor into a ready-to-run layer: int8 or fp16
  *   weights are dequantised and packed into the panel layout the SIMD kernels want
- *   (nn_layer_conv, ...). Its forward function is ordinary C calling ops on tensors:
+ *   (nn_layer_conv, ...), or int8 weights stay int8 for layers computed in int8
+ *   (nn_layer_conv_int8, nn_int8.h). Its forward function is ordinary C calling ops on tensors:
  *       x = nn_conv2d(c, x, &net->stem, 2, NN_SAME, nn_relu);
  *   nn_run() calls that function twice. The first, "planning" call only computes shapes,
  *   multiply-accumulate counts and the lifetime of every buffer, then assigns each buffer an
@@ -84,6 +85,7 @@ typedef struct {
     float *bias;             /* cout floats (also inside packed; the Winograd output adds it) */
     float *weights;          /* NN_DECONV: fp32 weights in the stored layout (others: NULL, freed
                                 once packed; every kernel set reads packed) */
+    struct nn_q8_layer *q8;  /* int8 layers (nn_layer_conv_int8): the int8 weights, all others NULL */
 } nn_layer;
 
 /* Each reads NAME.w (and NAME.b when present, else zero bias), checks the shape against the
@@ -96,6 +98,15 @@ void nn_layer_deconv(nn_model *m, nn_layer *l, const char *name, int kh, int kw,
 /* A plain float vector (PReLU slopes, per-channel scales): NAME must hold n values. */
 const float *nn_vector(nn_model *m, const char *name, int n);
 void nn_layer_free(nn_layer *l);
+/* As nn_layer_conv, but computing in int8 when the precision is int8 and NAME.w is stored as
+ * int8: the weights stay int8 (a quarter of the memory) and the layer's input is quantised
+ * to uint8 per tensor at run time (nn_int8.h). A network calls it for the layers whose
+ * accuracy it has measured in int8. */
+void nn_layer_conv_int8(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int cin, int cout);
+/* Precision of the layers loaded from now on with nn_layer_conv_int8: "int8" (the default)
+ * or "fp32". The environment variable HEADSHOT_PRECISION sets the initial choice. */
+int nn_set_precision(const char *name, char err[NN_ERR]);
+const char *nn_precision(void);
 /* A layer with deterministic pseudo-random weights in [-0.5, 0.5), for benchmarks and tests. */
 int nn_layer_random(nn_layer *l, nn_layer_kind kind, int kh, int kw, int cin, int cout, uint32_t seed);
 

@@ -8,6 +8,7 @@
  */
 #include "nn.h"
 #include "nn_kernels.h"
+#include "nn_int8.h"
 #include "buffer.h"
 
 #include <errno.h>
@@ -504,5 +505,6 @@ void nn_layer_free(nn_layer *l) {
     free(l->wino);
     free(l->bias);
     free(l->weights);
+    nn_q8_free(l->q8);
     memset(l, 0, sizeof *l);
 }

@@ -5,6 +5,7 @@
 #include "identity.h"
 #include "img.h"
 #include "landmarks.h"
+#include "pool.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -96,6 +97,51 @@ static void test_pairs(void) {
         CHECK(same ? d < ID_SAME_MAX : d > ID_SAME_MAX, "identity %s vs %s: distance %.4f %s %.1f: %s person (TF.js: %.4f)",
               a->id, b->id, d, same ? "<" : ">", ID_SAME_MAX, same ? "same" : "different", ref);
     }
+}
+
+/* ------------------------------------------------------------------ precision --- */
+
+#define INT8_FP32_MAX 0.03f       /* int8 against fp32: 5% of the same-person threshold */
+
+static id_model *load_with(const char *precision, char err[NN_ERR]) {
+    char was[8];
+    snprintf(was, sizeof was, "%s", nn_precision());
+    nn_set_precision(precision, err);
+    id_model *m = id_load(getenv("HEADSHOT_WEIGHTS"), err);
+    nn_set_precision(was, err);
+    CHECK(m != NULL, "face_recognition (%s): loads%s%s", precision, m ? "" : ": ", m ? "" : err);
+    return m;
+}
+
+/* int8 against fp32 (the weights widened at load, the path before int8) on the goldens'
+ * crops d01 and d03: descriptor distance <= INT8_FP32_MAX. And int8 results do not depend on
+ * the kernels or the thread count (exact integer sums, one epilogue): the C kernels (reference)
+ * and the default ones, 1 and 2 threads, give the same bits. */
+static void test_precision(void) {
+    char err[NN_ERR];
+    id_model *m8 = load_with("int8", err), *m32 = m8 ? load_with("fp32", err) : NULL;
+    for (int k = 0; m32 && k < 3; k += 2) {
+        const golden *gd = &goldens[k];
+        float d8[ID_DIM], d32[ID_DIM], other[ID_DIM];
+        if (!gd->ok || id_forward(m8, gd->input, d8, err) || id_forward(m32, gd->input, d32, err)) {
+            CHECK(0, "identity-%s: int8 and fp32 run: %s", gd->id, err);
+            continue;
+        }
+        float d = id_distance(d8, d32);
+        CHECK(d <= INT8_FP32_MAX, "identity-%s: int8 vs fp32 descriptor distance %.4f (tol %.2f); to TF.js %.4f (int8), %.4f (fp32)",
+              gd->id, d, INT8_FP32_MAX, id_distance(d8, gd->desc), id_distance(d32, gd->desc));
+        int same = 1;
+        const char *isas[] = {"reference", default_isa};
+        for (int i = 0; i < 2; i++)
+            for (int t = 1; t <= 2; t++) {
+                nn_set_isa(isas[i], err), pool_set_threads(t);
+                same &= id_forward(m8, gd->input, other, err) == 0 && !memcmp(other, d8, sizeof d8);
+            }
+        nn_set_isa(default_isa, err), pool_set_threads(0);
+        CHECK(same, "identity-%s: int8 descriptor identical with the reference and %s kernels, 1 and 2 threads", gd->id, default_isa);
+    }
+    id_free(m32);
+    id_free(m8);
 }
 
 /* ------------------------------------------------------------------ crop --- */
@@ -227,6 +273,7 @@ int main(void) {
     for (int k = 0; k < 4; k++) test_network(m, k);
     nn_set_isa(default_isa, err);
     test_pairs();
+    test_precision();
     test_align();
     test_crop(m, G_D01, TEST_DATA "d01.jpg", 4);
     test_crop(m, G_D03, TEST_DATA "d03.png", 1e-3f);
