@@ -25,10 +25,12 @@
 #ifndef NN_H
 #define NN_H
 
+#include "err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define NN_ERR 160           /* size of every error-message buffer */
+#define NN_ERR HS_ERR        /* size of every error-message buffer */
 #define NN_MAX_OUTPUTS 8     /* most outputs one forward function may return */
 #define NN_ALIGN 64          /* every buffer is aligned to this and padded by it */
 
