@@ -212,7 +212,13 @@ int lmk_run(lmk_model *m, const unsigned char *rgb, int w, int h, const det_face
         snprintf(err, NN_ERR, "lmk_run: out of memory");
         return -1;
     }
-    int rc = lmk_at_roi(m, rgb, w, h, lmk_roi_from_face(face), out, err), runs = 1;
+    det_roi first = lmk_roi_from_face(face);
+    int rc = lmk_at_roi(m, rgb, w, h, first, out, err), runs = 1;
+    if (rc == 0 && out->flag < LMK_FLAG_MIN && first.angle != 0) {   /* the upright second look */
+        first.angle = 0;
+        rc = lmk_at_roi(m, rgb, w, h, first, next, err), runs++;
+        if (rc == 0 && next->flag >= LMK_UPRIGHT_MIN) *out = *next;
+    }
     /* The detector's box is loose and its eye keypoints are coarse; a crop made from the
      * landmarks is tighter and correctly rotated (MediaPipe's tracking step). A re-crop that
      * loses the face (flag < 0.5) is discarded. */

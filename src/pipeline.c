@@ -392,12 +392,42 @@ static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
     return rc;
 }
 
-/* Where the subject meets the photo's edges (pl__subject_mask). */
+#define PL_NEAR_SIDE 4.4f         /* the near window's side / forehead-to-chin distance... */
+#define PL_NEAR_DOWN 0.6f         /* ...centred this far below the eyes: every preset's frame
+                                     (portrait's: 2.6 head heights tall) fits inside */
+
+/* The subject in a levelled window around the head (t->near), split among the faces as the
+ * matte stage splits the canvas: a person mask of the whole photo is too coarse to see where
+ * the body ends at a laptop or a table in a group photo, and this window is what the canvas
+ * will show, at its scale. Past the photo's edge is not subject. */
+static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
+    const int n = MATTE_SIZE;
+    const frame_face *f = &s->r->face;
+    float fh = hypotf(f->chin[0] - f->forehead[0], f->chin[1] - f->forehead[1]), side = PL_NEAR_SIDE * fmaxf(fh, 1);
+    float at[2] = {0.5f * n, 0.5f * n - PL_NEAR_DOWN * fh * n / side};
+    frame_affine to = frame_level(f->roll, n / side, f->eyes, at);
+    img_rgb win = {0};
+    float *prob = malloc(sizeof(float) * n * n * 5), *share = prob + n * n, *in = share + n * n;
+    people_seed seeds[PL_MAX_FACES];
+    char perr[PEOPLE_ERR];
+    int rc = !prob ? pl__fail(s, PL_EFAIL, "out of memory") : frame_warp(s->photo, to, n, n, &win, s->err) ? PL_EFAIL : 0;
+    if (rc == 0 && (matte_input(win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
+    int k = rc ? 0 : pl__face_seeds(s->r, &to, 1, seeds);
+    if (rc == 0 && people_share(prob, in, n, n, 1, seeds, k, s->r->subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
+    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * share[i] >= 0.5f && win.alpha[i] >= 128;
+    if (rc == 0) frame_mask_set(&t->near, mask, n, n, to);
+    img_free(&win);
+    free(prob);
+    return rc;
+}
+
+/* Where the subject meets the photo's edges (pl__subject_mask), and its masks. */
 static int pl__touch(pl_run_state *s, frame_touch *t) {
     unsigned char *mask = malloc((size_t)MATTE_SIZE * MATTE_SIZE);
     if (!mask) return pl__fail(s, PL_EFAIL, "out of memory");
     int rc = pl__subject_mask(s, mask);
     if (rc == 0) frame_touch_of(mask, MATTE_SIZE, MATTE_SIZE, s->photo->w, s->photo->h, t);
+    if (rc == 0) rc = pl__near_mask(s, mask, t);
     free(mask);
     return rc;
 }
@@ -408,14 +438,18 @@ static const char *const pl__edge_names[4] = {"top", "right", "bottom", "left"};
 static void pl__plan_report(pl_run_state *s) {
     const pl_result *r = s->r;
     float measured = r->face.roll * 180 / (float)M_PI, applied = r->plan.roll * 180 / (float)M_PI;
-    meta_step(s->h, META_CLASSICAL, "frame plan", "roll_measured=%.1fdeg roll_levelled=%.1fdeg zoom=%.3f subject_at_edges=%d cut=%.1fpx",
-              measured, applied, r->plan.zoom, r->touch.n, r->plan.cut);
+    meta_step(s->h, META_CLASSICAL, "frame plan",
+              "roll_measured=%.1fdeg roll_levelled=%.1fdeg zoom=%.3f subject_at_edges=%d cut=%.1fpx ground=%.3f crop=%s",
+              measured, applied, r->plan.zoom, r->touch.n, r->plan.cut, r->plan.ground, r->plan.inside ? "photo" : "subject");
+    if (r->plan.inside)
+        meta_warn(s->h, "the face fills the photo: no frame shows the person whole on a new backdrop, so the headshot is "
+                  "a crop of the photo with its own background");
     if (fabsf(measured - applied) >= 1)
         meta_warn(s->h, "the head is tilted %.0f degrees; levelled by %.0f only: more would show the photo's edge", measured, applied);
     if (r->plan.zoom > 1.001f)
         meta_warn(s->h, "the photo has no room for the %s frame: the head is %.0f%% larger than its rule (a tighter crop)",
                   s->spec->name, 100 * (r->plan.zoom - 1));
-    if (r->plan.cut > 0)
+    if (r->plan.cut > 0 && !r->plan.inside)
         meta_warn(s->h, "the subject is cut by the photo's %s edge inside the frame (%.0f px): no frame avoids it",
                   pl__edge_names[r->plan.cut_edge], r->plan.cut);
 }
@@ -590,7 +624,7 @@ static int pl__subject_only(pl_run_state *s, float *mask, const float *colour, i
     return 0;
 }
 
-/* Subject matte x coverage, and the decontaminated foreground. With keep there is no matte:
+/* Subject matte x coverage, and the decontaminated foreground. With keep, or a crop of a photo the face fills, no matte:
  * the photo is the foreground wherever it covers the canvas. */
 static int pl__matte(pl_run_state *s) {
     int w = s->framed.w, h = s->framed.h;
@@ -600,7 +634,7 @@ static int pl__matte(pl_run_state *s) {
     s->before = nn_buffer_alloc(n * 3);
     if (!s->alpha || !s->fg || !s->before) return pl__fail(s, PL_EFAIL, "out of memory");
     memcpy(s->before, s->framed.rgb, n * 3);
-    if (s->o->background.kind == COMPOSE_KEEP) {
+    if (s->o->background.kind == COMPOSE_KEEP || s->r->plan.inside) {   /* the photo as it is */
         for (size_t i = 0; i < n; i++) s->alpha[i] = s->framed.alpha[i] / 255.0f;
         return 0;
     }
@@ -617,8 +651,9 @@ static int pl__matte(pl_run_state *s) {
     free(mask);
     if (rc) return PL_EFAIL;
     for (size_t i = 0; i < n; i++) s->alpha[i] *= s->framed.alpha[i] / 255.0f;
+    int filled = frame_ground_fill(s->alpha, s->fg, s->framed.rgb, s->framed.alpha, w, h);
     meta_step(s->h, META_ANALYSIS, "matte", "model=selfie_segmentation refine=guided_filter foreground=estimated size=%dx%d "
-              "people=%s", w, h, s->o->keep_others ? "all" : "subject");
+              "people=%s ground_filled=%d", w, h, s->o->keep_others ? "all" : "subject", filled);
     pl__time(s, PL_MATTE, 0);
     s->r->ms[PL_MATTE] -= split;   /* the split is a stage of its own in the times */
     meta_step_ms(s->h, s->r->ms[PL_MATTE]);
@@ -718,7 +753,8 @@ static int pl__compose(pl_run_state *s) {
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;
     const float *lin = compose_linear_table();
-    pl_look_job lj = {s->fg, s->framed.rgb, bg->kind == COMPOSE_KEEP ? NULL : s->before, lin, w};
+    int keep = bg->kind == COMPOSE_KEEP || r->plan.inside;
+    pl_look_job lj = {s->fg, s->framed.rgb, keep ? NULL : s->before, lin, w};
     nn_parallel_rows(h, pl__look_rows, &lj);
     float *back = NULL;
     int rc = 0;
@@ -732,8 +768,9 @@ static int pl__compose(pl_run_state *s) {
     if (rc) return rc;
     char name[META_TEXT];
     compose_name(bg, name, sizeof name);
-    if (bg->kind == COMPOSE_KEEP)
-        meta_step(s->h, META_CLASSICAL, "background", "backdrop=keep (past the photo's edge: its blurred background)");
+    if (keep)
+        meta_step(s->h, META_CLASSICAL, "background", "backdrop=keep (%s)",
+                  r->plan.inside ? "the face fills the photo: a crop of it" : "past the photo's edge: its blurred background");
     else
         meta_step(s->h, META_NEURAL, "background", "backdrop=%s matte=selfie_segmentation+guided_filter compositing=linear_light",
                   name);
