@@ -223,19 +223,19 @@ void frame_mask_set(frame_mask *m, const unsigned char *mask, int mw, int mh, fr
 
 #define GROUND_COLUMNS 64          /* columns of the output the ground rule samples */
 
-/* The subject at output pixel (x, y) through inv (output -> photo): the near mask where it
- * has the point, else the whole photo's; 0 past the photo. */
+/* The subject at output pixel (x, y) through inv (output -> photo): 0 past the photo (the
+ * whole photo's mask ends there), else the near mask where it has the point, else the whole
+ * photo's. */
 static int frame__subject_at(const frame_touch *t, frame_affine inv, float x, float y) {
-    float u, v;
+    float u, v, cx, cy;
     frame_map(inv, x, y, &u, &v);
-    for (int k = 0; k < 2; k++) {
-        const frame_mask *m = k ? &t->whole : &t->near;
-        float cx, cy;
-        frame_map(m->to, u, v, &cx, &cy);
-        int i = (int)floorf(cx), j = (int)floorf(cy);
-        if (i >= 0 && j >= 0 && i < m->w && j < m->h) return m->m[j * m->w + i];
-    }
-    return 0;
+    frame_map(t->whole.to, u, v, &cx, &cy);
+    int i = (int)floorf(cx), j = (int)floorf(cy);
+    if (i < 0 || j < 0 || i >= t->whole.w || j >= t->whole.h) return 0;
+    frame_map(t->near.to, u, v, &cx, &cy);
+    int ni = (int)floorf(cx), nj = (int)floorf(cy);
+    if (ni >= 0 && nj >= 0 && ni < t->near.w && nj < t->near.h) return t->near.m[nj * t->near.w + ni];
+    return t->whole.m[j * t->whole.w + i];
 }
 
 float frame_ground(const frame_touch *t, frame_affine to_out, int w, int h) {

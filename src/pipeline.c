@@ -394,16 +394,20 @@ static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
 
 #define PL_NEAR_SIDE 4.4f         /* the near window's side / forehead-to-chin distance... */
 #define PL_NEAR_DOWN 0.6f         /* ...centred this far below the eyes: every preset's frame
-                                     (portrait's: 2.6 head heights tall) fits inside */
+                                     (portrait's: 2.6 head heights tall) fits inside... */
+#define PL_NEAR_PHOTO 1.5f        /* ...but at most this x the photo's longer side */
 
 /* The subject in a levelled window around the head (t->near), split among the faces as the
  * matte stage splits the canvas: a person mask of the whole photo is too coarse to see where
  * the body ends at a laptop or a table in a group photo, and this window is what the canvas
- * will show, at its scale. Past the photo's edge is not subject. */
+ * will show, at its scale. Only when the window fits in the photo's shorter side: around a
+ * face that fills the photo the window is mostly the photo's repeated edge, and the whole
+ * photo's mask is the finer one. */
 static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
     const int n = MATTE_SIZE;
     const frame_face *f = &s->r->face;
     float fh = hypotf(f->chin[0] - f->forehead[0], f->chin[1] - f->forehead[1]), side = PL_NEAR_SIDE * fmaxf(fh, 1);
+    side = fminf(side, PL_NEAR_PHOTO * (s->photo->w > s->photo->h ? s->photo->w : s->photo->h));
     float at[2] = {0.5f * n, 0.5f * n - PL_NEAR_DOWN * fh * n / side};
     frame_affine to = frame_level(f->roll, n / side, f->eyes, at);
     img_rgb win = {0};
@@ -414,7 +418,7 @@ static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
     if (rc == 0 && (matte_input(win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
     int k = rc ? 0 : pl__face_seeds(s->r, &to, 1, seeds);
     if (rc == 0 && people_share(prob, in, n, n, 1, seeds, k, s->r->subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
-    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * share[i] >= 0.5f && win.alpha[i] >= 128;
+    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * share[i] >= 0.5f;   /* frame_ground: past the photo is not subject */
     if (rc == 0) frame_mask_set(&t->near, mask, n, n, to);
     img_free(&win);
     free(prob);
