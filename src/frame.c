@@ -326,6 +326,9 @@ int frame_ground_fill(float *alpha, float *fg, const unsigned char *rgb, const u
 #define PLAN_EYES_OUT 8           /* eye lines tried past each end of the rule, when zooming... */
 #define PLAN_EYES_STEP 0.04f      /* ...this far apart: a photo cut close above the eyes or below
                                      the chin keeps the subject whole only with the eyes moved */
+#define PLAN_JAW 0.1f             /* a bottom edge inside the photo at most this many head
+                                     heights above the chin (the jaw of a face that fills the
+                                     photo), never through the mouth */
 #define PLAN_NECK 0.25f           /* a bottom edge inside the photo lies at least this many head
                                      heights below the chin: a tight crop ends on the collar or at
                                      the photo's own edge, never at the jaw */
@@ -385,16 +388,19 @@ static void frame__try(frame__search *q, float a, float fh, float z, float fe, f
                  PLAN_EDGE_COST * (fmaxf(0, s->top_min - crown_y / s->h) + neck) +
                  PLAN_ROLL_COST * fabsf((1 - a) * q->f->roll) * 180 / (float)M_PI + PLAN_ZOOM_COST * logf(z);
     if (q->best_rule == 0 && cost >= q->best) return;
-    /* the rule first: edges and ground (in output pixels), or a crop inside the photo */
+    /* the rule first, in output pixels: the edges, the ground, and a bottom edge inside the
+     * photo never through the face (the ground rule alone would take a cut through the mouth);
+     * or, searching inside the photo, how far the output runs past it */
     int edge = 0;
     float cut = 0, ground = 0, rule;
     if (q->inside) {
         rule = frame__outside(t, s->w, s->h, q->iw, q->ih) * scale;
     } else {
         cut = fmaxf(0, frame_touch_depth(q->touch, t, s->w, s->h, &edge));
-        if (cut > q->best_rule) return;
+        rule = cut + (by < q->ih - 1 ? fmaxf(0, chin_y - s->h - PLAN_JAW * (chin_y - crown_y)) : 0);
+        if (rule > q->best_rule) return;
         ground = frame_ground(q->touch, t, s->w, s->h);
-        rule = cut + s->h * fmaxf(0, ground - FRAME_GROUND_SLACK);
+        rule += s->h * fmaxf(0, ground - FRAME_GROUND_SLACK);
     }
     if (rule > q->best_rule || (rule == q->best_rule && cost >= q->best)) return;
     float covered = frame__covered(t, s->w, s->h, q->iw, q->ih);

@@ -400,9 +400,9 @@ static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
 /* The subject in a levelled window around the head (t->near), split among the faces as the
  * matte stage splits the canvas: a person mask of the whole photo is too coarse to see where
  * the body ends at a laptop or a table in a group photo, and this window is what the canvas
- * will show, at its scale. Only when the window fits in the photo's shorter side: around a
- * face that fills the photo the window is mostly the photo's repeated edge, and the whole
- * photo's mask is the finer one. */
+ * will show, at its scale. At most PL_NEAR_PHOTO x the photo: around a face that fills the
+ * photo a larger window would be mostly the photo's repeated edge (frame_warp), and the network
+ * misreads the photo in it. What lies past the photo is left to the whole photo's mask. */
 static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
     const int n = MATTE_SIZE;
     const frame_face *f = &s->r->face;
@@ -418,7 +418,7 @@ static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
     if (rc == 0 && (matte_input(win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
     int k = rc ? 0 : pl__face_seeds(s->r, &to, 1, seeds);
     if (rc == 0 && people_share(prob, in, n, n, 1, seeds, k, s->r->subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
-    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * share[i] >= 0.5f;   /* frame_ground: past the photo is not subject */
+    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * share[i] >= 0.5f;
     if (rc == 0) frame_mask_set(&t->near, mask, n, n, to);
     img_free(&win);
     free(prob);
@@ -628,8 +628,9 @@ static int pl__subject_only(pl_run_state *s, float *mask, const float *colour, i
     return 0;
 }
 
-/* Subject matte x coverage, and the decontaminated foreground. With keep, or a crop of a photo the face fills, no matte:
- * the photo is the foreground wherever it covers the canvas. */
+/* Subject matte x coverage, and the decontaminated foreground; notches under the body filled
+ * (frame_ground_fill). With keep, or a crop of a photo the face fills, there is no matte: the
+ * photo is the foreground wherever it covers the canvas. */
 static int pl__matte(pl_run_state *s) {
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;

@@ -249,7 +249,9 @@ static int run_on(const img_rgb *ph, frame_preset p, pl_result *r, meta_history 
 /* The ground rule in the plan: d03's face with a drawn subject mask whose body ends at a
  * table 0.3 head heights under the chin (nothing of the photo's edge touched). The preset's
  * frame would show the body ending above the bottom edge; the plan keeps the bottom edge on
- * the body (zooming in), and a body that reaches the photo's bottom edge changes nothing. */
+ * the body (zooming in), and a body that reaches the photo's bottom edge changes nothing. A
+ * head alone (an ellipse, no body) cannot be framed whole: the frame is a crop inside the
+ * photo, never one that cuts through the face. */
 static void test_ground_plan(void) {
     static pl_face faces[PL_MAX_FACES];
     static frame_touch t;
@@ -261,18 +263,32 @@ static void test_ground_plan(void) {
         CHECK(0, "ground plan: d03 measured");
         return img_free(&ph);
     }
-    for (int k = 0; k < 2; k++) {
-        float end = k ? (float)ph.h : f.chin[1] + 0.3f * f.head, sx = 256.0f / ph.w, sy = 256.0f / ph.h;
+    for (int k = 0; k < 3; k++) {
+        float end = k == 1 ? (float)ph.h : f.chin[1] + 0.3f * f.head, sx = 256.0f / ph.w, sy = 256.0f / ph.h;
         for (int y = 0; y < 256; y++)
-            for (int x = 0; x < 256; x++)
-                mask[y * 256 + x] = (y + 0.5f) / sy < end && (y + 0.5f) / sy > f.crown[1] && fabsf((x + 0.5f) / sx - f.eyes[0]) < 1.2f * f.head;
+            for (int x = 0; x < 256; x++) {
+                float u = (x + 0.5f) / sx - f.eyes[0], v = (y + 0.5f) / sy, mid = 0.5f * (f.crown[1] + f.chin[1]);
+                mask[y * 256 + x] = k == 2 ? hypotf(u / (0.4f * f.head), (v - mid) / (0.5f * f.head)) < 1
+                                           : v < end && v > f.crown[1] && fabsf(u) < 1.2f * f.head;
+            }
         frame_touch_of(mask, 256, 256, ph.w, ph.h, &t);
         frame_plan plan, free_plan;
         frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, &t, &plan);
         frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, NULL, &free_plan);
         float g = frame_ground(&t, plan.to_out, plan.w, plan.h), g0 = frame_ground(&t, free_plan.to_out, plan.w, plan.h), bx, by;
         frame_map(frame_inverse(plan.to_out), plan.w / 2.0f, (float)plan.h, &bx, &by);
-        if (k)
+        if (k == 2) {
+            float out = 0;
+            for (int c = 0; c < 4; c++) {
+                float u, v;
+                frame_map(frame_inverse(plan.to_out), c & 1 ? (float)plan.w : 0, c & 2 ? (float)plan.h : 0, &u, &v);
+                out = fmaxf(out, fmaxf(fmaxf(-u, u - ph.w), fmaxf(-v, v - ph.h)));
+            }
+            CHECK(plan.inside && out <= 0.01f && by >= f.chin[1],
+                  "ground plan: a head without a body (no frame keeps it whole): a crop inside the photo (%s, corners %.2f px "
+                  "past it), the bottom edge at y %.0f below the chin (%.0f), head %.3f", plan.inside ? "yes" : "no", out, by,
+                  f.chin[1], plan.head);
+        } else if (k)
             CHECK(g <= FRAME_GROUND_SLACK && fabsf(plan.zoom - free_plan.zoom) < 1e-4f && fabsf(plan.head - free_plan.head) < 1e-4f,
                   "ground plan: a body to the photo's bottom edge: ground %.3f, the preset's frame kept (head %.3f, zoom %.2f)", g,
                   plan.head, plan.zoom);
