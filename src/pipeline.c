@@ -75,26 +75,32 @@ int pl_faces(pl_models *m, const img_rgb *im, pl_face *faces, int max, int *reje
     double t0 = pl__now();
     int nd = det_run(m->det, im->rgb, im->w, im->h, found, PL_MAX_FACES, err), n = 0, refused = 0;
     double t1 = pl__now();
-    for (int i = 0; i < nd && n < max; i++) {
-        pl_face *f = &faces[n];
-        if (lmk_run(m->lmk, im->rgb, im->w, im->h, &found[i], &f->lmk, err) != 0) return -1;
-        if (f->lmk.flag < LMK_FLAG_MIN) {
-            refused++;
-            continue;
+    /* the upright second look only when FaceMesh refused every candidate: a face it confirms
+     * is never a group photo's extra face (that would change who the subject is) */
+    for (int pass = 0; pass < 2 && (pass == 0 || (n == 0 && refused > 0)); pass++)
+        for (int i = 0; i < nd && n < max; i++) {
+            pl_face *f = &faces[n];
+            int rc = pass ? lmk_run_upright(m->lmk, im->rgb, im->w, im->h, &found[i], &f->lmk, err)
+                          : lmk_run(m->lmk, im->rgb, im->w, im->h, &found[i], &f->lmk, err);
+            if (rc < 0) return -1;
+            if (pass ? rc == 0 : f->lmk.flag < LMK_FLAG_MIN) {
+                refused += !pass;
+                continue;
+            }
+            refused -= pass;
+            const float (*p)[3] = (const float (*)[3])f->lmk.pts;
+            float ex = 0.5f * (p[33][0] + p[263][0]), ey = 0.5f * (p[33][1] + p[263][1]);
+            float span = hypotf(p[263][0] - p[33][0], p[263][1] - p[33][1]);
+            int dup = 0;
+            for (int k = 0; k < n && !dup; k++) {
+                const float (*q)[3] = (const float (*)[3])faces[k].lmk.pts;
+                dup = hypotf(0.5f * (q[33][0] + q[263][0]) - ex, 0.5f * (q[33][1] + q[263][1]) - ey) < 0.5f * span;
+            }
+            if (dup) continue;
+            f->det = found[i];
+            f->pose = lmk_pose_of(p);
+            n++;
         }
-        const float (*p)[3] = (const float (*)[3])f->lmk.pts;
-        float ex = 0.5f * (p[33][0] + p[263][0]), ey = 0.5f * (p[33][1] + p[263][1]);
-        float span = hypotf(p[263][0] - p[33][0], p[263][1] - p[33][1]);
-        int dup = 0;
-        for (int k = 0; k < n && !dup; k++) {
-            const float (*q)[3] = (const float (*)[3])faces[k].lmk.pts;
-            dup = hypotf(0.5f * (q[33][0] + q[263][0]) - ex, 0.5f * (q[33][1] + q[263][1]) - ey) < 0.5f * span;
-        }
-        if (dup) continue;
-        f->det = found[i];
-        f->pose = lmk_pose_of(p);
-        n++;
-    }
     if (rejected) *rejected = refused;
     if (ms) ms[0] = t1 - t0, ms[1] = pl__now() - t1;
     return nd < 0 ? -1 : n;
