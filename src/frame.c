@@ -326,6 +326,8 @@ int frame_ground_fill(float *alpha, float *fg, const unsigned char *rgb, const u
 #define PLAN_EYES_OUT 8           /* eye lines tried past each end of the rule, when zooming... */
 #define PLAN_EYES_STEP 0.04f      /* ...this far apart: a photo cut close above the eyes or below
                                      the chin keeps the subject whole only with the eyes moved */
+#define PLAN_FILLS 1.5f           /* a crop inside the photo needs the head this x the preset's
+                                     largest: the face fills the photo */
 #define PLAN_JAW 0.1f             /* a bottom edge inside the photo at most this many head
                                      heights above the chin (the jaw of a face that fills the
                                      photo), never through the mouth */
@@ -443,9 +445,15 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
     frame__unlev(f, c, q.centre);
     memset(p, 0, sizeof *p);
     frame__search_all(&q, p);
-    if (q.best_rule > 0 && q.touch && !s->passport) {   /* no frame keeps the subject whole */
+    if ((q.best_rule > 0 || p->zoom > 1) && q.touch && !s->passport) {
+        /* no frame keeps the subject whole, or only one tighter than a crop inside the photo
+         * when that crop needs PLAN_FILLS: the face fills the photo, and the photo itself is
+         * the honest headshot */
+        frame_plan whole = *p;
+        float rule = q.best_rule;
         q.inside = 1;
         frame__search_all(&q, p);
+        if (rule == 0 && !(q.best_rule == 0 && p->zoom >= PLAN_FILLS && p->zoom < whole.zoom / PLAN_ZOOM_STEP)) *p = whole;
     }
 }
 
