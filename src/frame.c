@@ -445,7 +445,7 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
     frame__unlev(f, c, q.centre);
     memset(p, 0, sizeof *p);
     frame__search_all(&q, p);
-    if ((q.best_rule > 0 || p->zoom > 1) && q.touch && !s->passport) {
+    if ((q.best_rule > 0 || p->zoom > PLAN_FILLS) && q.touch && !s->passport) {
         /* no frame keeps the subject whole, or only one tighter than a crop inside the photo
          * when that crop needs PLAN_FILLS: the face fills the photo, and the photo itself is
          * the honest headshot */

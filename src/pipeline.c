@@ -422,9 +422,9 @@ static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
     char perr[PEOPLE_ERR];
     int rc = !prob ? pl__fail(s, PL_EFAIL, "out of memory") : frame_warp(s->photo, to, n, n, &win, s->err) ? PL_EFAIL : 0;
     if (rc == 0 && (matte_input(win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
-    int k = rc ? 0 : pl__face_seeds(s->r, &to, 1, seeds);
-    if (rc == 0 && people_share(prob, in, n, n, 1, seeds, k, s->r->subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
-    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * share[i] >= 0.5f;
+    int k = rc ? 0 : pl__face_seeds(s->r, &to, 1, seeds);   /* one face: nobody to split off */
+    if (rc == 0 && k > 1 && people_share(prob, in, n, n, 1, seeds, k, s->r->subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
+    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * (k > 1 ? share[i] : 1) >= 0.5f;
     if (rc == 0) frame_mask_set(&t->near, mask, n, n, to);
     img_free(&win);
     free(prob);
