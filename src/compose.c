@@ -19,8 +19,6 @@ static int compose__fail(char *err, const char *msg) {
 /* ============================================================ sRGB === */
 
 /* frame.c's names for colour.h's tables. */
-const float *compose_linear_table(void) { return col_linear_table(); }
-void compose_encode(const float *l, unsigned char *out, size_t n) { col_encode(l, out, n); }
 
 /* Random rounding: a hash of the position and channel gives the fraction threshold, so the
  * noise is fixed for a given pixel (same input, same bytes) and averages to the exact value. */

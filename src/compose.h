@@ -56,12 +56,6 @@ int compose_parse(const char *spec, compose_bg *bg, char err[COMPOSE_ERR]);
 /* The value back as text ("studio", "#E8E8E8", "image:x.jpg") into buf. */
 void compose_name(const compose_bg *bg, char *buf, size_t n);
 
-/* ============================================================ sRGB === */
-
-/* colour.h's col_linear_table and col_encode under the names frame.c uses. */
-const float *compose_linear_table(void);
-void compose_encode(const float *linear, unsigned char *out, size_t n);
-
 /* ============================================================ backdrops and compositing === */
 
 /* The backdrop for a w x h canvas into back (w*h*3 floats, linear RGB).

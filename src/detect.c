@@ -424,21 +424,28 @@ int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int
  * from the bar at most of their pixels (BAR_EDGE). A plain studio wall beside a head is flat
  * too, but the head or the shoulders interrupt it gradually (devset d11, d13: 0.60-0.72 of
  * the line differs); a letterbox or pillarbox ends along the whole line (0.98-1.0). A caption
- * band's text makes its lines less flat than BAR_MOSTLY: such bands are not found yet. */
+ * band (a video frame's subtitle, a screenshot's status line) has lines of text inside it:
+ * lines with at least BAR_TEXT of their pixels on the bar's tone are part of the band when a
+ * flat line follows them, and the band ends at its last flat line (devset2 e06: a white band
+ * of 100 lines whose text lines are 0.43-0.61 white). A head against a white wall never
+ * returns to a flat line, so its lines stay. Bars are looked for twice: a caption band across
+ * the bottom also crosses a pillarbox's columns, which are flat only without it. */
 #define BAR_FLAT 0.8f
 #define BAR_MOSTLY 0.9f
+#define BAR_TEXT 0.4f
 #define BAR_TOL 10
 #define BAR_EDGE 0.6f
 #define BAR_MIN 0.01f             /* thinner than this share of the side: not worth trimming */
 #define BAR_MAX 0.45f
 #define BAR_LINE 32               /* shorter lines cannot tell a bar from a smooth image */
 
-/* Line i of an edge (0: from the top, 1: right, 2: bottom, 3: left): its n pixels' luma. */
-static int det__line(const unsigned char *rgb, int w, int h, int edge, int i, short *luma) {
+/* Line i of an edge (0: from the top, 1: right, 2: bottom, 3: left) of the w x h region
+ * whose rows are stride pixels apart: its pixels' luma. */
+static int det__line(const unsigned char *rgb, int w, int h, int stride, int edge, int i, short *luma) {
     int n = edge & 1 ? h : w;
     for (int k = 0; k < n; k++) {
         int x = edge == 0 || edge == 2 ? k : edge == 1 ? w - 1 - i : i, y = edge & 1 ? k : edge == 0 ? i : h - 1 - i;
-        const unsigned char *p = rgb + ((size_t)y * w + x) * 3;
+        const unsigned char *p = rgb + ((size_t)y * stride + x) * 3;
         int mx = p[0] > p[1] ? p[0] : p[1], mn = p[0] < p[1] ? p[0] : p[1];
         mx = mx > p[2] ? mx : p[2], mn = mn < p[2] ? mn : p[2];
         luma[k] = mx - mn > 40 ? 999 : (short)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8);   /* 999: coloured */
@@ -460,22 +467,34 @@ static int det__median(const short *luma, int n) {
     return v;
 }
 
+/* The bar along edge e of the region (see above): its lines, 0 when there is none. */
+static int det__bar(const unsigned char *rgb, int w, int h, int stride, int e, short *luma) {
+    int side = e & 1 ? w : h, n = det__line(rgb, w, h, stride, e, 0, luma), v0 = det__median(luma, n), flat = 0;
+    if (n < BAR_LINE || v0 > 255 || det__near(luma, n, v0, BAR_TOL) < BAR_FLAT) return 0;
+    for (int i = 1; i + 1 < BAR_MAX * side; i++) {
+        det__line(rgb, w, h, stride, e, i, luma);
+        float near = det__near(luma, n, v0, BAR_TOL);
+        if (near < BAR_TEXT || (near < BAR_MOSTLY && i == 1)) break;
+        if (near >= BAR_MOSTLY) flat = i;
+    }
+    if (flat + 1 < BAR_MIN * side || flat + 1 >= BAR_MAX * side) return 0;
+    /* the edge may be blurred over a line or two by the encoder: those lines go with the bar */
+    float differ = 0, near[3];
+    for (int k = 0; k < 3; k++) det__line(rgb, w, h, stride, e, flat + 1 + k, luma), near[k] = det__near(luma, n, v0, BAR_TOL),
+                                differ = fmaxf(differ, 1 - near[k]);
+    int blur = near[0] >= BAR_TEXT ? 1 + (near[1] >= BAR_TEXT) : 0;
+    return differ >= BAR_EDGE ? flat + 1 + blur : 0;
+}
+
 int det_borders(const unsigned char *rgb, int w, int h, int trim[4]) {
     short *luma = malloc(sizeof(short) * (size_t)(w > h ? w : h));
     if (!luma) return -1;
-    for (int e = 0; e < 4; e++) {
-        int side = e & 1 ? w : h, n = det__line(rgb, w, h, e, 0, luma), v0 = det__median(luma, n), i = 0;
-        trim[e] = 0;
-        if (n < BAR_LINE || v0 > 255 || det__near(luma, n, v0, BAR_TOL) < BAR_FLAT) continue;
-        while (i + 1 < BAR_MAX * side) {
-            det__line(rgb, w, h, e, i + 1, luma);
-            if (det__near(luma, n, v0, BAR_TOL) < BAR_MOSTLY) break;
-            i++;
-        }
-        if (i + 1 < BAR_MIN * side || i + 1 >= BAR_MAX * side) continue;
-        float differ = 0;   /* the edge may be blurred over a line or two by the encoder */
-        for (int k = 1; k <= 3; k++) det__line(rgb, w, h, e, i + k, luma), differ = fmaxf(differ, 1 - det__near(luma, n, v0, BAR_TOL));
-        if (differ >= BAR_EDGE) trim[e] = i + 1;
+    memset(trim, 0, sizeof(int) * 4);
+    for (int pass = 0; pass < 2; pass++) {
+        const unsigned char *at = rgb + ((size_t)trim[0] * w + trim[3]) * 3;
+        int rw = w - trim[1] - trim[3], rh = h - trim[0] - trim[2], more[4];
+        for (int e = 0; e < 4; e++) more[e] = det__bar(at, rw, rh, w, e, luma);   /* each < BAR_MAX: a photo is left */
+        for (int e = 0; e < 4; e++) trim[e] += more[e];
     }
     free(luma);
     return 0;

@@ -1,6 +1,7 @@
 /* frame.c — framing (see frame.h). Sections: presets, transforms, the face, plans, the warp.
  */
 #include "frame.h"
+#include "colour.h"
 #include "compose.h"
 #include "pool.h"
 
@@ -208,6 +209,48 @@ void frame_touch_of(const unsigned char *mask, int mw, int mh, int w, int h, fra
     frame__runs(t, mask + (size_t)(mh - 1) * mw, mw, 1, 0, (float)h, sx, 0, FRAME_BOTTOM);
     frame__runs(t, mask, mh, mw, 0, 0, 0, sy, FRAME_LEFT);
     frame__runs(t, mask + mw - 1, mh, mw, (float)w, 0, 0, sy, FRAME_RIGHT);
+    frame_affine to = {1 / sx, 0, 0, 1 / sy, 0, 0};
+    frame_mask_set(&t->whole, mask, mw, mh, to);
+    t->near.w = t->near.h = 0;
+}
+
+void frame_mask_set(frame_mask *m, const unsigned char *mask, int mw, int mh, frame_affine to) {
+    m->w = mw < FRAME_MASK ? mw : FRAME_MASK, m->h = mh < FRAME_MASK ? mh : FRAME_MASK;
+    double kx = (double)m->w / mw, ky = (double)m->h / mh;
+    m->to = (frame_affine){to.a * kx, to.b * kx, to.c * ky, to.d * ky, to.e * kx, to.f * ky};
+    for (int j = 0; j < m->h; j++)   /* nearest cell */
+        for (int i = 0; i < m->w; i++)
+            m->m[j * m->w + i] = mask[(size_t)((2 * j + 1) * mh / (2 * m->h)) * mw + (2 * i + 1) * mw / (2 * m->w)] != 0;
+}
+
+#define GROUND_COLUMNS 64          /* columns of the output the ground rule samples */
+
+/* The subject at output pixel (x, y) through inv (output -> photo): 0 past the photo (the
+ * whole photo's mask ends there), else the near mask where it has the point, else the whole
+ * photo's. */
+static int frame__subject_at(const frame_touch *t, frame_affine inv, float x, float y) {
+    float u, v, cx, cy;
+    frame_map(inv, x, y, &u, &v);
+    frame_map(t->whole.to, u, v, &cx, &cy);
+    int i = (int)floorf(cx), j = (int)floorf(cy);
+    if (i < 0 || j < 0 || i >= t->whole.w || j >= t->whole.h) return 0;
+    frame_map(t->near.to, u, v, &cx, &cy);
+    int ni = (int)floorf(cx), nj = (int)floorf(cy);
+    if (ni >= 0 && nj >= 0 && ni < t->near.w && nj < t->near.h) return t->near.m[nj * t->near.w + ni];
+    return t->whole.m[j * t->whole.w + i];
+}
+
+float frame_ground(const frame_touch *t, frame_affine to_out, int w, int h) {
+    if (!t || !t->whole.w) return 0;
+    frame_affine inv = frame_inverse(to_out);
+    float y9 = floorf(0.9f * h) + 0.5f, yb = h - 0.5f;
+    int torso = 0, cut = 0, bottom = 0;
+    for (int i = 0; i < GROUND_COLUMNS; i++) {
+        float x = (i + 0.5f) * w / GROUND_COLUMNS;
+        int a = frame__subject_at(t, inv, x, y9), b = frame__subject_at(t, inv, x, yb);
+        torso += a, cut += a && !b, bottom += b;
+    }
+    return 5 * bottom < GROUND_COLUMNS ? 1 : torso ? (float)cut / torso : 0;
 }
 
 /* The depth of a point in a w x h output: its distance to the nearest side, < 0 outside. */
@@ -239,6 +282,38 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
     return t && t->n ? worst : -INFINITY;
 }
 
+#define GROUND_NOTCH_MAX 0.4f      /* a notch wider than this share of the width is no hole */
+#define GROUND_COVERED 0.9f        /* share of a notch's columns subject at 90% of the height */
+
+/* Carries alpha down column x from row y0 (see frame_ground_fill). */
+static void frame__fill_column(float *alpha, float *fg, const unsigned char *rgb, const unsigned char *cover, int w, int h,
+                               int x, int y0) {
+    const float *lin = col_linear_table();
+    for (int y = y0 + 1; y < h; y++) {
+        size_t i = (size_t)y * w + x;
+        float a = fminf(alpha[i - w], cover[i] / 255.0f), old = alpha[i];
+        if (a <= old) continue;
+        for (int c = 0; c < 3; c++) fg[3 * i + c] = (old * fg[3 * i + c] + (a - old) * lin[rgb[3 * i + c]]) / a;
+        alpha[i] = a;
+    }
+}
+
+int frame_ground_fill(float *alpha, float *fg, const unsigned char *rgb, const unsigned char *cover, int w, int h) {
+    const float *bottom = alpha + (size_t)(h - 1) * w, *torso = alpha + (size_t)(9 * h / 10) * w;
+    int filled = 0;
+    for (int a = 0; a < w; a++) {
+        if (bottom[a] >= 0.5f) continue;
+        int b = a, above = 0;
+        while (b < w && bottom[b] < 0.5f) above += torso[b++] >= 0.5f;
+        if ((a > 0 || b < w) && b - a <= GROUND_NOTCH_MAX * w && above >= GROUND_COVERED * (b - a)) {
+            for (int x = a; x < b; x++) frame__fill_column(alpha, fg, rgb, cover, w, h, x, 9 * h / 10);
+            filled += b - a;
+        }
+        a = b;
+    }
+    return filled;
+}
+
 /* ============================================================ plans === */
 
 #define PLAN_STEPS 9              /* candidates per range */
@@ -253,6 +328,11 @@ float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h,
 #define PLAN_EYES_OUT 8           /* eye lines tried past each end of the rule, when zooming... */
 #define PLAN_EYES_STEP 0.04f      /* ...this far apart: a photo cut close above the eyes or below
                                      the chin keeps the subject whole only with the eyes moved */
+#define PLAN_FILLS 1.5f           /* a crop inside the photo needs the head this x the preset's
+                                     largest: the face fills the photo */
+#define PLAN_JAW 0.1f             /* a bottom edge inside the photo at most this many head
+                                     heights above the chin (the jaw of a face that fills the
+                                     photo), never through the mouth */
 #define PLAN_NECK 0.25f           /* a bottom edge inside the photo lies at least this many head
                                      heights below the chin: a tight crop ends on the collar or at
                                      the photo's own edge, never at the jaw */
@@ -277,8 +357,21 @@ typedef struct {
     int iw, ih;
     float head;                   /* levelled chin to crown, photo pixels */
     float centre[2];              /* photo point put on the vertical line dx of the width */
-    float best, best_cut;         /* cost and cut of the plan kept */
+    int inside;                   /* the rule is: the output lies inside the photo */
+    float best, best_rule;        /* cost and breach of the rule of the plan kept */
 } frame__search;
+
+/* How far the output's corners lie past the photo's edge, photo pixels (0: inside it). */
+static float frame__outside(frame_affine to_out, int w, int h, int iw, int ih) {
+    frame_affine inv = frame_inverse(to_out);
+    float worst = 0;
+    for (int k = 0; k < 4; k++) {
+        float u, v;
+        frame_map(inv, k & 1 ? (float)w : 0, k & 2 ? (float)h : 0, &u, &v);
+        worst = fmaxf(worst, fmaxf(fmaxf(-u, u - iw), fmaxf(-v, v - ih)));
+    }
+    return worst;
+}
 
 /* One candidate: roll share a, head share fh (zoom z past the rule), eye line fe, shift dx.
  * The costs are added cheapest first, and a candidate that cannot win any more is dropped:
@@ -298,28 +391,38 @@ static void frame__try(frame__search *q, float a, float fh, float z, float fe, f
     float cost = th * th + te * te + (s->shift > 0 ? 0.5f * (dx / s->shift) * (dx / s->shift) : 0) +
                  PLAN_EDGE_COST * (fmaxf(0, s->top_min - crown_y / s->h) + neck) +
                  PLAN_ROLL_COST * fabsf((1 - a) * q->f->roll) * 180 / (float)M_PI + PLAN_ZOOM_COST * logf(z);
-    if (q->best_cut == 0 && cost >= q->best) return;
+    if (q->best_rule == 0 && cost >= q->best) return;
+    /* the rule first, in output pixels: the edges, the ground, and a bottom edge inside the
+     * photo never through the face (the ground rule alone would take a cut through the mouth);
+     * or, searching inside the photo, how far the output runs past it */
     int edge = 0;
-    float cut = fmaxf(0, frame_touch_depth(q->touch, t, s->w, s->h, &edge));
-    if (cut > q->best_cut || (cut == q->best_cut && cost >= q->best)) return;   /* the rule first */
+    float cut = 0, ground = 0, rule;
+    if (q->inside) {
+        rule = frame__outside(t, s->w, s->h, q->iw, q->ih) * scale;
+    } else {
+        cut = fmaxf(0, frame_touch_depth(q->touch, t, s->w, s->h, &edge));
+        rule = cut + (by < q->ih - 1 ? fmaxf(0, chin_y - s->h - PLAN_JAW * (chin_y - crown_y)) : 0);
+        if (rule > q->best_rule) return;
+        ground = frame_ground(q->touch, t, s->w, s->h);
+        rule += s->h * fmaxf(0, ground - FRAME_GROUND_SLACK);
+    }
+    if (rule > q->best_rule || (rule == q->best_rule && cost >= q->best)) return;
     float covered = frame__covered(t, s->w, s->h, q->iw, q->ih);
     cost += PLAN_EDGE_COST * (1 - covered);
-    if (cut == q->best_cut && cost >= q->best) return;
-    q->best = cost, q->best_cut = cut;
+    if (rule == q->best_rule && cost >= q->best) return;
+    q->best = cost, q->best_rule = rule;
     p->to_out = t, p->w = s->w, p->h = s->h, p->scale = scale, p->head = fh, p->eyes = fe;
     p->crown_y = crown_y, p->chin_y = chin_y, p->covered = covered;
-    p->roll = a * q->f->roll, p->zoom = z, p->cut = cut, p->cut_edge = edge;
+    p->roll = a * q->f->roll, p->zoom = z, p->cut = cut, p->cut_edge = edge, p->ground = ground, p->inside = q->inside;
 }
 
-void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int img_h, const frame_touch *touch,
-                     frame_plan *p) {
-    float qc[2], qk[2], c[2] = {s->eyes_centred ? 0 : f->centre_x, 0};
-    frame__lev(f, f->chin, qc), frame__lev(f, f->crown, qk);
-    frame__search q = {f, s, touch && touch->n ? touch : NULL, img_w, img_h, qc[1] - qk[1], {0, 0}, INFINITY, INFINITY};
-    frame__unlev(f, c, q.centre);
-    int shifts = s->shift > 0 ? PLAN_SHIFTS : 1, rolls = q.touch && fabsf(f->roll) > 0.005f ? PLAN_ROLLS : 1;
-    int zooms = q.touch && !s->passport ? PLAN_ZOOMS : 0;
-    memset(p, 0, sizeof *p);
+/* One search over roll share, head size (zooming past the rule when allowed), eye line and shift. */
+static void frame__search_all(frame__search *q, frame_plan *p) {
+    const frame_spec *s = q->s;
+    const frame_face *f = q->f;
+    int shifts = s->shift > 0 ? PLAN_SHIFTS : 1, rolls = q->touch && fabsf(f->roll) > 0.005f ? PLAN_ROLLS : 1;
+    int zooms = q->touch && !s->passport ? PLAN_ZOOMS : 0;
+    q->best = q->best_rule = INFINITY;
     for (int r = 0; r < rolls; r++)
         for (int i = 0; i < PLAN_STEPS + zooms; i++) {
             float z = i < PLAN_STEPS ? 1 : powf(PLAN_ZOOM_STEP, (float)(i - PLAN_STEPS + 1));
@@ -331,9 +434,29 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
                                : j < PLAN_STEPS + PLAN_EYES_OUT ? s->eyes[0] - PLAN_EYES_STEP * (j - PLAN_STEPS + 1)
                                                                 : s->eyes[2] + PLAN_EYES_STEP * (j - PLAN_STEPS - PLAN_EYES_OUT + 1);
                     float dx = shifts > 1 ? s->shift * (2.0f * k / (shifts - 1) - 1) : 0;
-                    frame__try(&q, 1 - (float)r / (PLAN_ROLLS - 1), fh, z, fe, dx, p);
+                    frame__try(q, 1 - (float)r / (PLAN_ROLLS - 1), fh, z, fe, dx, p);
                 }
         }
+}
+
+void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int img_h, const frame_touch *touch,
+                     frame_plan *p) {
+    float qc[2], qk[2], c[2] = {s->eyes_centred ? 0 : f->centre_x, 0};
+    frame__lev(f, f->chin, qc), frame__lev(f, f->crown, qk);
+    frame__search q = {f, s, touch && (touch->n || touch->whole.w) ? touch : NULL, img_w, img_h, qc[1] - qk[1], {0, 0}, 0, 0, 0};
+    frame__unlev(f, c, q.centre);
+    memset(p, 0, sizeof *p);
+    frame__search_all(&q, p);
+    if ((q.best_rule > 0 || p->zoom > PLAN_FILLS) && q.touch && !s->passport) {
+        /* no frame keeps the subject whole, or only one tighter than a crop inside the photo
+         * when that crop needs PLAN_FILLS: the face fills the photo, and the photo itself is
+         * the honest headshot */
+        frame_plan whole = *p;
+        float rule = q.best_rule;
+        q.inside = 1;
+        frame__search_all(&q, p);
+        if (rule == 0 && !(q.best_rule == 0 && p->zoom >= PLAN_FILLS && p->zoom < whole.zoom / PLAN_ZOOM_STEP)) *p = whole;
+    }
 }
 
 /* ============================================================ the warp === */
@@ -402,7 +525,7 @@ static void frame__bicubic(const img_rgb *s, const float *lin, float x, float y,
 static void frame__rows(void *arg, int y0, int y1) {
     frame__job *j = arg;
     const img_rgb *s = j->src;
-    const float *lin = compose_linear_table();
+    const float *lin = col_linear_table();
     frame_affine t = j->inv;
     float k = (float)frame_scale(t), ke = k > 1e-6f ? k : 1e-6f, off[WARP_BOX_MAX], *row = malloc(sizeof(float) * 3 * j->out->w);
     if (!row) y1 = y0, atomic_store(&j->failed, 1);
@@ -435,7 +558,7 @@ static void frame__rows(void *arg, int y0, int y1) {
             }
             j->out->alpha[(size_t)y * j->out->w + x] = (unsigned char)(cov * 255 + 0.5f);
         }
-        compose_encode(row, j->out->rgb + (size_t)y * j->out->w * 3, (size_t)j->out->w * 3);
+        col_encode(row, j->out->rgb + (size_t)y * j->out->w * 3, (size_t)j->out->w * 3);
     }
     free(row);
 }

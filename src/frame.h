@@ -108,18 +108,47 @@ int frame_choose(const det_face *faces, int n, int w, int h);
 #define FRAME_TOUCH_MAX 32
 enum { FRAME_TOP, FRAME_RIGHT, FRAME_BOTTOM, FRAME_LEFT };
 
+#define FRAME_MASK 128            /* the subject masks kept for the ground rule: at most this a side */
+
+typedef struct {
+    int w, h;                     /* cells (0: no mask) */
+    frame_affine to;              /* photo pixels -> cells */
+    unsigned char m[FRAME_MASK * FRAME_MASK];   /* 1 = subject */
+} frame_mask;
+
 typedef struct {
     int n;                        /* segments */
     float seg[FRAME_TOUCH_MAX][4];   /* x0, y0, x1, y1: photo pixels, on the photo's border */
     unsigned char edge[FRAME_TOUCH_MAX];   /* FRAME_TOP ... */
+    frame_mask whole;             /* the subject over the whole photo */
+    frame_mask near;              /* the subject in a window around the head that holds every
+                                     frame of the presets, finer (may be empty) */
 } frame_touch;
 
 /* The segments from a subject mask (mw x mh bytes, non-zero = subject) that covers the
- * whole w x h photo (stretched to it). */
+ * whole w x h photo (stretched to it), and the mask itself as t->whole. */
 void frame_touch_of(const unsigned char *mask, int mw, int mh, int w, int h, frame_touch *t);
+/* *m = mask (mw x mh bytes, non-zero = subject) resampled to FRAME_MASK at most; to: photo
+ * pixels -> mask pixels. */
+void frame_mask_set(frame_mask *m, const unsigned char *mask, int mw, int mh, frame_affine to);
 /* How deep the deepest touched point lands inside a w x h output under to_out, output
  * pixels (<= 0: the rule holds); *edge (may be NULL) gets that point's photo edge. */
 float frame_touch_depth(const frame_touch *t, frame_affine to_out, int w, int h, int *edge);
+/* The ground rule (look-check's) on the subject mask seen through to_out in a w x h output:
+ * the share of the columns that are subject at 90% of the height but not on the bottom row
+ * (past the photo's edge is not subject); 1 when less than a fifth of the bottom row is
+ * subject; 0 without a mask. The subject ends where the photo (or what stands in front of
+ * the subject: a laptop, a table) ends it, not at the output's bottom edge, when this is > 0. */
+float frame_ground(const frame_touch *t, frame_affine to_out, int w, int h);
+
+/* The ground rule on the canvas: a matte notch that opens on the bottom row under the
+ * subject (subject above it at 90% of the height, subject or the output's side on either
+ * hand) is what stands in front of the body: a mug's shiny side, a laptop's edge, where the
+ * matte let the backdrop through. alpha (w x h, 0..1) is carried down each such column over
+ * the bottom tenth of the height, within the photo's coverage (0..255), and fg (linear RGB,
+ * w x h x 3) becomes the photo's colour (sRGB rgb) by the alpha added. Returns the columns
+ * filled. A gap that reaches above 90% of the height (between an arm and the body) stays. */
+int frame_ground_fill(float *alpha, float *fg, const unsigned char *rgb, const unsigned char *cover, int w, int h);
 
 /* ============================================================ plans === */
 
@@ -135,14 +164,22 @@ typedef struct {
     float cut;                    /* depth of the photo's edge in the output where the subject
                                      touches it, output pixels (<= 0: the rule holds) */
     int cut_edge;                 /* that photo edge, FRAME_TOP ... (when cut > 0) */
+    float ground;                 /* frame_ground of the frame (<= FRAME_GROUND_SLACK: the rule holds) */
+    int inside;                   /* 1: no frame keeps the subject whole, the frame is a crop
+                                     inside the photo, to show with the photo's own background */
 } frame_plan;
 
 #define FRAME_ZOOM_MAX 3.0f       /* the head at most this x the preset's largest share */
+#define FRAME_GROUND_SLACK 0.02f  /* frame_ground allowed: the mask is coarser than the matte
+                                     (look-check allows 0.05) */
 
 /* The frame of preset s for face f in a photo of img_w x img_h. touch (may be NULL): where the
- * subject meets the photo's edges; the frame first keeps those out of the output (levelling
- * less of the roll, and, but for passports, cropping tighter than the preset's head rule when
- * that is what it takes), then follows the preset. p->cut > 0 when nothing could. */
+ * subject meets the photo's edges, and its mask; the frame first keeps those edges out of the
+ * output and the ground rule (levelling less of the roll, and, but for passports, cropping
+ * tighter than the preset's head rule when that is what it takes), then follows the preset.
+ * p->cut > 0 or p->ground > FRAME_GROUND_SLACK when nothing could; then, but for passports,
+ * the frame is the best crop inside the photo (p->inside: the face fills the photo, the
+ * honest headshot is the photo itself, cropped). */
 void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int img_h, const frame_touch *touch,
                      frame_plan *p);
 

@@ -205,14 +205,14 @@ static int lmk__converged(det_roi r, det_roi q) {
         && hypotf(q.cx - r.cx, q.cy - r.cy) < 0.02f * r.size;
 }
 
-int lmk_run(lmk_model *m, const unsigned char *rgb, int w, int h, const det_face *face,
-            lmk_result *out, char err[NN_ERR]) {
+/* FaceMesh on the crop first, then re-crops from its own landmarks. */
+static int lmk__run(lmk_model *m, const unsigned char *rgb, int w, int h, det_roi first, lmk_result *out, char err[NN_ERR]) {
     lmk_result *next = malloc(sizeof *next);
     if (!next) {
         snprintf(err, NN_ERR, "lmk_run: out of memory");
         return -1;
     }
-    int rc = lmk_at_roi(m, rgb, w, h, lmk_roi_from_face(face), out, err), runs = 1;
+    int rc = lmk_at_roi(m, rgb, w, h, first, out, err), runs = 1;
     /* The detector's box is loose and its eye keypoints are coarse; a crop made from the
      * landmarks is tighter and correctly rotated (MediaPipe's tracking step). A re-crop that
      * loses the face (flag < 0.5) is discarded. */
@@ -228,6 +228,20 @@ int lmk_run(lmk_model *m, const unsigned char *rgb, int w, int h, const det_face
     out->runs = runs;
     free(next);
     return rc;
+}
+
+int lmk_run(lmk_model *m, const unsigned char *rgb, int w, int h, const det_face *face,
+            lmk_result *out, char err[NN_ERR]) {
+    return lmk__run(m, rgb, w, h, lmk_roi_from_face(face), out, err);
+}
+
+int lmk_run_upright(lmk_model *m, const unsigned char *rgb, int w, int h, const det_face *face,
+                    lmk_result *out, char err[NN_ERR]) {
+    det_roi first = lmk_roi_from_face(face);
+    first.angle = 0;
+    if (lmk_at_roi(m, rgb, w, h, first, out, err)) return -1;
+    if (out->flag < LMK_UPRIGHT_MIN) return 0;
+    return lmk__run(m, rgb, w, h, first, out, err) ? -1 : 1;
 }
 
 /* ============================================================ head pose === */

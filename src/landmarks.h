@@ -4,7 +4,11 @@
  * (box centre, rotation that levels the eyes, 1.5 x the box, square), then the crop is
  * re-made from the landmarks themselves (their bounding box, rotation from the eye corners
  * 33 -> 263, 1.5 x) until it stops moving, at most LMK_REFINE_MAX times. The face flag is
- * FaceMesh's own "is this a face" output: below LMK_FLAG_MIN the detection is refused.
+ * FaceMesh's own "is this a face" output: below LMK_FLAG_MIN the detection is refused. The
+ * detector's eye keypoints of a face turned to the side can give the first crop a false tilt
+ * (e.g. 28 degrees on an upright face in three-quarter view, its flag then 0.02):
+ * lmk_run_upright is the second look, from an upright crop, taken only when FaceMesh is sure
+ * of it (LMK_UPRIGHT_MIN: a second chance must not let statues and toys through).
  */
 #ifndef LANDMARKS_H
 #define LANDMARKS_H
@@ -17,6 +21,7 @@
 #define LMK_FLAG_MIN 0.5f         /* face flag below this: not a face */
 #define LMK_ROI_SCALE 1.5f        /* crop side / face size (MediaPipe) */
 #define LMK_REFINE_MAX 3          /* re-crops from the landmarks */
+#define LMK_UPRIGHT_MIN 0.9f      /* the upright second look's flag must reach this (see lmk_run) */
 
 /* Some landmark indices (MediaPipe canonical face mesh). "Right" is the subject's. */
 enum { LMK_RIGHT_EYE_OUTER = 33, LMK_LEFT_EYE_OUTER = 263, LMK_FOREHEAD = 10, LMK_CHIN = 152,
@@ -44,6 +49,12 @@ void lmk_free(lmk_model *m);
  * out->flag < LMK_FLAG_MIN means FaceMesh does not see a face there. */
 int lmk_run(lmk_model *m, const unsigned char *rgb, int w, int h, const det_face *face,
             lmk_result *out, char err[NN_ERR]);
+
+/* The second look at a detection lmk_run refused: the same crop turned upright. Returns 1
+ * when FaceMesh's flag on it reaches LMK_UPRIGHT_MIN (out: the landmarks, refined as lmk_run
+ * does), 0 when not (out: that first look), -1 with err. */
+int lmk_run_upright(lmk_model *m, const unsigned char *rgb, int w, int h, const det_face *face,
+                    lmk_result *out, char err[NN_ERR]);
 
 /* The steps of lmk_run(), for tests and tools. */
 det_roi lmk_roi_from_face(const det_face *f);

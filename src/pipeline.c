@@ -75,26 +75,32 @@ int pl_faces(pl_models *m, const img_rgb *im, pl_face *faces, int max, int *reje
     double t0 = pl__now();
     int nd = det_run(m->det, im->rgb, im->w, im->h, found, PL_MAX_FACES, err), n = 0, refused = 0;
     double t1 = pl__now();
-    for (int i = 0; i < nd && n < max; i++) {
-        pl_face *f = &faces[n];
-        if (lmk_run(m->lmk, im->rgb, im->w, im->h, &found[i], &f->lmk, err) != 0) return -1;
-        if (f->lmk.flag < LMK_FLAG_MIN) {
-            refused++;
-            continue;
+    /* the upright second look only when FaceMesh refused every candidate: a face it confirms
+     * is never a group photo's extra face (that would change who the subject is) */
+    for (int pass = 0; pass < 2 && (pass == 0 || (n == 0 && refused > 0)); pass++)
+        for (int i = 0; i < nd && n < max; i++) {
+            pl_face *f = &faces[n];
+            int rc = pass ? lmk_run_upright(m->lmk, im->rgb, im->w, im->h, &found[i], &f->lmk, err)
+                          : lmk_run(m->lmk, im->rgb, im->w, im->h, &found[i], &f->lmk, err);
+            if (rc < 0) return -1;
+            if (pass ? rc == 0 : f->lmk.flag < LMK_FLAG_MIN) {
+                refused += !pass;
+                continue;
+            }
+            refused -= pass;
+            const float (*p)[3] = (const float (*)[3])f->lmk.pts;
+            float ex = 0.5f * (p[33][0] + p[263][0]), ey = 0.5f * (p[33][1] + p[263][1]);
+            float span = hypotf(p[263][0] - p[33][0], p[263][1] - p[33][1]);
+            int dup = 0;
+            for (int k = 0; k < n && !dup; k++) {
+                const float (*q)[3] = (const float (*)[3])faces[k].lmk.pts;
+                dup = hypotf(0.5f * (q[33][0] + q[263][0]) - ex, 0.5f * (q[33][1] + q[263][1]) - ey) < 0.5f * span;
+            }
+            if (dup) continue;
+            f->det = found[i];
+            f->pose = lmk_pose_of(p);
+            n++;
         }
-        const float (*p)[3] = (const float (*)[3])f->lmk.pts;
-        float ex = 0.5f * (p[33][0] + p[263][0]), ey = 0.5f * (p[33][1] + p[263][1]);
-        float span = hypotf(p[263][0] - p[33][0], p[263][1] - p[33][1]);
-        int dup = 0;
-        for (int k = 0; k < n && !dup; k++) {
-            const float (*q)[3] = (const float (*)[3])faces[k].lmk.pts;
-            dup = hypotf(0.5f * (q[33][0] + q[263][0]) - ex, 0.5f * (q[33][1] + q[263][1]) - ey) < 0.5f * span;
-        }
-        if (dup) continue;
-        f->det = found[i];
-        f->pose = lmk_pose_of(p);
-        n++;
-    }
     if (rejected) *rejected = refused;
     if (ms) ms[0] = t1 - t0, ms[1] = pl__now() - t1;
     return nd < 0 ? -1 : n;
@@ -454,12 +460,46 @@ static int pl__subject_mask(pl_run_state *s, unsigned char *mask) {
     return rc;
 }
 
-/* Where the subject meets the photo's edges (pl__subject_mask). */
+#define PL_NEAR_SIDE 4.4f         /* the near window's side / forehead-to-chin distance... */
+#define PL_NEAR_DOWN 0.6f         /* ...centred this far below the eyes: every preset's frame
+                                     (portrait's: 2.6 head heights tall) fits inside... */
+#define PL_NEAR_PHOTO 1.5f        /* ...but at most this x the photo's longer side */
+
+/* The subject in a levelled window around the head (t->near), split among the faces as the
+ * matte stage splits the canvas: a person mask of the whole photo is too coarse to see where
+ * the body ends at a laptop or a table in a group photo, and this window is what the canvas
+ * will show, at its scale. At most PL_NEAR_PHOTO x the photo: around a face that fills the
+ * photo a larger window would be mostly the photo's repeated edge (frame_warp), and the network
+ * misreads the photo in it. What lies past the photo is left to the whole photo's mask. */
+static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
+    const int n = MATTE_SIZE;
+    const frame_face *f = &s->r->face;
+    float fh = hypotf(f->chin[0] - f->forehead[0], f->chin[1] - f->forehead[1]), side = PL_NEAR_SIDE * fmaxf(fh, 1);
+    side = fminf(side, PL_NEAR_PHOTO * (s->photo->w > s->photo->h ? s->photo->w : s->photo->h));
+    float at[2] = {0.5f * n, 0.5f * n - PL_NEAR_DOWN * fh * n / side};
+    frame_affine to = frame_level(f->roll, n / side, f->eyes, at);
+    img_rgb win = {0};
+    float *prob = malloc(sizeof(float) * n * n * 5), *share = prob + n * n, *in = share + n * n;
+    people_seed seeds[PL_MAX_FACES];
+    char perr[PEOPLE_ERR];
+    int rc = !prob ? pl__fail(s, PL_EFAIL, "out of memory") : frame_warp(s->photo, to, n, n, &win, s->err) ? PL_EFAIL : 0;
+    if (rc == 0 && (matte_input(win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
+    int k = rc ? 0 : pl__face_seeds(s->r, &to, 1, seeds);   /* one face: nobody to split off */
+    if (rc == 0 && k > 1 && people_share(prob, in, n, n, 1, seeds, k, s->r->subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
+    for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * (k > 1 ? share[i] : 1) >= 0.5f;
+    if (rc == 0) frame_mask_set(&t->near, mask, n, n, to);
+    img_free(&win);
+    free(prob);
+    return rc;
+}
+
+/* Where the subject meets the photo's edges (pl__subject_mask), and its masks. */
 static int pl__touch(pl_run_state *s, frame_touch *t) {
     unsigned char *mask = malloc((size_t)MATTE_SIZE * MATTE_SIZE);
     if (!mask) return pl__fail(s, PL_EFAIL, "out of memory");
     int rc = pl__subject_mask(s, mask);
     if (rc == 0) frame_touch_of(mask, MATTE_SIZE, MATTE_SIZE, s->photo->w, s->photo->h, t);
+    if (rc == 0) rc = pl__near_mask(s, mask, t);
     free(mask);
     return rc;
 }
@@ -470,14 +510,18 @@ static const char *const pl__edge_names[4] = {"top", "right", "bottom", "left"};
 static void pl__plan_report(pl_run_state *s) {
     const pl_result *r = s->r;
     float measured = r->face.roll * 180 / (float)M_PI, applied = r->plan.roll * 180 / (float)M_PI;
-    meta_step(s->h, META_CLASSICAL, "frame plan", "roll_measured=%.1fdeg roll_levelled=%.1fdeg zoom=%.3f subject_at_edges=%d cut=%.1fpx",
-              measured, applied, r->plan.zoom, r->touch.n, r->plan.cut);
+    meta_step(s->h, META_CLASSICAL, "frame plan",
+              "roll_measured=%.1fdeg roll_levelled=%.1fdeg zoom=%.3f subject_at_edges=%d cut=%.1fpx ground=%.3f crop=%s",
+              measured, applied, r->plan.zoom, r->touch.n, r->plan.cut, r->plan.ground, r->plan.inside ? "photo" : "subject");
+    if (r->plan.inside)
+        meta_warn(s->h, "the face fills the photo: no frame shows the person whole on a new backdrop, so the headshot is "
+                  "a crop of the photo with its own background");
     if (fabsf(measured - applied) >= 1)
         meta_warn(s->h, "the head is tilted %.0f degrees; levelled by %.0f only: more would show the photo's edge", measured, applied);
     if (r->plan.zoom > 1.001f)
         meta_warn(s->h, "the photo has no room for the %s frame: the head is %.0f%% larger than its rule (a tighter crop)",
                   s->spec->name, 100 * (r->plan.zoom - 1));
-    if (r->plan.cut > 0)
+    if (r->plan.cut > 0 && !r->plan.inside)
         meta_warn(s->h, "the subject is cut by the photo's %s edge inside the frame (%.0f px): no frame avoids it",
                   pl__edge_names[r->plan.cut_edge], r->plan.cut);
 }
@@ -647,8 +691,9 @@ static int pl__subject_only(pl_run_state *s, float *mask, const float *colour, i
     return 0;
 }
 
-/* Subject matte x coverage, and the decontaminated foreground. With keep there is no matte:
- * the photo is the foreground wherever it covers the canvas. */
+/* Subject matte x coverage, and the decontaminated foreground; notches under the body filled
+ * (frame_ground_fill). With keep, or a crop of a photo the face fills, there is no matte: the
+ * photo is the foreground wherever it covers the canvas. */
 static int pl__matte(pl_run_state *s) {
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;
@@ -657,7 +702,7 @@ static int pl__matte(pl_run_state *s) {
     s->before = buffer_alloc(n * 3);
     if (!s->alpha || !s->fg || !s->before) return pl__fail(s, PL_EFAIL, "out of memory");
     memcpy(s->before, s->framed.rgb, n * 3);
-    if (s->o->background.kind == COMPOSE_KEEP) {
+    if (s->o->background.kind == COMPOSE_KEEP || s->r->plan.inside) {   /* the photo as it is */
         for (size_t i = 0; i < n; i++) s->alpha[i] = s->framed.alpha[i] / 255.0f;
         return 0;
     }
@@ -674,8 +719,9 @@ static int pl__matte(pl_run_state *s) {
     free(mask);
     if (rc) return PL_EFAIL;
     for (size_t i = 0; i < n; i++) s->alpha[i] *= s->framed.alpha[i] / 255.0f;
+    int filled = frame_ground_fill(s->alpha, s->fg, s->framed.rgb, s->framed.alpha, w, h);
     meta_step(s->h, META_ANALYSIS, "matte", "model=selfie_segmentation refine=guided_filter foreground=estimated size=%dx%d "
-              "people=%s", w, h, s->o->keep_others ? "all" : "subject");
+              "people=%s ground_filled=%d", w, h, s->o->keep_others ? "all" : "subject", filled);
     pl__time(s, PL_MATTE, 0);
     s->r->ms[PL_MATTE] -= split;   /* the split is a stage of its own in the times */
     meta_step_ms(s->h, s->r->ms[PL_MATTE]);
@@ -776,7 +822,8 @@ static int pl__compose(pl_run_state *s) {
     int w = s->framed.w, h = s->framed.h;
     size_t n = (size_t)w * h;
     const float *lin = col_linear_table();
-    pl_look_job lj = {s->fg, s->framed.rgb, bg->kind == COMPOSE_KEEP ? NULL : s->before, lin, w};
+    int keep = bg->kind == COMPOSE_KEEP || r->plan.inside;
+    pl_look_job lj = {s->fg, s->framed.rgb, keep ? NULL : s->before, lin, w};
     pool_rows(h, pl__look_rows, &lj);
     float *back = NULL;
     int rc = 0;
@@ -790,8 +837,9 @@ static int pl__compose(pl_run_state *s) {
     if (rc) return rc;
     char name[META_TEXT];
     compose_name(bg, name, sizeof name);
-    if (bg->kind == COMPOSE_KEEP)
-        meta_step(s->h, META_CLASSICAL, "background", "backdrop=keep (past the photo's edge: its blurred background)");
+    if (keep)
+        meta_step(s->h, META_CLASSICAL, "background", "backdrop=keep (%s)",
+                  r->plan.inside ? "the face fills the photo: a crop of it" : "past the photo's edge: its blurred background");
     else
         meta_step(s->h, META_NEURAL, "background", "backdrop=%s matte=selfie_segmentation+guided_filter compositing=linear_light",
                   name);

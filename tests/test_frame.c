@@ -7,6 +7,7 @@
  * (passports) or the preset's stated ranges (linkedin, portrait), written here independently
  * of frame.c's table. Frames are warped straight from the photo (no upscaling, no matte).
  */
+#include "colour.h"
 #include "pipeline.h"
 #include "test.h"
 #include "ruler.h"
@@ -246,6 +247,115 @@ static int run_on(const img_rgb *ph, frame_preset p, pl_result *r, meta_history 
     return pl_run(&M, ph, &o, r, h, err);
 }
 
+/* The ground rule in the plan: d03's face with a drawn subject mask whose body ends at a
+ * table 0.3 head heights under the chin (nothing of the photo's edge touched). The preset's
+ * frame would show the body ending above the bottom edge; the plan keeps the bottom edge on
+ * the body (zooming in), and a body that reaches the photo's bottom edge changes nothing. A
+ * head alone (an ellipse, no body) cannot be framed whole: the frame is a crop inside the
+ * photo, never one that cuts through the face. */
+static void test_ground_plan(void) {
+    static pl_face faces[PL_MAX_FACES];
+    static frame_touch t;
+    static unsigned char mask[256 * 256];
+    img_rgb ph;
+    frame_face f;
+    if (load("d03.png", &ph)) return;
+    if (measure(&ph, &f, faces) < 0) {
+        CHECK(0, "ground plan: d03 measured");
+        return img_free(&ph);
+    }
+    for (int k = 0; k < 3; k++) {
+        float end = k == 1 ? (float)ph.h : f.chin[1] + 0.3f * f.head, sx = 256.0f / ph.w, sy = 256.0f / ph.h;
+        for (int y = 0; y < 256; y++)
+            for (int x = 0; x < 256; x++) {
+                float u = (x + 0.5f) / sx - f.eyes[0], v = (y + 0.5f) / sy, mid = 0.5f * (f.crown[1] + f.chin[1]);
+                mask[y * 256 + x] = k == 2 ? hypotf(u / (0.4f * f.head), (v - mid) / (0.5f * f.head)) < 1
+                                           : v < end && v > f.crown[1] && fabsf(u) < 1.2f * f.head;
+            }
+        frame_touch_of(mask, 256, 256, ph.w, ph.h, &t);
+        frame_plan plan, free_plan;
+        frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, &t, &plan);
+        frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, NULL, &free_plan);
+        float g = frame_ground(&t, plan.to_out, plan.w, plan.h), g0 = frame_ground(&t, free_plan.to_out, plan.w, plan.h), bx, by;
+        frame_map(frame_inverse(plan.to_out), plan.w / 2.0f, (float)plan.h, &bx, &by);
+        if (k == 2) {
+            float out = 0;
+            for (int c = 0; c < 4; c++) {
+                float u, v;
+                frame_map(frame_inverse(plan.to_out), c & 1 ? (float)plan.w : 0, c & 2 ? (float)plan.h : 0, &u, &v);
+                out = fmaxf(out, fmaxf(fmaxf(-u, u - ph.w), fmaxf(-v, v - ph.h)));
+            }
+            CHECK(plan.inside && out <= 0.01f && by >= f.chin[1],
+                  "ground plan: a head without a body (no frame keeps it whole): a crop inside the photo (%s, corners %.2f px "
+                  "past it), the bottom edge at y %.0f below the chin (%.0f), head %.3f", plan.inside ? "yes" : "no", out, by,
+                  f.chin[1], plan.head);
+        } else if (k)
+            CHECK(g <= FRAME_GROUND_SLACK && fabsf(plan.zoom - free_plan.zoom) < 1e-4f && fabsf(plan.head - free_plan.head) < 1e-4f,
+                  "ground plan: a body to the photo's bottom edge: ground %.3f, the preset's frame kept (head %.3f, zoom %.2f)", g,
+                  plan.head, plan.zoom);
+        else
+            CHECK(g0 > 0.5f && g <= FRAME_GROUND_SLACK && by <= end + 1 && !plan.inside && plan.zoom > 1,
+                  "ground plan: a body ending at a table %.0f px under the chin: the preset's frame's ground %.2f; planned %.3f, the "
+                  "bottom edge at y %.0f (table at %.0f), zoom %.2f", end - f.chin[1], g0, g, by, end, plan.zoom);
+    }
+    img_free(&ph);
+}
+
+/* frame_ground_fill on a drawn matte, 100 x 100: a body over columns 20-79 from row 40 down,
+ * with a notch under it (columns 40-49, rows 95-99: a mug's shiny side) and a gap that reaches
+ * above 90% of the height (columns 60-63 from row 80: between an arm and the body). */
+static void test_ground_fill(void) {
+    enum { W = 100, H = 100 };
+    static float alpha[W * H], fg[W * H * 3];
+    static unsigned char rgb[W * H * 3], cover[W * H];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int i = y * W + x, body = x >= 20 && x < 80 && y >= 40;
+            int hole = (x >= 40 && x < 50 && y >= 95) || (x >= 60 && x < 64 && y >= 80);
+            alpha[i] = body && !hole ? 1 : 0, cover[i] = 255, rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 200;
+            fg[3 * i] = fg[3 * i + 1] = fg[3 * i + 2] = 0;
+        }
+    int n = frame_ground_fill(alpha, fg, rgb, cover, W, H), notch = 1, gap = 1;
+    for (int y = 95; y < H; y++)
+        for (int x = 40; x < 50; x++) notch &= alpha[y * W + x] == 1 && fabsf(fg[3 * (y * W + x)] - col_linear_table()[200]) < 1e-4f;
+    for (int y = 80; y < H; y++)
+        for (int x = 60; x < 64; x++) gap &= alpha[y * W + x] == 0;
+    CHECK(n == 10 && notch && gap, "ground fill: the notch under the body filled with the photo's colour (%s), the gap "
+          "reaching above 90%% kept (%s), %d columns filled (want 10)", notch ? "yes" : "no", gap ? "yes" : "no", n);
+}
+
+/* Bars on photos derived from d01 (black, like video frames): a white caption band of 70 rows
+ * with two lines of "text" (dark strokes over about half of 24 rows) across the bottom and over
+ * a 60-column black pillarbox on the right, which is flat only once the band is gone (devset2
+ * e06 is such a frame). The test photos without bars keep every line. */
+static void test_caption(void) {
+    img_rgb d01, im;
+    char err[IMG_ERR];
+    if (load("d01.jpg", &d01)) return;
+    int w = d01.w + 60, h = d01.h + 70, t[4];
+    if (img_new(&im, w, h, 0, err)) return img_free(&d01);
+    memset(im.rgb, 0, (size_t)w * h * 3);
+    for (int y = 0; y < d01.h; y++) memcpy(im.rgb + (size_t)y * w * 3, d01.rgb + (size_t)y * d01.w * 3, (size_t)d01.w * 3);
+    for (int y = d01.h; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int b = y - d01.h, text = ((b >= 14 && b < 26) || (b >= 38 && b < 50)) && x >= 40 && x < w - 40 && (x / 7 + b / 3) % 2;
+            memset(im.rgb + ((size_t)y * w + x) * 3, text ? 20 : 250, 3);
+        }
+    int rc = det_borders(im.rgb, w, h, t);
+    CHECK(rc == 0 && abs(t[2] - 70) <= 2 && abs(t[1] - 60) <= 2 && !t[0] && !t[3],
+          "d01 with a 70-row caption band over a 60-column pillarbox: trimmed bottom %d (want 70 +-2), right %d (want 60 +-2), "
+          "top %d, left %d", t[2], t[1], t[0], t[3]);
+    img_free(&im);
+    img_free(&d01);
+    const char *plain[] = {"d01.jpg", "d03.png", "d05.jpg", "d07.jpg"};
+    for (int i = 0; i < 4; i++) {
+        if (load(plain[i], &im)) continue;
+        rc = det_borders(im.rgb, im.w, im.h, t);
+        CHECK(rc == 0 && !(t[0] | t[1] | t[2] | t[3]), "%s has no bars: trimmed %d %d %d %d", plain[i], t[0], t[1], t[2], t[3]);
+        img_free(&im);
+    }
+}
+
 static void test_photo_edges(void) {
     static pl_result r;
     static meta_history h;
@@ -313,6 +423,9 @@ int main(void) {
     test_presets();
     test_rotations();
     test_edge();
+    test_caption();
+    test_ground_fill();
+    test_ground_plan();
     test_photo_edges();
     pl_models_close(&M);
     return test_done();

@@ -244,6 +244,55 @@ static void test_pose(det_model *dm, lmk_model *lm) {
     img_free(&p);
 }
 
+/* ------------------------------------------------------------------ the upright second look --- */
+
+/* The detector's eye points can be wrong on a face turned to the side (devset2 e28: a 28 degree
+ * tilt on an upright face, flag 0.02 in that crop). d03's detection with its eye points turned
+ * by a false tilt: where lmk_run refuses it, lmk_run_upright must confirm the face (flag >=
+ * LMK_UPRIGHT_MIN) with d03's own roll; on the dogs (d10) it confirms nothing. */
+static void test_second_look(det_model *dm, lmk_model *lm) {
+    photo p = load(TEST_DATA "d03.png");
+    lmk_pose p0;
+    if (!p.rgb || !pose_of(dm, lm, p, &p0)) {
+        CHECK(0, "second look: d03 has a face");
+        return img_free(&p);
+    }
+    found *f = find_faces(dm, lm, p);
+    int refused = 0;
+    for (int deg = 30; deg <= 150; deg += 30) {
+        det_face d = f->det[0];
+        float *a = d.kp[DET_RIGHT_EYE], *b = d.kp[DET_LEFT_EYE], mx = (a[0] + b[0]) / 2, my = (a[1] + b[1]) / 2;
+        float half = hypotf(b[0] - a[0], b[1] - a[1]) / 2, t = deg / 57.2957795f;
+        a[0] = mx - half * cosf(t), a[1] = my - half * sinf(t), b[0] = mx + half * cosf(t), b[1] = my + half * sinf(t);
+        lmk_result first, got;
+        char err[NN_ERR];
+        if (lmk_at_roi(lm, p.rgb, p.w, p.h, lmk_roi_from_face(&d), &first, err)) continue;
+        if (lmk_run(lm, p.rgb, p.w, p.h, &d, &got, err) || got.flag >= LMK_FLAG_MIN) continue;
+        refused++;
+        int rc = lmk_run_upright(lm, p.rgb, p.w, p.h, &d, &got, err);
+        lmk_pose q = lmk_pose_of((const float (*)[3])got.pts);
+        CHECK(rc == 1 && got.flag >= LMK_UPRIGHT_MIN && fabsf(q.roll - p0.roll) < 2,
+              "second look: d03 with a false %d degree tilt from the detector (first crop's flag %.3f): confirmed, flag %.3f, "
+              "roll %.1f (d03's %.1f, tol 2)", deg, first.flag, got.flag, q.roll, p0.roll);
+    }
+    CHECK(refused > 0, "second look: a false tilt of 30-150 degrees makes lmk_run refuse d03 (%d of 5)", refused);
+    img_free(&p);
+    p = load(TEST_DATA "d10.jpg");
+    if (!p.rgb) return;
+    f = find_faces(dm, lm, p);
+    int taken = 0;
+    float best = 0;
+    for (int i = 0; i < f->n; i++) {
+        lmk_result got;
+        char err[NN_ERR];
+        taken += lmk_run_upright(lm, p.rgb, p.w, p.h, &f->det[i], &got, err) != 0;
+        best = fmaxf(best, got.flag);
+    }
+    CHECK(f->n > 0 && taken == 0, "second look: the dogs (d10): %d detections, none taken upright (highest flag %.3f, need %.1f)",
+          f->n, best, LMK_UPRIGHT_MIN);
+    img_free(&p);
+}
+
 int main(void) {
     char err[NN_ERR];
     snprintf(default_isa, sizeof default_isa, "%s", nn_isa());
@@ -258,6 +307,7 @@ int main(void) {
         test_network(lm, "facemesh-d05");
         nn_set_isa(default_isa, err);
         test_file(dm, lm, "d01", TEST_DATA "d01.jpg");
+        test_second_look(dm, lm);
         test_file(dm, lm, "d03", TEST_DATA "d03.png");
         test_file(dm, lm, "d05", TEST_DATA "d05.jpg");
         test_file(dm, lm, "d07", TEST_DATA "d07.jpg");
