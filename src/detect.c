@@ -248,11 +248,7 @@ static int det__net_load(det_net *n, const det_spec *s, const char *dir, char er
     nn_layer_conv(m, &n->reg[0], "head1.reg", 1, 1, c1, det__per_cell[0] * 16);
     nn_layer_conv(m, &n->cls[1], "head2.cls", 1, 1, c2, det__per_cell[1]);
     nn_layer_conv(m, &n->reg[1], "head2.reg", 1, 1, c2, det__per_cell[1] * 16);
-    if (nn_model_error(m)) {
-        snprintf(err, NN_ERR, "%s", nn_model_error(m));
-        return -1;
-    }
-    n->ctx = nn_ctx_new(s->name, err);
+    n->ctx = nn_model_ready(m, s->name, err);
     return n->ctx ? 0 : -1;
 }
 

@@ -119,13 +119,9 @@ id_model *id_load(const char *weights_dir, char err[NN_ERR]) {
     id_model *m = calloc(1, sizeof *m);
     if (!m || !(m->input = malloc(sizeof(float) * ID_INPUT * ID_INPUT * 3))) {
         snprintf(err, NN_ERR, "id_load: out of memory");
-        id_free(m);
-        return NULL;
+        return id_free(m), NULL;
     }
-    if (nn_model_open(&m->weights, "face_recognition", weights_dir, err) != 0) {
-        id_free(m);
-        return NULL;
-    }
+    if (nn_model_open(&m->weights, "face_recognition", weights_dir, err) != 0) return id_free(m), NULL;
     nn_model *w = m->weights;
     nn_layer_conv_int8(w, &m->stem, "conv32_down", 7, 7, 3, 32);
     for (int i = 0; i < ID_BLOCKS; i++) {
@@ -138,15 +134,7 @@ id_model *id_load(const char *weights_dir, char err[NN_ERR]) {
         nn_layer_conv_int8(w, &b->conv2, s, 3, 3, id__blocks[i].cout, id__blocks[i].cout);
     }
     nn_layer_conv_int8(w, &m->fc, "fc", 1, 1, 256, ID_DIM);
-    if (nn_model_error(w)) {
-        snprintf(err, NN_ERR, "%s", nn_model_error(w));
-        id_free(m);
-        return NULL;
-    }
-    if (!(m->ctx = nn_ctx_new("face_recognition", err))) {
-        id_free(m);
-        return NULL;
-    }
+    if (!(m->ctx = nn_model_ready(w, "face_recognition", err))) return id_free(m), NULL;
     return m;
 }
 

@@ -116,13 +116,9 @@ lmk_model *lmk_load(const char *weights_dir, char err[NN_ERR]) {
     lmk_model *m = calloc(1, sizeof *m);
     if (!m || !(m->input = malloc(sizeof(float) * LMK_INPUT * LMK_INPUT * 3))) {
         snprintf(err, NN_ERR, "lmk_load: out of memory");
-        lmk_free(m);
-        return NULL;
+        return lmk_free(m), NULL;
     }
-    if (nn_model_open(&m->weights, "facemesh", weights_dir, err) != 0) {
-        lmk_free(m);
-        return NULL;
-    }
+    if (nn_model_open(&m->weights, "facemesh", weights_dir, err) != 0) return lmk_free(m), NULL;
     nn_model *w = m->weights;
     nn_layer_conv(w, &m->stem, "stem", 3, 3, 3, 16);
     m->stem_slope = nn_vector(w, "stem.slope", 16);
@@ -133,15 +129,7 @@ lmk_model *lmk_load(const char *weights_dir, char err[NN_ERR]) {
     }
     lmk__head_load(w, &m->mesh, "mesh", 3, LMK_POINTS * 3);
     lmk__head_load(w, &m->flag, "flag", 1, 1);
-    if (nn_model_error(w)) {
-        snprintf(err, NN_ERR, "%s", nn_model_error(w));
-        lmk_free(m);
-        return NULL;
-    }
-    if (!(m->ctx = nn_ctx_new("facemesh", err))) {
-        lmk_free(m);
-        return NULL;
-    }
+    if (!(m->ctx = nn_model_ready(w, "facemesh", err))) return lmk_free(m), NULL;
     return m;
 }
 

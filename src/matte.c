@@ -138,13 +138,7 @@ int matte_open(matte **out, const char *weights_dir, char err[NN_ERR]) {
     if (!m) return matte__fail(err, "out of memory");
     if (nn_model_open(&m->model, "selfie", weights_dir, err) != 0) return free(m), -1;
     matte__layers(m);
-    const char *e = nn_model_error(m->model);
-    if (e) {
-        snprintf(err, NN_ERR, "selfie: %s", e);
-        return matte_close(m), -1;
-    }
-    m->ctx = nn_ctx_new("selfie", err);
-    if (!m->ctx) return matte_close(m), -1;
+    if (!(m->ctx = nn_model_ready(m->model, "selfie", err))) return matte_close(m), -1;
     *out = m;
     return 0;
 }

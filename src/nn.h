@@ -143,6 +143,9 @@ typedef enum { NN_SAME = -1, NN_VALID = -2 } nn_padding;
 typedef int (*nn_forward_fn)(nn_ctx *c, const void *net, nn_tensor in, nn_tensor *out);
 
 nn_ctx *nn_ctx_new(const char *name, char err[NN_ERR]);   /* one per network instance */
+/* The end of a network's loader: NULL with the first error of its nn_layer_* calls in err,
+ * else a new context named name to run it in. */
+nn_ctx *nn_model_ready(const nn_model *m, const char *name, char err[NN_ERR]);
 void nn_ctx_free(nn_ctx *c);
 
 /* Plans if needed, copies IN (h*w*ch floats, NHWC) into the arena and runs. The returned

@@ -319,6 +319,11 @@ const nn_wtensor *nn_model_find(const nn_model *m, const char *name) {
 int nn_model_count(const nn_model *m) { return m->count; }
 const nn_wtensor *nn_model_at(const nn_model *m, int i) { return i >= 0 && i < m->count ? &m->tensors[i] : NULL; }
 const char *nn_model_error(const nn_model *m) { return m->err[0] ? m->err : NULL; }
+
+nn_ctx *nn_model_ready(const nn_model *m, const char *name, char err[NN_ERR]) {
+    if (m->err[0]) return snprintf(err, NN_ERR, "%s", m->err), NULL;
+    return nn_ctx_new(name, err);
+}
 size_t nn_model_bytes(const nn_model *m) { return m->size; }
 
 /* ================================================================= 3. layers === */

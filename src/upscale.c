@@ -148,14 +148,9 @@ int up_load(up_model **out, const char *name, const char *weights_dir, char err[
         snprintf(nm, sizeof nm, "GFF_1_%d", k + 1);
         nn_layer_conv(w, &m->gff1[k], nm, 1, 1, UP_G0, UP_G0);
     }
-    int bad = nn_model_error(w) != NULL;
-    if (bad) snprintf(err, NN_ERR, "%s", nn_model_error(w));
+    m->ctx = nn_model_ready(w, name, err);
     nn_model_close(w);            /* the layers hold their own copies */
-    if (!bad && !(m->ctx = nn_ctx_new(name, err))) bad = 1;
-    if (bad) {
-        up_free(m);
-        return -1;
-    }
+    if (!m->ctx) return up_free(m), -1;
     *out = m;
     return 0;
 }
