@@ -534,8 +534,8 @@ static int hs_one(const hs_opts *o, const hs_global *g) {
                 if (r.ms[i] > 0) fprintf(stderr, " %s %.1f", pl_stage_names[i], r.ms[i]), total += r.ms[i];
             fprintf(stderr, " encode+write %.1f; total %.1f\n", save_ms, total);
         }
-        char bg[META_TEXT];
-        compose_name(&o->job.pl.background, bg, sizeof bg);
+        char bg[META_TEXT] = "the photo's own";
+        if (!r.own_background) compose_name(&o->job.pl.background, bg, sizeof bg);
         fprintf(stderr, "headshot: wrote %s (%dx%d %s, %s, %s background, identity distance %.2f: %s)\n",
                 to_stdout ? "standard output" : o->output, r.w, r.h, r.format == IMG_PNG ? "PNG" : "JPEG",
                 frame_spec_get(o->job.pl.preset)->name, bg, r.identity, meta_identity_verdict(r.identity));

@@ -216,6 +216,7 @@ static int job__finish(int rc, const char *err, const job_opts *o, const pl_opts
     if (rc) return snprintf(why, JOB_WHY, "%s", err), job_status_of_pipeline(rc);
     if (rec || po->team.measuring) return rec;
     out->identity = pr->identity;
+    out->own_background = pr->plan.inside;
     return job__encode(o, &pr->out, h, out, why);
 }
 

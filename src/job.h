@@ -44,6 +44,8 @@ typedef struct {
     img_format format;
     int w, h;                     /* its size */
     float identity;               /* descriptor distance photo -> headshot */
+    int own_background;           /* 1: a crop of the photo with its own background (no frame
+                                     kept the subject whole; frame_plan.inside) */
     char *report;                 /* meta_report_json, malloc'ed, NUL-terminated */
     size_t report_n;
     char *warnings;               /* the run's warnings, each ending in '\n', malloc'ed; NULL: none */

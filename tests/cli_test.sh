@@ -47,6 +47,14 @@ grep -q '^{"threads":1,' "$tmp/stdout" && [ "$(lines "$tmp/stdout")" -eq 1 ] && 
 say $? "bench --networks --json: one JSON line with threads, and input, macs, median_ms for the 6 peer-bench networks ($n)"
 expect "bench --networks --json" 0 0
 
+# A face that fills the photo: a crop of the photo with its own background, said in the
+# success line, a warning and the report.
+run tests/data/d01-tight.jpg -o "$tmp/tight.jpg" --enhance off --report "$tmp/tight.json"
+grep -q "wrote .*, the photo's own background, identity distance" "$tmp/stderr" &&
+  grep -q 'warning: the face fills the photo' "$tmp/stderr" && grep -q 'crop=photo' "$tmp/tight.json"
+say $? "a face that fills the photo (d01-tight.jpg): the success line says \"the photo's own background\", with a warning and crop=photo in the report"
+expect "d01-tight.jpg" 0
+
 # ------------------------------------------------------------------ usage errors (2)
 run --frobnicate "$tmp/in.jpg" -o "$tmp/x.jpg";       expect "unknown option" 2 1
 run frobnicate;                                        expect "unknown command 'frobnicate'" 2 1
