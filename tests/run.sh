@@ -10,11 +10,11 @@ bin=${2:-./headshot}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}   # tests at once (JOBS=1: one after another)
 passed=0; failed=0; skipped=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-scripts=tests/*_test.sh; [ "${SCRIPTS:-yes}" = no ] && scripts=
+scripts="tests/pipeline_test.sh tests/*_test.sh"; [ "${SCRIPTS:-yes}" = no ] && scripts=
 n=0
 # Started in parallel, longest first (the pipeline's tests), JOBS at a time; each one's output
 # is kept and printed in the list's order once all have finished.
-for t in "$build"/tests/test_pipeline tests/pipeline_test.sh "$build"/tests/test_* $scripts; do
+for t in "$build"/tests/test_pipeline "$build"/tests/test_* $scripts; do
   case "$t" in *.sh) ;; *) [ -x "$t" ] || continue ;; esac   # not the compiler's .d files
   case " $SKIP_SCRIPTS " in *" $(basename "$t" .sh) "*) continue ;; esac
   case " $started " in *" $t "*) continue ;; esac            # listed twice: the first ones
