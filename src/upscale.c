@@ -258,23 +258,19 @@ int up_run_f32(up_model *m, const float *rgb, int w, int h, int tile, float *out
 
 /* ============================================================== network descriptors === */
 
-static void *up_load_slim_x4(const char *dir, char err[NN_ERR]) {
+static void *up__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
     up_model *m;
-    return up_load(&m, "esrgan_slim_x4", dir, err) == 0 ? m : NULL;
+    return up_load(&m, self->name, dir, err) == 0 ? m : NULL;
 }
-static void *up_load_medium_x4(const char *dir, char err[NN_ERR]) {
-    up_model *m;
-    return up_load(&m, "esrgan_medium_x4", dir, err) == 0 ? m : NULL;
-}
-static void up_free_net(void *m) { up_free(m); }
+static void up__bench_free(void *m) { up_free(m); }
 
 const hs_network up_esrgan_slim_x4 = {
-    "esrgan_slim_x4", "esrgan_slim_x4", "super-resolution x4, RDN D2 G4 (fast)",
+    "esrgan_slim_x4", "super-resolution x4, RDN D2 G4 (fast)",
     "@upscalerjs/esrgan-slim@1.0.0 models/x4/model.json", "MIT",
-    128, 128, 3, up_load_slim_x4, up_free_net, up_forward,
+    128, 128, 3, up__bench_load, up__bench_free, up_forward,
 };
 const hs_network up_esrgan_medium_x4 = {
-    "esrgan_medium_x4", "esrgan_medium_x4", "super-resolution x4, RDN D10 G64",
+    "esrgan_medium_x4", "super-resolution x4, RDN D10 G64",
     "@upscalerjs/esrgan-medium@1.0.0 models/x4/model.json", "MIT",
-    128, 128, 3, up_load_medium_x4, up_free_net, up_forward,
+    128, 128, 3, up__bench_load, up__bench_free, up_forward,
 };
