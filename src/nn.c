@@ -924,7 +924,15 @@ static const nn_kernel_set *nn__best_kernels(void) {
     return nn__kernel_sets[i];
 }
 
-int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]) {
+static int nn__precision_of(const char *name, char err[NN_ERR]) {   /* int8: 1, fp32: 0, else -1 */
+    if (!name || !strcmp(name, "int8")) return 1;
+    if (!strcmp(name, "fp32")) return 0;
+    return nn__seterr(err, "precision '%s' is not one of int8, fp32", name), -1;
+}
+
+int nn_runtime_init(nn_runtime *rt, const char *isa, const char *precision, char err[NN_ERR]) {
+    int int8 = nn__precision_of(precision, err);
+    if (int8 < 0) return -1;
     const nn_kernel_set *k = !strcmp(isa, "auto") ? nn__best_kernels() : NULL;
     for (int i = 0; i < NN__NSETS && !k; i++)
         if (!strcmp(isa, nn__kernel_sets[i]->name) && nn__can_run(nn__kernel_sets[i])) k = nn__kernel_sets[i];
@@ -934,32 +942,40 @@ int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]) {
             if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, ", "), nn__kernel_sets[i]->name);
         return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto%s)", isa, list), -1;
     }
-    rt->kernels = k, rt->trace = 0;
+    rt->kernels = k, rt->int8 = int8, rt->trace = 0;
     return 0;
 }
 
 /* The process's runtime. HEADSHOT_ISA=reference|portable|avx2|avx512|neon forces its kernel
  * set (tests of every path); one this CPU cannot run falls back to the best, with a warning,
- * so the variable can never cause SIGILL. */
+ * so the variable can never cause SIGILL. HEADSHOT_PRECISION=int8|fp32 its precision. */
 static nn_runtime nn__default;
 
 nn_runtime *nn_runtime_default(void) {
     if (nn__default.kernels) return &nn__default;
-    const char *env = getenv("HEADSHOT_ISA");
+    const char *isa = getenv("HEADSHOT_ISA"), *precision = getenv("HEADSHOT_PRECISION");
     char err[NN_ERR];
-    if (!env || !*env || nn_runtime_init(&nn__default, env, err) != 0) {
-        if (env && *env) fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", env, err, nn__best_kernels()->name);
-        nn__default.kernels = nn__best_kernels();
-    }
+    nn__default.kernels = nn__best_kernels(), nn__default.int8 = 1;
+    if (isa && *isa && nn_set_isa(isa, err) != 0)
+        fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", isa, err, nn__default.kernels->name);
+    if (precision && *precision && nn_set_precision(precision, err) != 0)
+        fprintf(stderr, "headshot: HEADSHOT_PRECISION=%s: %s; using int8\n", precision, err);
     return &nn__default;
 }
 
 int nn_set_isa(const char *name, char err[NN_ERR]) {
     nn_runtime rt;
-    if (nn_runtime_init(&rt, name, err) != 0) return -1;
-    nn__default.kernels = rt.kernels;
+    if (nn_runtime_init(&rt, name, NULL, err) != 0) return -1;
+    nn_runtime_default()->kernels = rt.kernels;
     return 0;
 }
+int nn_set_precision(const char *name, char err[NN_ERR]) {
+    int int8 = nn__precision_of(name, err);
+    if (int8 < 0) return -1;
+    nn_runtime_default()->int8 = int8;
+    return 0;
+}
+const char *nn_precision(void) { return nn_runtime_default()->int8 ? "int8" : "fp32"; }
 void nn_trace_all(int on) { nn_runtime_default()->trace = on; }
 const char *nn_isa(void) { return nn_runtime_default()->kernels->name; }
 const char *nn_isa_best(void) { return nn__best_kernels()->name; }

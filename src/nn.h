@@ -100,15 +100,11 @@ void nn_layer_deconv(nn_model *m, nn_layer *l, const char *name, int kh, int kw,
 /* A plain float vector (PReLU slopes, per-channel scales): NAME must hold n values. */
 const float *nn_vector(nn_model *m, const char *name, int n);
 void nn_layer_free(nn_layer *l);
-/* As nn_layer_conv, but computing in int8 when the precision is int8 and NAME.w is stored as
- * int8: the weights stay int8 (a quarter of the memory) and the layer's input is quantised
- * to uint8 per tensor at run time (nn_int8.h). A network calls it for the layers whose
- * accuracy it has measured in int8. */
+/* As nn_layer_conv, but computing in int8 when the model's runtime (nn_model_runtime) has
+ * the precision int8 and NAME.w is stored as int8: the weights stay int8 (a quarter of the
+ * memory) and the layer's input is quantised to uint8 per tensor at run time (nn_int8.h). A
+ * network calls it for the layers whose accuracy it has measured in int8. */
 void nn_layer_conv_int8(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int cin, int cout);
-/* Precision of the layers loaded from now on with nn_layer_conv_int8: "int8" (the default)
- * or "fp32". The environment variable HEADSHOT_PRECISION sets the initial choice. */
-int nn_set_precision(const char *name, char err[NN_ERR]);
-const char *nn_precision(void);
 /* A layer with deterministic pseudo-random weights in [-0.5, 0.5), for benchmarks and tests. */
 int nn_layer_random(nn_layer *l, nn_layer_kind kind, int kh, int kw, int cin, int cout, uint32_t seed);
 
@@ -144,7 +140,7 @@ typedef int (*nn_forward_fn)(nn_ctx *c, const void *net, nn_tensor in, nn_tensor
 
 nn_ctx *nn_ctx_new(const char *name, char err[NN_ERR]);   /* one per network instance */
 /* The end of a network's loader: NULL with the first error of its nn_layer_* calls in err,
- * else a new context named name to run it in. */
+ * else a new context named name to run it in, with the model's runtime. */
 nn_ctx *nn_model_ready(const nn_model *m, const char *name, char err[NN_ERR]);
 void nn_ctx_free(nn_ctx *c);
 
@@ -212,23 +208,33 @@ nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block);      /* TF DCR o
  * "avx2" (x86-64 AVX2+FMA), "avx512" (x86-64 AVX-512 F/DQ/BW/VL) or "neon" (aarch64). "auto"
  * picks the best the CPU and OS support; a kernel set the CPU lacks is refused, never run. */
 
-/* What a context's ops run with: the kernel set and the trace. A context points at the
- * process's runtime unless given another (nn_ctx_runtime), so two kernel sets can run side
- * by side (the tests compare them so). The ops' threads are the process's pool (pool.h). */
+/* What a network is built and run with: the kernel set, the precision and the trace. A
+ * model (its layers are built with the precision) and a context (its ops run the kernel set)
+ * point at the process's runtime unless given another (nn_model_runtime, nn_ctx_runtime),
+ * so two kernel sets or precisions can run side by side (the tests compare them so). The
+ * ops' threads are the process's pool (pool.h). */
 typedef struct nn_runtime {
     const struct nn_kernel_set *kernels;   /* nn_kernels.h */
+    int int8;                /* precision: 1 "int8", the layers of nn_layer_conv_int8 compute in
+                                int8 (the default); 0 "fp32", their weights widened at load */
     int trace;               /* print every op (name, shapes, MACs, time) to stderr */
 } nn_runtime;
 
-int nn_runtime_init(nn_runtime *rt, const char *isa, char err[NN_ERR]);   /* trace off */
-/* The process's runtime: its kernel set is HEADSHOT_ISA's on first use (default auto; a set
- * this CPU lacks falls back to auto with a warning on stderr), then nn_set_isa's. */
+/* Kernel set ISA and PRECISION ("int8" or "fp32"; NULL: int8), trace off. */
+int nn_runtime_init(nn_runtime *rt, const char *isa, const char *precision, char err[NN_ERR]);
+/* The process's runtime, made on first use: the kernel set is HEADSHOT_ISA's (default auto;
+ * a set this CPU lacks falls back to auto with a warning on stderr), the precision
+ * HEADSHOT_PRECISION's (default int8; a wrong name: int8 with a warning); then nn_set_isa's
+ * and nn_set_precision's. */
 nn_runtime *nn_runtime_default(void);
-void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt);   /* rt must outlive the context */
+void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt);     /* rt must outlive the context */
+void nn_model_runtime(nn_model *m, const nn_runtime *rt); /* for its layers built from now on */
 
 /* The process's runtime: */
 int nn_set_isa(const char *name, char err[NN_ERR]);
 const char *nn_isa(void);
+int nn_set_precision(const char *name, char err[NN_ERR]);   /* "int8" or "fp32" */
+const char *nn_precision(void);
 void nn_trace_all(int on);                       /* trace every context's ops */
 const char *nn_isa_best(void);                   /* what "auto" picks on this machine */
 /* The i-th optimised kernel set built into this binary, best first ("avx512", "avx2",

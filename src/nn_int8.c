@@ -1,4 +1,4 @@
-/* nn_int8.c — convolutions computed in int8: the precision switch, int8 layers (packing the
+/* nn_int8.c — convolutions computed in int8: int8 layers (packing the
  * stored int8 weights as they are), quantising a layer's input, the convolution driver and
  * the C kernels every other int8 kernel is tested against. Read nn_int8.h first.
  */
@@ -10,33 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ============================================================ precision === */
-
-/* 1: layers loaded with nn_layer_conv_int8 compute in int8. -1: not chosen yet. */
-static int nn__int8 = -1;
-
-int nn_set_precision(const char *name, char err[NN_ERR]) {
-    if (strcmp(name, "int8") && strcmp(name, "fp32")) {
-        if (err) snprintf(err, NN_ERR, "precision '%s' is not one of int8, fp32", name);
-        return -1;
-    }
-    nn__int8 = !strcmp(name, "int8");
-    return 0;
-}
-
-/* HEADSHOT_PRECISION=int8|fp32 sets the initial choice (as HEADSHOT_ISA the kernels). */
-const char *nn_precision(void) {
-    if (nn__int8 < 0) {
-        const char *env = getenv("HEADSHOT_PRECISION");
-        char err[NN_ERR];
-        if (!env || !*env || nn_set_precision(env, err) != 0) {
-            if (env && *env) fprintf(stderr, "headshot: HEADSHOT_PRECISION=%s: %s; using int8\n", env, err);
-            nn__int8 = 1;
-        }
-    }
-    return nn__int8 ? "int8" : "fp32";
-}
 
 /* ============================================================ layers === */
 
@@ -91,7 +64,7 @@ static struct nn_q8_layer *nn__q8_pack(const nn_wtensor *t, const float *bias, i
     return q;
 }
 
-/* As nn_layer_conv, but when the precision is int8 and NAME.w is stored as int8 the layer
+/* As nn_layer_conv, but when the model's runtime has the precision int8 and NAME.w is stored as int8 the layer
  * keeps those weights and computes in int8. Anything else (fp32 precision, fp16 weights, an
  * unexpected shape, no memory) goes through nn_layer_conv, which also reports the errors. */
 void nn_layer_conv_int8(nn_model *m, nn_layer *l, const char *name, int kh, int kw, int cin, int cout) {
@@ -99,7 +72,7 @@ void nn_layer_conv_int8(nn_model *m, nn_layer *l, const char *name, int kh, int 
     snprintf(wname, sizeof wname, "%s.w", name);
     snprintf(bname, sizeof bname, "%s.b", name);
     const nn_wtensor *w = nn_model_find(m, wname), *b = nn_model_find(m, bname);
-    int ok = !strcmp(nn_precision(), "int8") && !nn_model_error(m) && w && w->dtype == NN_I8 && kh * kw <= 256 &&
+    int ok = nn_model_runtime_of(m)->int8 && !nn_model_error(m) && w && w->dtype == NN_I8 && kh * kw <= 256 &&
              w->shape[0] == cout && w->shape[1] == kh && w->shape[2] == kw && w->shape[3] == cin &&
              (!b || (b->dtype == NN_F32 && b->ndim == 1 && b->shape[0] == cout));
     struct nn_q8_layer *q = ok ? nn__q8_pack(w, b ? b->data : NULL, kh, kw, cin, cout) : NULL;

@@ -1,5 +1,5 @@
 /* nn_int8.h — int8 convolution: the packed layout, the micro-kernel interface and the hook
- * nn.c calls (private to the runtime; the public switch is nn_set_precision in nn.h).
+ * nn.c calls (private to the runtime; the public switch is the runtime's precision in nn.h).
  *
  * What is int8 here: the weights of a layer loaded with nn_layer_conv_int8 stay as stored
  * (int8, one scale per output channel) and the layer's input is quantised at run time to
@@ -108,6 +108,8 @@ size_t nn_q8_conv_scratch(const nn_layer *l, int h, int w, int oh, int ow, int s
 void nn_q8_conv(const nn_layer *l, nn_tensor x, nn_tensor y, int stride, int pt, int pl, nn_epilogue e,
                 void *scratch, int threads, const char *isa);
 void nn_q8_free(struct nn_q8_layer *q);
+/* The runtime a model's layers are built with (nn_weights.c): its precision decides. */
+const nn_runtime *nn_model_runtime_of(const nn_model *m);
 
 /* The scale and zero point for n floats: their min/max (0 always inside the range) over 255
  * steps. Exposed for the tests. */

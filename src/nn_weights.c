@@ -73,6 +73,7 @@ struct nn_model {
     int8_t *decoded;         /* the Huffman-coded int8 tensors, decoded; else NULL */
     size_t size;             /* container bytes */
     char err[NN_ERR];        /* first error of the nn_layer_* calls */
+    const nn_runtime *rt;    /* the precision its layers are built with, its contexts' kernels */
     nn_wtensor tensors[];    /* [count], in the same allocation */
 };
 
@@ -203,6 +204,7 @@ int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *w
     if (!m) return nn__seterr(err, "%s: out of memory", what), -1;
     size_t decoded = 0;      /* bytes for the dtype-3 tensors, decoded */
     memcpy(m->network, b + 48, 16);
+    m->rt = nn_runtime_default();
     m->count = (int)count;
     m->size = size;
     for (uint32_t i = 0; i < count; i++) {
@@ -318,8 +320,12 @@ const char *nn_model_error(const nn_model *m) { return m->err[0] ? m->err : NULL
 
 nn_ctx *nn_model_ready(const nn_model *m, const char *name, char err[NN_ERR]) {
     if (m->err[0]) return snprintf(err, NN_ERR, "%s", m->err), NULL;
-    return nn_ctx_new(name, err);
+    nn_ctx *c = nn_ctx_new(name, err);
+    if (c) nn_ctx_runtime(c, m->rt);
+    return c;
 }
+void nn_model_runtime(nn_model *m, const nn_runtime *rt) { m->rt = rt; }
+const nn_runtime *nn_model_runtime_of(const nn_model *m) { return m->rt; }
 size_t nn_model_bytes(const nn_model *m) { return m->size; }
 
 /* ================================================================= 3. layers === */

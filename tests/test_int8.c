@@ -235,8 +235,10 @@ static void op_case(int trial, double *worst, int *over, int *differ) {
         return;
     }
     op_net net8 = net;
-    nn_set_precision("fp32", err), nn_layer_conv_int8(m, &net.l, "l", kh, kw, cin, cout);
-    nn_set_precision("int8", err), nn_layer_conv_int8(m, &net8.l, "l", kh, kw, cin, cout);
+    nn_runtime fp32, int8;   /* the layer is built by the model's runtime's precision */
+    nn_runtime_init(&fp32, "reference", "fp32", err), nn_runtime_init(&int8, "reference", "int8", err);
+    nn_model_runtime(m, &fp32), nn_layer_conv_int8(m, &net.l, "l", kh, kw, cin, cout);
+    nn_model_runtime(m, &int8), nn_layer_conv_int8(m, &net8.l, "l", kh, kw, cin, cout);
     const nn_wtensor *t = nn_model_find(m, "l.w");
     for (size_t i = 0; i < nw; i++) absw[i / (nw / cout)] += fabsf(((const int8_t *)t->data)[i] * t->scales[i / (nw / cout)]);
     float sa;
@@ -267,6 +269,9 @@ static void test_op(void) {
     int over = 0, differ = 0, cases = 60;
     for (int i = 0; i < cases; i++) op_case(i, &worst, &over, &differ);
     nn_set_isa(was, err), pool_set_threads(0);
+    nn_runtime rt;
+    CHECK(nn_runtime_init(&rt, "reference", "fp16", err) == -1 && strstr(err, "not one of int8, fp32"),
+          "int8 op: a runtime with the precision fp16 is refused: %s", err);
     CHECK(over == 0, "int8 op: %d cases (7x7 RGB stems, 1x1-5x5, strides 1-2, SAME/VALID, residual, dense): %d outputs "
           "beyond the input-quantisation bound; worst at %.2f of it", cases, over, worst);
     CHECK(differ == 0, "int8 op: every kernel set this CPU runs, 1 and 2 threads, equals the C kernels bit for bit (%d runs differ)",

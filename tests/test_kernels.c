@@ -239,7 +239,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
         nn_runtime rt;
         char err[NN_ERR];
-        if (nn_runtime_init(&rt, sets[i], err) != 0) {
+        if (nn_runtime_init(&rt, sets[i], NULL, err) != 0) {
             printf("# skipped: the %s micro-kernels: %s\n", sets[i], err);
             continue;
         }
@@ -247,9 +247,9 @@ int main(void) {
         test_dwconv(rt.kernels);
         test_winograd(rt.kernels);
     }
-    nn_runtime rt = {NULL, 0};
+    nn_runtime rt = {0};
     char err[NN_ERR] = "";
-    int ok = nn_runtime_init(&rt, "reference", err) == 0;
+    int ok = nn_runtime_init(&rt, "reference", NULL, err) == 0;
     CHECK(ok && !strcmp(rt.kernels->name, "reference") && !rt.kernels->igemm,
           "the reference set runs on every CPU and has no micro-kernels (its ops run their loops) %s", err);
     return test_done();

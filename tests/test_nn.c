@@ -142,7 +142,7 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
     size_t nout = 0;
     for (int s = 0; s < NSETS; s++) {
         nn_runtime rt;
-        if (nn_runtime_init(&rt, isas[s], err) != 0) continue;   /* a set this CPU cannot run */
+        if (nn_runtime_init(&rt, isas[s], NULL, err) != 0) continue;   /* a set this CPU cannot run */
         for (int threads = 1; threads <= 2; threads++) {
             if (s == 0 && threads == 2) continue;
             pool_set_threads(threads);
@@ -178,7 +178,7 @@ static void test_kernels(void) {
     char sets[64] = "", err[NN_ERR];
     nn_runtime rt;
     for (int s = 1; s < NSETS; s++)
-        if (nn_runtime_init(&rt, isas[s], err) == 0) strcat(strcat(sets, sets[0] ? ", " : ""), isas[s]);
+        if (nn_runtime_init(&rt, isas[s], NULL, err) == 0) strcat(strcat(sets, sets[0] ? ", " : ""), isas[s]);
     for (int op = 0; op < 4; op++) {
         float worst = 0;
         int ident = 0, split = 0, cases = 0;
@@ -520,7 +520,7 @@ static void test_planner(void) {
     float res[2][8];
     for (int isa = 0; isa < 2; isa++) {
         nn_runtime rt;
-        nn_runtime_init(&rt, isa ? "auto" : "reference", err);
+        nn_runtime_init(&rt, isa ? "auto" : "reference", NULL, err);
         nn_ctx *c = nn_ctx_new("chain", err);
         nn_ctx_runtime(c, &rt);
         nn_tensor out[NN_MAX_OUTPUTS];
@@ -695,7 +695,7 @@ static void test_packed_reference(void) {
     char err[NN_ERR];
     nn_runtime ref;
     int bad = 0, kept = 0, cases = 0;
-    nn_runtime_init(&ref, "reference", err);
+    nn_runtime_init(&ref, "reference", NULL, err);
     for (int trial = 0; trial < 16; trial++) {
         int dw = trial % 2, k = 1 + 2 * irand(3), h = 1 + irand(12), w = 1 + irand(12), cin = 1 + irand(40);
         int cout = dw ? cin : 1 + irand(40), wc = dw ? 1 : cin;
