@@ -3,32 +3,13 @@
  * (tools/reference/gold-face.mjs). */
 #include "detect.h"
 #include "test.h"
+#include "golden.h"
 
 #include "img.h"
 
 #include <stdint.h>
 
 /* ------------------------------------------------------------------ helpers --- */
-
-/* The kernel set the run was started with (HEADSHOT_ISA or the best one): each raw network
- * test runs it and the reference loops, then goes back to it. */
-static char default_isa[16];
-
-static float tensor_at(const nn_wtensor *t, size_t i) {
-    return t->dtype == NN_F16 ? nn_half_to_float(((const uint16_t *)t->data)[i]) : ((const float *)t->data)[i];
-}
-
-static size_t tensor_numel(const nn_wtensor *t) {
-    return (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3];
-}
-
-/* Tensor NAME of golden G as floats into out (n values); 0 if missing or of another size. */
-static int golden_get(const nn_model *g, const char *name, float *out, size_t n) {
-    const nn_wtensor *t = nn_model_find(g, name);
-    if (!t || tensor_numel(t) != n) return 0;
-    for (size_t i = 0; i < n; i++) out[i] = tensor_at(t, i);
-    return 1;
-}
 
 static float sigmoid(float x) { return 1 / (1 + expf(-x)); }
 
@@ -53,10 +34,9 @@ static void test_network(det_model *m, det_variant v, const char *golden) {
         && golden_get(g, "cls1", ref_cls, n1) && golden_get(g, "cls2", ref_cls + n1, DET_ANCHORS - n1)
         && golden_get(g, "reg1", ref_reg, n1 * 16) && golden_get(g, "reg2", ref_reg + n1 * 16, (DET_ANCHORS - n1) * 16);
     CHECK(ok, "%s: golden has input %dx%dx3, cls1/2 and reg1/2", golden, s, s);
-    const char *isas[] = {"reference", default_isa};
     for (int k = 0; ok && k < 2; k++) {
-        if (nn_set_isa(isas[k], err) != 0 || det_forward(m, v, in_, cls, reg, err) != 0) {
-            CHECK(0, "%s (%s): runs: %s", golden, isas[k], err);
+        if (golden_isa(k, err) != 0 || det_forward(m, v, in_, cls, reg, err) != 0) {
+            CHECK(0, "%s (%s): runs: %s", golden, nn_isa(), err);
             continue;
         }
         det_roi net = {s / 2.0f, s / 2.0f, (float)s, 0};   /* boxes in network-input pixels */
@@ -187,7 +167,6 @@ static void test_photo(det_model *m, const char *id, const char *file) {
 
 int main(void) {
     char err[NN_ERR];
-    snprintf(default_isa, sizeof default_isa, "%s", nn_isa());
     det_model *m = det_load(getenv("HEADSHOT_WEIGHTS"), err);
     CHECK(m != NULL, "blazeface: both networks load%s%s", m ? "" : ": ", m ? "" : err);
     if (!m) return test_done();
@@ -196,7 +175,6 @@ int main(void) {
     test_network(m, DET_FRONT, "blazeface-d05");
     test_network(m, DET_BACK, "blazeface-back-d01");
     test_network(m, DET_BACK, "blazeface-back-d05");
-    nn_set_isa(default_isa, err);
     test_crop();
     test_errors(m);
     test_photo(m, "d01", TEST_DATA "d01.jpg");

@@ -7,6 +7,7 @@
 #include "landmarks.h"
 #include "pool.h"
 #include "test.h"
+#include "golden.h"
 
 #include <stdint.h>
 
@@ -31,13 +32,6 @@ typedef struct {
 
 static golden goldens[4] = {{.id = "d01"}, {.id = "d02"}, {.id = "d03"}, {.id = "d03-cut"}};
 enum { G_D01, G_D02, G_D03, G_CUT };
-
-static int golden_get(const nn_model *g, const char *name, float *out, size_t n) {
-    const nn_wtensor *t = nn_model_find(g, name);
-    if (!t || t->dtype != NN_F32 || (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3] != n) return 0;
-    memcpy(out, t->data, n * sizeof(float));
-    return 1;
-}
 
 static void golden_load(golden *gd) {
     char err[NN_ERR], name[64];
@@ -72,11 +66,10 @@ static float ours[4][ID_DIM];
  * to TF.js's descriptor >= COS_MIN; the euclidean distance is printed (same person < 0.6). */
 static void test_network(id_model *m, int k) {
     golden *gd = &goldens[k];
-    const char *isas[] = {"reference", default_isa};
     char err[NN_ERR];
     for (int i = 0; gd->ok && i < 2; i++) {
-        if (nn_set_isa(isas[i], err) != 0 || id_forward(m, gd->input, ours[k], err) != 0) {
-            CHECK(0, "identity-%s (%s): runs: %s", gd->id, isas[i], err);
+        if (golden_isa(i, err) != 0 || id_forward(m, gd->input, ours[k], err) != 0) {
+            CHECK(0, "identity-%s (%s): runs: %s", gd->id, nn_isa(), err);
             continue;
         }
         float cs = cosine(ours[k], gd->desc), d = id_distance(ours[k], gd->desc);
@@ -131,14 +124,13 @@ static void test_precision(void) {
         CHECK(d <= INT8_FP32_MAX, "identity-%s: int8 vs fp32 descriptor distance %.4f (tol %.2f); to TF.js %.4f (int8), %.4f (fp32)",
               gd->id, d, INT8_FP32_MAX, id_distance(d8, gd->desc), id_distance(d32, gd->desc));
         int same = 1;
-        const char *isas[] = {"reference", default_isa};
         for (int i = 0; i < 2; i++)
             for (int t = 1; t <= 2; t++) {
-                nn_set_isa(isas[i], err), pool_set_threads(t);
+                golden_isa(i, err), pool_set_threads(t);
                 same &= id_forward(m8, gd->input, other, err) == 0 && !memcmp(other, d8, sizeof d8);
             }
-        nn_set_isa(default_isa, err), pool_set_threads(0);
-        CHECK(same, "identity-%s: int8 descriptor identical with the reference and %s kernels, 1 and 2 threads", gd->id, default_isa);
+        pool_set_threads(0);
+        CHECK(same, "identity-%s: int8 descriptor identical with the reference and %s kernels, 1 and 2 threads", gd->id, nn_isa());
     }
     id_free(m32);
     id_free(m8);
@@ -265,7 +257,6 @@ static void test_chain(id_model *m) {
 
 int main(void) {
     char err[NN_ERR];
-    snprintf(default_isa, sizeof default_isa, "%s", nn_isa());
     id_model *m = id_load(getenv("HEADSHOT_WEIGHTS"), err);
     CHECK(m != NULL, "face_recognition: loads%s%s", m ? "" : ": ", m ? "" : err);
     if (!m) return test_done();

@@ -3,6 +3,7 @@
  * people, and head pose on synthetically rotated and mirrored photos. */
 #include "landmarks.h"
 #include "test.h"
+#include "golden.h"
 
 #include "img.h"
 
@@ -10,20 +11,6 @@
 
 /* ------------------------------------------------------------------ helpers --- */
 
-/* The kernel set the run was started with (HEADSHOT_ISA or the best one): each raw network
- * test runs it and the reference loops, then goes back to it. */
-static char default_isa[16];
-
-static float tensor_at(const nn_wtensor *t, size_t i) {
-    return t->dtype == NN_F16 ? nn_half_to_float(((const uint16_t *)t->data)[i]) : ((const float *)t->data)[i];
-}
-
-static int golden_get(const nn_model *g, const char *name, float *out, size_t n) {
-    const nn_wtensor *t = nn_model_find(g, name);
-    if (!t || (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3] != n) return 0;
-    for (size_t i = 0; i < n; i++) out[i] = tensor_at(t, i);
-    return 1;
-}
 
 /* Largest x,y and z distance between two point sets, relative to the face width (x extent
  * of the reference points). */
@@ -87,10 +74,9 @@ static void test_network(lmk_model *m, const char *golden) {
     int ok = golden_get(g, "input", in_, sizeof in_ / sizeof *in_) && golden_get(g, "mesh", ref_mesh, LMK_POINTS * 3)
           && golden_get(g, "flag", &ref_flag, 1);
     CHECK(ok, "%s: golden has input 192x192x3, mesh 1404 and flag", golden);
-    const char *isas[] = {"reference", default_isa};
     for (int k = 0; ok && k < 2; k++) {
-        if (nn_set_isa(isas[k], err) != 0 || lmk_forward(m, in_, mesh, &flag, err) != 0) {
-            CHECK(0, "%s (%s): runs: %s", golden, isas[k], err);
+        if (golden_isa(k, err) != 0 || lmk_forward(m, in_, mesh, &flag, err) != 0) {
+            CHECK(0, "%s (%s): runs: %s", golden, nn_isa(), err);
             continue;
         }
         float dxy, dz, width;
@@ -295,7 +281,6 @@ static void test_second_look(det_model *dm, lmk_model *lm) {
 
 int main(void) {
     char err[NN_ERR];
-    snprintf(default_isa, sizeof default_isa, "%s", nn_isa());
     const char *dir = getenv("HEADSHOT_WEIGHTS");
     lmk_model *lm = lmk_load(dir, err);
     CHECK(lm != NULL, "facemesh: loads%s%s", lm ? "" : ": ", lm ? "" : err);
@@ -305,7 +290,6 @@ int main(void) {
         test_network(lm, "facemesh-d01");
         test_network(lm, "facemesh-d03");
         test_network(lm, "facemesh-d05");
-        nn_set_isa(default_isa, err);
         test_file(dm, lm, "d01", TEST_DATA "d01.jpg");
         test_second_look(dm, lm);
         test_file(dm, lm, "d03", TEST_DATA "d03.png");

@@ -4,55 +4,27 @@
 #include "matte.h"
 #include "colour.h"
 #include "test.h"
+#include "golden.h"
 
 #include <stdint.h>
 
 #define S MATTE_SIZE
 
-/* The kernel set the run was started with (HEADSHOT_ISA or the best one): the network test
- * runs the reference loops and this one, then goes back to it. */
-static char default_isa[16];
-
 /* ------------------------------------------------------------------ golden masks --- */
 
-static void *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    void *buf = NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n > 0 && posix_memalign(&buf, 64, (size_t)n) == 0 &&
-        (fseek(f, 0, SEEK_SET) != 0 || fread(buf, 1, (size_t)n, f) != (size_t)n))
-        free(buf), buf = NULL;
-    fclose(f);
-    *size = n > 0 ? (size_t)n : 0;
-    return buf;
-}
-
-static float tensor_at(const nn_wtensor *t, size_t i) {
-    return t->dtype == NN_F16 ? nn_half_to_float(((const uint16_t *)t->data)[i]) : ((const float *)t->data)[i];
-}
-
 static void test_golden(matte *m, const char *photo) {
-    char path[256], err[NN_ERR];
-    snprintf(path, sizeof path, "tests/golden/selfie-%s.hsw", photo);
-    size_t size;
-    void *bytes = read_file(path, &size);
+    char name[64], path[256], err[NN_ERR];
+    snprintf(name, sizeof name, "selfie-%s", photo);
     nn_model *g = NULL;
-    if (!bytes || nn_model_parse(&g, bytes, size, path, err) != 0) {
-        CHECK(0, "selfie %s: golden %s readable", photo, path);
-        free(bytes);
+    if (nn_model_open(&g, name, "tests/golden", err) != 0) {
+        CHECK(0, "selfie %s: golden readable: %s", photo, err);
         return;
     }
-    const nn_wtensor *ti = nn_model_find(g, "input"), *tm = nn_model_find(g, "mask");
     static float in[S * S * 3], ref[S * S], mask[S * S];
-    int ok = ti && tm && ti->ndim == 3 && ti->shape[0] == S && ti->shape[1] == S && ti->shape[2] == 3 &&
-             tm->shape[0] == S && tm->shape[1] == S && tm->shape[2] == 1;
-    for (size_t i = 0; ok && i < S * S * 3; i++) in[i] = tensor_at(ti, i);
-    for (size_t i = 0; ok && i < S * S; i++) ref[i] = tensor_at(tm, i);
-    const char *isas[] = {"reference", default_isa};
+    int ok = golden_get(g, "input", in, S * S * 3) && golden_get(g, "mask", ref, S * S);
     for (int k = 0; ok && k < 2; k++) {
-        if (nn_set_isa(isas[k], err) != 0 || matte_run(m, in, mask, err) != 0) {
-            CHECK(0, "selfie %s (%s): runs: %s", photo, isas[k], err);
+        if (golden_isa(k, err) != 0 || matte_run(m, in, mask, err) != 0) {
+            CHECK(0, "selfie %s (%s): runs: %s", photo, nn_isa(), err);
             continue;
         }
         double mad = 0, worst = 0;
@@ -66,7 +38,6 @@ static void test_golden(matte *m, const char *photo) {
         CHECK(mad <= 0.02, "selfie %s (%s): mask mean abs diff %.5f (tol 0.02), max %.4f, same side of 0.5 %.4f%%",
               photo, nn_isa(), mad, worst, 100.0 * agree / (S * S));
     }
-    nn_set_isa(default_isa, err);
     CHECK(ok, "selfie %s: golden tensors input 256x256x3 and mask 256x256x1 present", photo);
 
     /* our decoder + matte_input against the stored input, then the whole matte_mask. The
@@ -96,7 +67,6 @@ static void test_golden(matte *m, const char *photo) {
     }
     img_free(&im);
     nn_model_close(g);
-    free(bytes);
 }
 
 /* ------------------------------------------------------------------ network input --- */
@@ -344,7 +314,6 @@ static void test_refine_edges(void) {
 
 int main(void) {
     char err[NN_ERR];
-    snprintf(default_isa, sizeof default_isa, "%s", nn_isa());
     matte *m = NULL;
     if (matte_open(&m, NULL, err) != 0) {
         CHECK(0, "selfie network loads: %s", err);
