@@ -8,7 +8,6 @@
 #include "bench.h"
 #include "networks.h"
 #include "nn.h"
-#include "pool.h"
 #include "pipeline.h"
 
 #include <errno.h>
@@ -243,7 +242,7 @@ static double bench_exec(bench_pipe *b, char *const argv[], int runs, int want, 
  * each ending with exit status WANT; IN is DIR/in, or the path in itself when it has a '/'. */
 static double bench_command(bench_pipe *b, const char *in, int runs, int want, double *min) {
     char threads[16], isa[32], precision[8], input[128], output[128];
-    snprintf(threads, sizeof threads, "%d", pool_threads());
+    snprintf(threads, sizeof threads, "%d", nn_threads());
     snprintf(isa, sizeof isa, "%s", nn_isa());
     snprintf(precision, sizeof precision, "%s", nn_precision());
     if (strchr(in, '/')) snprintf(input, sizeof input, "%s", in);
@@ -303,8 +302,8 @@ static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const
         } else if (matting) {
             img_rgb out = {0};
             ok = !pl_models_load(m, PL_NET_MATTE, b->err) && !matte_image(m->matte, im->rgb, im->w, im->h, alpha, fg, b->err) &&
-                 !compose_backdrop(&studio, im->w, im->h, im, alpha, back, b->err) &&
-                 !compose_over(fg, alpha, back, im->w, im->h, &out, b->err);
+                 !compose_backdrop(m->workers, &studio, im->w, im->h, im, alpha, back, b->err) &&
+                 !compose_over(m->workers, fg, alpha, back, im->w, im->h, &out, b->err);
             img_free(&out);
         } else {
             meta_init(hist, "headshot bench");
@@ -459,10 +458,10 @@ static double time_load(const hs_network *n, const char *dir, int runs, void **n
 
 int bench_main(int threads, int runs, int json, int mode, const char *weights_dir) {
     char err[NN_ERR];
-    pool_set_threads(threads);
-    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"precision\":\"%s\",\"networks\":[", pool_threads(), nn_isa(), nn_precision());
+    nn_set_threads(threads);
+    if (json) printf("{\"threads\":%d,\"isa\":\"%s\",\"precision\":\"%s\",\"networks\":[", nn_threads(), nn_isa(), nn_precision());
     else printf("headshot bench: %d thread%s, %s kernels, %s, median of %d runs\n\n%-18s %-13s %10s %10s %9s %9s %8s\n",
-                pool_threads(), pool_threads() > 1 ? "s" : "", nn_isa(), nn_precision(), runs, "network", "input", "MMAC", "median ms",
+                nn_threads(), nn_threads() > 1 ? "s" : "", nn_isa(), nn_precision(), runs, "network", "input", "MMAC", "median ms",
                 "GFLOP/s", "arena MB", "load ms");
     int first = 1, rc = 0;
     for (int i = 0; hs_networks[i]; i++) {
@@ -504,8 +503,8 @@ int bench_main(int threads, int runs, int json, int mode, const char *weights_di
     }
     double conv = conv3x3_gflops(runs, 0, err), wino = conv3x3_gflops(runs, 1, err), peak = 0;
 #if defined(__x86_64__)
-    if (!strcmp(nn_isa(), "avx2")) peak = fma_peak_avx2() * pool_threads();
-    if (!strcmp(nn_isa(), "avx512")) peak = fma_peak_avx512() * pool_threads();
+    if (!strcmp(nn_isa(), "avx2")) peak = fma_peak_avx2() * nn_threads();
+    if (!strcmp(nn_isa(), "avx512")) peak = fma_peak_avx512() * nn_threads();
 #endif
     if (json) {
         printf(",\"conv3x3x64_gflops\":%.2f,\"conv3x3x64_winograd_gflops\":%.2f", conv, wino);
@@ -514,7 +513,7 @@ int bench_main(int threads, int runs, int json, int mode, const char *weights_di
     } else {
         printf("\nconv 3x3, 64->64 ch, 64x64, direct: %.1f GFLOP/s", conv);
         if (peak > 0) printf(" = %.0f%% of the measured FMA peak (%.1f GFLOP/s on %d thread%s)", 100 * conv / peak, peak,
-                             pool_threads(), pool_threads() > 1 ? "s" : "");
+                             nn_threads(), nn_threads() > 1 ? "s" : "");
         printf("\nthe same with Winograd F(2x2,3x3), as the networks run it: %.1f GFLOP/s of direct work (%.2fx)\n", wino,
                wino / conv);
     }

@@ -119,9 +119,9 @@ static void compose__studio_rows(void *arg, int y0, int y1) {
     }
 }
 
-static void compose__studio_fill(int tint, int w, int h, float *back) {
+static void compose__studio_fill(pool *workers, int tint, int w, int h, float *back) {
     compose__studio_job j = {tint, w, h, back};
-    pool_rows(h, compose__studio_rows, &j);
+    pool_rows(workers, h, compose__studio_rows, &j);
 }
 
 /* ============================================================ the blurred background === */
@@ -261,14 +261,14 @@ static int compose__picture(const img_rgb *pic, int w, int h, float *back, char 
     return 0;
 }
 
-int compose_backdrop(const compose_bg *bg, int w, int h, const img_rgb *photo, const float *subject,
+int compose_backdrop(pool *workers, const compose_bg *bg, int w, int h, const img_rgb *photo, const float *subject,
                      float *back, char err[COMPOSE_ERR]) {
     if (w < 1 || h < 1 || !back) return compose__fail(err, "no canvas");
     const float *lin = col_linear_table();
     switch (bg->kind) {
-    case COMPOSE_STUDIO: compose__studio_fill(0, w, h, back); return 0;
-    case COMPOSE_STUDIO_BLUE: compose__studio_fill(1, w, h, back); return 0;
-    case COMPOSE_STUDIO_WARM: compose__studio_fill(2, w, h, back); return 0;
+    case COMPOSE_STUDIO: compose__studio_fill(workers, 0, w, h, back); return 0;
+    case COMPOSE_STUDIO_BLUE: compose__studio_fill(workers, 1, w, h, back); return 0;
+    case COMPOSE_STUDIO_WARM: compose__studio_fill(workers, 2, w, h, back); return 0;
     case COMPOSE_COLOUR:
         for (size_t i = 0; i < (size_t)w * h; i++)
             for (int k = 0; k < 3; k++) back[3 * i + k] = lin[bg->rgb[k]];
@@ -309,11 +309,11 @@ static void compose__over_rows(void *arg, int y0, int y1) {
         }
 }
 
-int compose_over(const float *fg, const float *alpha, const float *back, int w, int h, img_rgb *out,
+int compose_over(pool *workers, const float *fg, const float *alpha, const float *back, int w, int h, img_rgb *out,
                  char err[COMPOSE_ERR]) {
     char ierr[IMG_ERR];
     if (img_new(out, w, h, back == NULL, ierr)) return compose__fail(err, ierr);
     compose__over_job j = {fg, alpha, back, w, out};
-    pool_rows(h, compose__over_rows, &j);
+    pool_rows(workers, h, compose__over_rows, &j);
     return 0;
 }

@@ -1,8 +1,8 @@
 /* compose.h — backdrops, and the subject composited onto them in linear light.
  *
  *   compose_bg bg;  compose_parse("studio", &bg, err);              --background value
- *   compose_backdrop(&bg, w, h, photo, weight, back, err);          w x h linear RGB floats
- *   compose_over(fg, alpha, back, &out, err);                       8-bit sRGB headshot
+ *   compose_backdrop(workers, &bg, w, h, photo, weight, back, err); w x h linear RGB floats
+ *   compose_over(workers, fg, alpha, back, w, h, &out, err);       8-bit sRGB headshot
  *
  * Everything here works in linear light: sRGB bytes are decoded through a table, blended
  * (out = a F + (1 - a) B holds for light, not for sRGB numbers: 50% black over white is
@@ -26,6 +26,7 @@
 
 #include "err.h"
 #include "img.h"
+#include "pool.h"
 
 #include <stddef.h>
 
@@ -63,15 +64,16 @@ void compose_name(const compose_bg *bg, char *buf, size_t n);
  * NULL: all 1) saying where it covers the canvas; subject (w*h floats, or NULL: none) is the
  * subject's matte. A pixel shows background by coverage x (1 - min(1, 2 subject))^2: the
  * matte's soft rim, which still carries the subject's colour, is kept out of the blur.
- * COMPOSE_TRANSPARENT has no backdrop: back is left untouched. Returns 0, or -1 with err. */
-int compose_backdrop(const compose_bg *bg, int w, int h, const img_rgb *photo, const float *subject,
+ * COMPOSE_TRANSPARENT has no backdrop: back is left untouched. Loops run on the pool workers
+ * (NULL: the caller's thread), as compose_over's. Returns 0, or -1 with err. */
+int compose_backdrop(pool *workers, const compose_bg *bg, int w, int h, const img_rgb *photo, const float *subject,
                      float *back, char err[COMPOSE_ERR]);
 
 /* out = alpha fg + (1 - alpha) back per pixel, in linear light, encoded to sRGB with dither,
  * into *out (allocated here, out->w x out->h = w x h). back NULL: no backdrop, out gets an
  * alpha plane (alpha * 255) and fg as its colour. fg: w*h*3 linear floats; alpha: w*h in [0,1].
  * Returns 0, or -1 with err (out of memory). */
-int compose_over(const float *fg, const float *alpha, const float *back, int w, int h, img_rgb *out,
+int compose_over(pool *workers, const float *fg, const float *alpha, const float *back, int w, int h, img_rgb *out,
                  char err[COMPOSE_ERR]);
 
 #endif

@@ -66,7 +66,7 @@ static void det__block_rows(void *arg, int j0, int j1) {
     }
 }
 
-int det_crop(const unsigned char *rgb, int w, int h, det_roi roi, int n, float scale, float bias,
+int det_crop(pool *workers, const unsigned char *rgb, int w, int h, det_roi roi, int n, float scale, float bias,
              float *out, char err[NN_ERR]) {
     if (!rgb || w <= 0 || h <= 0 || n <= 0 || !(roi.size > 0 && roi.size < 1e7f) || !isfinite(roi.angle)
         || !isfinite(roi.cx) || !isfinite(roi.cy)) {
@@ -93,7 +93,7 @@ int det_crop(const unsigned char *rgb, int w, int h, det_roi roi, int n, float s
             return -1;
         }
         det__blocks_job j = {rgb, w, h, k, bx0, by0, bw, blk};
-        pool_rows(bh, det__block_rows, &j);   /* a 12 MP photo is read whole here */
+        pool_rows(workers, bh, det__block_rows, &j);   /* a 12 MP photo is read whole here */
     }
     for (int v = 0; v < n; v++)
         for (int u = 0; u < n; u++) {
@@ -403,7 +403,7 @@ int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int
         snprintf(err, NN_ERR, "det_detect: out of memory");
         return -1;
     }
-    int rc = det_crop(rgb, w, h, roi, s, 1 / 127.5f, -1, in, err);
+    int rc = det_crop(nn_ctx_pool(m->net[v].ctx), rgb, w, h, roi, s, 1 / 127.5f, -1, in, err);
     if (rc == 0) rc = det_forward(m, v, in, m->logits, m->regs, err);
     free(in);
     if (rc != 0) return -1;
@@ -519,7 +519,7 @@ int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int ba
     memset(score, 0, sizeof(float) * 8);
     for (int v = DET_FRONT; v <= (back ? DET_BACK : DET_FRONT) && rc == 0; v++) {
         int n = det__specs[v].size;   /* the photo is cropped once, then turned */
-        rc = det_crop(rgb, w, h, det_letterbox(w, h), n, 1 / 127.5f, -1, upright, err);
+        rc = det_crop(nn_ctx_pool(m->net[v].ctx), rgb, w, h, det_letterbox(w, h), n, 1 / 127.5f, -1, upright, err);
         for (int k = 0; k < 4 && rc == 0; k++) {
             if (!(turns >> k & 1)) continue;
             det__quarter_turns(upright, n, k, in);

@@ -18,6 +18,7 @@
 
 #include "networks.h"
 #include "nn.h"
+#include "pool.h"
 
 /* ============================================================ faces === */
 
@@ -41,8 +42,9 @@ typedef struct {
  * bias. Output pixel (u, v) samples the image at centre + R(angle) (((u+.5)/n - .5) size,
  * ((v+.5)/n - .5) size), bilinear, black outside the image. When an output pixel spans
  * s = size/n >= 2 image pixels, the image around the ROI is first averaged over k x k blocks,
- * k = floor(s), so a 12 MP photo is not point-sampled. Returns -1 (out of memory) or 0. */
-int det_crop(const unsigned char *rgb, int w, int h, det_roi roi, int n, float scale, float bias,
+ * k = floor(s), so a 12 MP photo is not point-sampled, on the pool workers' threads. Returns -1 (out of
+ * memory) or 0. */
+int det_crop(pool *workers, const unsigned char *rgb, int w, int h, det_roi roi, int n, float scale, float bias,
              float *out, char err[NN_ERR]);
 
 /* ============================================================ BlazeBlock === */

@@ -563,12 +563,12 @@ static void frame__rows(void *arg, int y0, int y1) {
     free(row);
 }
 
-int frame_warp(const img_rgb *src, frame_affine to_out, int w, int h, img_rgb *out, char err[FRAME_ERR]) {
+int frame_warp(pool *workers, const img_rgb *src, frame_affine to_out, int w, int h, img_rgb *out, char err[FRAME_ERR]) {
     char ierr[IMG_ERR];
     if (!src || !src->rgb || src->w < 1 || src->h < 1) return snprintf(err, FRAME_ERR, "frame: no photo"), -1;
     if (img_new(out, w, h, 1, ierr)) return snprintf(err, FRAME_ERR, "frame: %.140s", ierr), -1;
     frame__job j = {src, frame_inverse(to_out), out, 0};
-    pool_rows(h, frame__rows, &j);
+    pool_rows(workers, h, frame__rows, &j);
     if (atomic_load(&j.failed)) return img_free(out), snprintf(err, FRAME_ERR, "frame: out of memory"), -1;
     return 0;
 }

@@ -4,7 +4,7 @@
  *   frame_face f;  frame_face_of(lmk.pts, &f);            eyes, roll, chin, crown estimate
  *   frame_crown_from_mask(&f, mask, n, window);           crown from a person mask (optional)
  *   frame_plan p;  frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), w, h, &p);
- *   frame_warp(&photo, p.to_out, p.w, p.h, &out, err);   out.alpha = coverage by the photo
+ *   frame_warp(workers, &photo, p.to_out, p.w, p.h, &out, err);   out.alpha = coverage by the photo
  *
  * Geometry. The eye centres are the means of each eye's two corners (FaceMesh 33/133 and
  * 263/362); the roll is the angle of the line between them. The photo is levelled by
@@ -29,6 +29,7 @@
 #include "err.h"
 #include "img.h"
 #include "landmarks.h"
+#include "pool.h"
 
 #define FRAME_ERR HS_ERR          /* size of the error-message buffer */
 #define FRAME_CROWN_K 0.42f       /* no mask: crown = point 10 + K x (point 10 to chin), above */
@@ -189,7 +190,8 @@ void frame_plan_make(const frame_face *f, const frame_spec *s, int img_w, int im
  * light: area averaging when shrinking (every source pixel under an output pixel counts),
  * Catmull-Rom bicubic when enlarging. out->alpha receives the coverage: 255 where the output
  * pixel lies inside the photo, 0 past its edge (anti-aliased between); colours there repeat
- * the edge. Runs on pool_threads() threads. Returns 0, or -1 with err (out of memory). */
-int frame_warp(const img_rgb *src, frame_affine to_out, int w, int h, img_rgb *out, char err[FRAME_ERR]);
+ * the edge. Runs on the pool workers (NULL: the caller's thread). Returns 0, or -1 with err
+ * (out of memory). */
+int frame_warp(pool *workers, const img_rgb *src, frame_affine to_out, int w, int h, img_rgb *out, char err[FRAME_ERR]);
 
 #endif

@@ -11,7 +11,6 @@
 #include "job.h"
 #include "meta.h"
 #include "nn.h"
-#include "pool.h"
 #include "pipeline.h"
 #include "serve.h"
 #include "sheet.h"
@@ -558,7 +557,7 @@ typedef struct {
 
 static int hs_batch_open(void *ctx, char err[BATCH_ERR]) {
     hs_batch *b = ctx;
-    if (b->threads) pool_set_threads(b->threads);
+    if (b->threads) nn_set_threads(b->threads);
     if (pl_models_open(&b->m, b->g->weights, err) == 0) return HS_OK;
     return b->g->weights ? HS_EWEIGHTS : HS_EINTERNAL;
 }
@@ -703,7 +702,7 @@ static int hs_run(int argc, char **argv, const hs_global *g) {
     char why[JOB_WHY];
     if (job_finish(&o.job, why)) return img_free(&picture), hs_error(HS_EUSAGE, NULL, "%s", why);
     for (int i = 0; i < o.job.n_notes && !o.quiet; i++) fprintf(stderr, "headshot: note: %s\n", o.job.notes[i]);
-    if (!o.batch && g->threads) pool_set_threads(g->threads);   /* a batch's workers set their own */
+    if (!o.batch && g->threads) nn_set_threads(g->threads);   /* a batch's workers set their own */
     if (!o.quiet && hs_speed_note()) fprintf(stderr, "headshot: note: %s\n", hs_speed_note());
     rc = o.batch ? hs_batch_main(&o, g) : o.variants ? hs_variants_main(&o, g) : hs_one(&o, g);
     img_free(&picture);
@@ -837,7 +836,7 @@ int main(int argc, char **argv) {
     if (argc > 1) {
         for (size_t i = 0; i < sizeof hs_commands / sizeof hs_commands[0]; i++)
             if (!strcmp(argv[1], hs_commands[i].name)) {
-                if (g.threads) pool_set_threads(g.threads);
+                if (g.threads) nn_set_threads(g.threads);
                 return hs_commands[i].run(argc - 1, argv + 1, &g);
             }
         if (hs_looks_like_command(argv[1])) return hs_error(HS_EUSAGE, NULL, "unknown command '%s'", argv[1]);

@@ -166,7 +166,7 @@ det_roi lmk_roi_from_points(const float (*p)[3]) {
 int lmk_at_roi(lmk_model *m, const unsigned char *rgb, int w, int h, det_roi roi, lmk_result *out,
                char err[NN_ERR]) {
     float mesh[LMK_POINTS * 3];
-    if (det_crop(rgb, w, h, roi, LMK_INPUT, 1 / 255.0f, 0, m->input, err) != 0) return -1;
+    if (det_crop(nn_ctx_pool(m->ctx), rgb, w, h, roi, LMK_INPUT, 1 / 255.0f, 0, m->input, err) != 0) return -1;
     if (lmk_forward(m, m->input, mesh, &out->flag, err) != 0) return -1;
     /* crop pixels -> image pixels: the inverse of det_crop's mapping; z scales like x */
     float cs = cosf(roi.angle), sn = sinf(roi.angle), k = roi.size / LMK_INPUT;

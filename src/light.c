@@ -331,8 +331,8 @@ static int light_plan(const img_rgb *im, const float (*lmk)[3], const look_light
     return 0;
 }
 
-int look_light(img_rgb *im, const float (*lmk)[3], const look_light_opts *o, float strength, look_report *rep,
-               char err[LOOK_ERR]) {
+int look_light(pool *workers, img_rgb *im, const float (*lmk)[3], const look_light_opts *o, float strength,
+               look_report *rep, char err[LOOK_ERR]) {
     float fw;
     const float *lin = col_linear_table();
     look_report r0 = {0}, *r = rep ? rep : &r0;
@@ -353,7 +353,7 @@ int look_light(img_rgb *im, const float (*lmk)[3], const look_light_opts *o, flo
     float g[3], gmax = look__plan_gains(&p, g);
     if (g[0] == 1 && g[1] == 1 && g[2] == 1 && p.fill.stops == 0) return 0;   /* nothing to correct */
     light_job j = {im, lin, g, gmax, &p.fill};
-    pool_rows(im->h, light_rows, &j);
+    pool_rows(workers, im->h, light_rows, &j);
     r->skin_after = look_skin_of(im, lmk);
     r->ita_after = r->skin_after.ita;
     return 0;

@@ -3,8 +3,8 @@
  *
  *   look_report r = {0};
  *   look_light_opts lo = {alpha, boxes, n_boxes, 1};            matte, every face, white balance on
- *   look_light(im, pts, &lo, 1.0f, &r, err);                   white balance, exposure, fill
- *   look_retouch(im, pts, LOOK_RETOUCH_DEFAULT, &r, err);      blemishes, uneven skin
+ *   look_light(workers, im, pts, &lo, 1.0f, &r, err);          white balance, exposure, fill
+ *   look_retouch(workers, im, pts, LOOK_RETOUCH_DEFAULT, &r, err);   blemishes, uneven skin
  *
  * Both work in place on the framed 8-bit sRGB image, before the background is composited,
  * with the 468 landmarks in that image's pixels. strength 0 leaves every byte as it was.
@@ -24,6 +24,7 @@
 
 #include "err.h"
 #include "img.h"
+#include "pool.h"
 
 #define LOOK_ERR HS_ERR               /* size of the error-message buffer */
 #define LOOK_RETOUCH_DEFAULT 0.3f     /* look_retouch strength the CLI uses */
@@ -97,8 +98,9 @@ float look_ita(const img_rgb *im, const float (*lmk)[3]);
 
 /* White balance, exposure and fill light, each under the tone guard; strength 0..1 scales
  * every correction (1: full). o may be NULL (no matte, no other faces, white balance on).
- * rep may be NULL. Returns 0, or -1 with err. */
-int look_light(img_rgb *im, const float (*lmk)[3], const look_light_opts *o, float strength,
+ * rep may be NULL. Its loops run on the pool workers (NULL: the caller's thread). Returns 0,
+ * or -1 with err. */
+int look_light(pool *workers, img_rgb *im, const float (*lmk)[3], const look_light_opts *o, float strength,
                look_report *rep, char err[LOOK_ERR]);
 
 /* The tone guard for a global linear gain applied after the look (the team's): scales it
@@ -111,8 +113,9 @@ float look_guard_gain(const img_rgb *im, const float (*lmk)[3], float gain[3], c
 /* Removes small temporary blemishes and softens uneven skin (the skin's mid frequencies,
  * keeping pores and texture) inside the skin mask: face oval minus eyes, brows, lips and
  * nostrils, feathered. strength 0..1 (LOOK_RETOUCH_DEFAULT). Fills rep->blemishes_removed,
- * rep->smooth, rep->skin_after and rep->ita_after (rep may be NULL). Returns 0, or -1 with err. */
-int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report *rep,
+ * rep->smooth, rep->skin_after and rep->ita_after (rep may be NULL). Its blurs run on the pool
+ * workers (NULL: the caller's thread). Returns 0, or -1 with err. */
+int look_retouch(pool *workers, img_rgb *im, const float (*lmk)[3], float strength, look_report *rep,
                  char err[LOOK_ERR]);
 
 #endif

@@ -347,11 +347,11 @@ static void matte__resize_v(void *arg, int y0, int y1) {
     }
 }
 
-static int matte__resize(const unsigned char *src8, const float *lut, const float *srcf, int sw, int sh, int ch,
-                         float *dst, int dw, int dh) {
+static int matte__resize(pool *workers, const unsigned char *src8, const float *lut, const float *srcf, int sw,
+                         int sh, int ch, float *dst, int dw, int dh) {
     matte_resize_job j = {src8, lut, srcf, sw, ch, {0}, {0}, buffer_alloc(sizeof(float) * sh * (size_t)dw * ch), dst};
     int ok = j.tmp && matte__axis(&j.ax, sw, dw) == 0 && matte__axis(&j.ay, sh, dh) == 0;
-    if (ok) pool_rows(sh, matte__resize_h, &j), pool_rows(dh, matte__resize_v, &j);
+    if (ok) pool_rows(workers, sh, matte__resize_h, &j), pool_rows(workers, dh, matte__resize_v, &j);
     free(j.tmp), matte__axis_free(&j.ax), matte__axis_free(&j.ay);
     return ok ? 0 : -1;
 }
@@ -368,11 +368,11 @@ static int matte__check_image(const unsigned char *rgb, int w, int h, char *err)
     return 0;
 }
 
-int matte_input(const unsigned char *rgb, int w, int h, float *in, char err[NN_ERR]) {
+int matte_input(pool *workers, const unsigned char *rgb, int w, int h, float *in, char err[NN_ERR]) {
     if (matte__check_image(rgb, w, h, err)) return -1;
     float lut[256];
     matte__lut(lut, 0);
-    if (matte__resize(rgb, lut, NULL, w, h, 3, in, MATTE_SIZE, MATTE_SIZE))
+    if (matte__resize(workers, rgb, lut, NULL, w, h, 3, in, MATTE_SIZE, MATTE_SIZE))
         return matte__fail(err, "out of memory");
     return 0;
 }
@@ -380,7 +380,7 @@ int matte_input(const unsigned char *rgb, int w, int h, float *in, char err[NN_E
 int matte_mask(matte *m, const unsigned char *rgb, int w, int h, float *mask, char err[NN_ERR]) {
     float *in = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE * 3);
     if (!in) return matte__fail(err, "out of memory");
-    int r = matte_input(rgb, w, h, in, err) ? -1 : matte_run(m, in, mask, err);
+    int r = matte_input(nn_ctx_pool(m->ctx), rgb, w, h, in, err) ? -1 : matte_run(m, in, mask, err);
     free(in);
     return r;
 }
@@ -499,10 +499,10 @@ static void matte__box_cols(void *arg, int k0, int k1) {
     free(ring), free(acc);
 }
 
-static int matte__box(float *p, int w, int h, int ch, int r) {
+static int matte__box(pool *workers, float *p, int w, int h, int ch, int r) {
     matte_box_job j = {p, w, h, ch, r, 0};
-    pool_rows(h, matte__box_rows, &j);
-    if (!atomic_load(&j.failed)) pool_rows(w * ch, matte__box_cols, &j);
+    pool_rows(workers, h, matte__box_rows, &j);
+    if (!atomic_load(&j.failed)) pool_rows(workers, w * ch, matte__box_cols, &j);
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
@@ -523,12 +523,12 @@ static inline void matte__sample(const float *grid, int gw, const matte_axis *ax
 
 /* Trimap on the grid: 1 where every pixel within `inner` is foreground (p > 0.5), 0 where
  * no pixel within `outer` is, 0.5 in the band between. */
-static int matte__trimap(const float *p, int gw, int gh, int inner, int outer, float *t) {
+static int matte__trimap(pool *workers, const float *p, int gw, int gh, int inner, int outer, float *t) {
     size_t n = (size_t)gw * gh;
     float *u = buffer_alloc(sizeof(float) * n);
     if (!u) return -1;
     for (size_t i = 0; i < n; i++) t[i] = u[i] = p[i] > 0.5f;
-    int ok = matte__box(t, gw, gh, 1, inner) == 0 && matte__box(u, gw, gh, 1, outer) == 0;
+    int ok = matte__box(workers, t, gw, gh, 1, inner) == 0 && matte__box(workers, u, gw, gh, 1, outer) == 0;
     for (size_t i = 0; ok && i < n; i++) t[i] = t[i] >= 1 - 1e-6f ? 1 : u[i] <= 1e-6f ? 0 : 0.5f;
     free(u);
     return ok ? 0 : -1;
@@ -601,12 +601,13 @@ static void matte__gf_finish(void *arg, int y0, int y1) {
 /* Guided-filter coefficients on the grid (see above). In: guide (n x 3), mask p (n), trimap
  * t (n), window radius r in grid pixels. Out: coef (n x 7): A (3), B, C, p, t such that in
  * the band alpha = A . I + B + C p. */
-static int matte__gf_coef(const float *guide, const float *p, const float *t, int gw, int gh, int r, float *coef) {
+static int matte__gf_coef(pool *workers, const float *guide, const float *p, const float *t, int gw, int gh, int r,
+                          float *coef) {
     matte_gf_job j = {guide, p, t, buffer_alloc(sizeof(float) * gw * gh * 15), coef, gw};
-    int ok = j.m && (pool_rows(gh, matte__gf_moments, &j), matte__box(j.m, gw, gh, 15, r) == 0);
-    if (ok) pool_rows(gh, matte__gf_solve, &j);
-    ok = ok && matte__box(coef, gw, gh, 7, r) == 0;
-    if (ok) pool_rows(gh, matte__gf_finish, &j);
+    int ok = j.m && (pool_rows(workers, gh, matte__gf_moments, &j), matte__box(workers, j.m, gw, gh, 15, r) == 0);
+    if (ok) pool_rows(workers, gh, matte__gf_solve, &j);
+    ok = ok && matte__box(workers, coef, gw, gh, 7, r) == 0;
+    if (ok) pool_rows(workers, gh, matte__gf_finish, &j);
     free(j.m);
     return ok ? 0 : -1;
 }
@@ -677,7 +678,7 @@ static void matte__fg_final(void *arg, int y0, int y1) {
 }
 
 /* Blur-fusion foreground (see above): lin is the grid's linear colour, a the full-res alpha. */
-static int matte__foreground(const unsigned char *rgb, int w, int h, float *alpha, const float *lut,
+static int matte__foreground(pool *workers, const unsigned char *rgb, int w, int h, float *alpha, const float *lut,
                              const float *lin, int gw, int gh, const matte_axis *ax, const matte_axis *ay,
                              float *fg) {
     size_t n = (size_t)gw * gh, N = (size_t)w * h;
@@ -686,7 +687,7 @@ static int matte__foreground(const unsigned char *rgb, int w, int h, float *alph
     if (wide < 2) wide = 2;
     if (narrow < 2) narrow = 2;
     float *ga = buffer_alloc(sizeof(float) * n), *g = buffer_alloc(sizeof(float) * n * 7), *t = buffer_alloc(sizeof(float) * N * 7);
-    int ok = ga && g && t && matte__resize(NULL, NULL, alpha, w, h, 1, ga, gw, gh) == 0;
+    int ok = ga && g && t && matte__resize(workers, NULL, NULL, alpha, w, h, 1, ga, gw, gh) == 0;
     if (ok) {                                            /* wide pass on the grid */
         for (size_t i = 0; i < n; i++) {
             const float *I = lin + 3 * i;
@@ -694,7 +695,7 @@ static int matte__foreground(const unsigned char *rgb, int w, int h, float *alph
             for (int c = 0; c < 3; c++) q[c] = I[c] * ga[i], q[4 + c] = I[c] * (1 - ga[i]);
             q[3] = ga[i];
         }
-        ok = matte__box(g, gw, gh, 7, wide) == 0;
+        ok = matte__box(workers, g, gw, gh, 7, wide) == 0;
     }
     if (ok) {
         for (size_t i = 0; i < n; i++) {                 /* -> F^ (3), B^ (3), in place */
@@ -703,15 +704,15 @@ static int matte__foreground(const unsigned char *rgb, int w, int h, float *alph
             for (int c = 0; c < 3; c++) q[3 + c] = q[4 + c] / (1 - a + 1e-5f);
         }
         matte_full_job j = {rgb, w, lut, g, gw, ax, ay, alpha, t, fg};
-        pool_rows(h, matte__fg_first, &j);         /* first estimate, full res */
-        ok = matte__box(t, w, h, 7, narrow) == 0;
-        if (ok) pool_rows(h, matte__fg_final, &j); /* narrow pass, full res */
+        pool_rows(workers, h, matte__fg_first, &j);         /* first estimate, full res */
+        ok = matte__box(workers, t, w, h, 7, narrow) == 0;
+        if (ok) pool_rows(workers, h, matte__fg_final, &j); /* narrow pass, full res */
     }
     free(ga), free(g), free(t);
     return ok ? 0 : -1;
 }
 
-int matte_refine(const unsigned char *rgb, int w, int h, const float *mask, int mw, int mh,
+int matte_refine(pool *workers, const unsigned char *rgb, int w, int h, const float *mask, int mw, int mh,
                  float *alpha, float *fg, char err[NN_ERR]) {
     if (matte__check_image(rgb, w, h, err)) return -1;
     if (!mask || mw < 1 || mh < 1 || !alpha) return matte__fail(err, "refine: no mask or no output");
@@ -730,16 +731,17 @@ int matte_refine(const unsigned char *rgb, int w, int h, const float *mask, int 
     float *guide = buffer_alloc(sizeof(float) * n * 3), *p = buffer_alloc(sizeof(float) * n), *t = buffer_alloc(sizeof(float) * n);
     float *coef = buffer_alloc(sizeof(float) * n * 7);
     int ok = guide && p && t && coef && matte__axis(&ax, gw, w) == 0 && matte__axis(&ay, gh, h) == 0 &&
-             matte__resize(rgb, lin, NULL, w, h, 3, guide, gw, gh) == 0 &&
-             matte__resize(NULL, NULL, mask, mw, mh, 1, p, gw, gh) == 0 &&
-             matte__trimap(p, gw, gh, inner, outer, t) == 0 && matte__gf_coef(guide, p, t, gw, gh, r, coef) == 0;
+             matte__resize(workers, rgb, lin, NULL, w, h, 3, guide, gw, gh) == 0 &&
+             matte__resize(workers, NULL, NULL, mask, mw, mh, 1, p, gw, gh) == 0 &&
+             matte__trimap(workers, p, gw, gh, inner, outer, t) == 0 &&
+             matte__gf_coef(workers, guide, p, t, gw, gh, r, coef) == 0;
     if (ok) {
         matte_full_job j = {rgb, w, lin, coef, gw, &ax, &ay, alpha, NULL, NULL};
-        pool_rows(h, matte__alpha_rows, &j);
+        pool_rows(workers, h, matte__alpha_rows, &j);
     }
     free(p), free(coef), free(t);   /* before the foreground's buffers: it can reuse their pages */
     if (ok && fg)
-        ok = matte__foreground(rgb, w, h, alpha, lin, guide, gw, gh, &ax, &ay, fg) == 0;
+        ok = matte__foreground(workers, rgb, w, h, alpha, lin, guide, gw, gh, &ax, &ay, fg) == 0;
     free(guide), matte__axis_free(&ax), matte__axis_free(&ay);
     return ok ? 0 : matte__fail(err, "refine: out of memory");
 }
@@ -748,7 +750,7 @@ int matte_image(matte *m, const unsigned char *rgb, int w, int h, float *alpha, 
     float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
     if (!mask) return matte__fail(err, "out of memory");
     int r = matte_mask(m, rgb, w, h, mask, err);
-    if (r == 0) r = matte_refine(rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, alpha, fg, err);
+    if (r == 0) r = matte_refine(nn_ctx_pool(m->ctx), rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, alpha, fg, err);
     free(mask);
     return r;
 }

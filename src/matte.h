@@ -4,7 +4,7 @@
  *
  *   matte *m;  matte_open(&m, NULL, err);                    embedded weights/selfie.hsw
  *   matte_mask(m, rgb, w, h, mask, err);                     256x256 person probability
- *   matte_refine(rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, alpha, fg, err);
+ *   matte_refine(workers, rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, alpha, fg, err);
  *   matte_composite_linear(fg, alpha, bg, out, w * h);       onto a new background
  * or matte_image() for the first two steps at once.
  *
@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include "networks.h"
 #include "nn.h"
+#include "pool.h"
 
 #define MATTE_SIZE 256       /* network input side and mask side */
 
@@ -30,14 +31,15 @@ void matte_close(matte *m);
 
 /* The network input for an image region: resized to MATTE_SIZE x MATTE_SIZE (area averaging
  * when shrinking, bilinear with half-pixel centres when enlarging; the aspect ratio is not
- * kept, so pass a roughly square region), values / 255 in [0,1]. in: 256*256*3 floats. */
-int matte_input(const unsigned char *rgb, int w, int h, float *in, char err[NN_ERR]);
+ * kept, so pass a roughly square region), values / 255 in [0,1]. in: 256*256*3 floats. On
+ * the pool workers (NULL: the caller's thread), as matte_refine. */
+int matte_input(pool *workers, const unsigned char *rgb, int w, int h, float *in, char err[NN_ERR]);
 
 /* Runs the network on a prepared input (256*256*3 floats in [0,1]); mask: 256*256 floats,
  * the person probability (the model ends in a sigmoid). */
 int matte_run(matte *m, const float *in, float *mask, char err[NN_ERR]);
 
-/* matte_input + matte_run. */
+/* matte_input + matte_run, on the network's pool. */
 int matte_mask(matte *m, const unsigned char *rgb, int w, int h, float *mask, char err[NN_ERR]);
 
 /* Full-resolution matte from a low-resolution mask (mw x mh, any size, usually the network's
@@ -46,10 +48,10 @@ int matte_mask(matte *m, const unsigned char *rgb, int w, int h, float *mask, ch
  * by blur-fusion foreground estimation (see matte.c). Radii are set in mask pixels, so they
  * follow the region's resolution. Scratch: about 7 floats per pixel when fg is wanted, else
  * only buffers on a grid of at most 512x512. */
-int matte_refine(const unsigned char *rgb, int w, int h, const float *mask, int mw, int mh,
+int matte_refine(pool *workers, const unsigned char *rgb, int w, int h, const float *mask, int mw, int mh,
                  float *alpha, float *fg, char err[NN_ERR]);
 
-/* matte_mask + matte_refine. */
+/* matte_mask + matte_refine, on the network's pool. */
 int matte_image(matte *m, const unsigned char *rgb, int w, int h, float *alpha, float *fg, char err[NN_ERR]);
 
 /* out = alpha * fg + (1 - alpha) * bg for n pixels of linear RGB (out may alias fg or bg). */

@@ -71,6 +71,7 @@ nn_ctx *nn_ctx_new(const char *name, char err[NN_ERR]) {
 }
 
 void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt) { c->rt = rt; }
+pool *nn_ctx_pool(const nn_ctx *c) { return c->rt->pool; }
 
 void nn_ctx_free(nn_ctx *c) {
     if (!c) return;
@@ -191,8 +192,8 @@ static void nn__act_rows(float *y, size_t pixels, int ch, const nn_act *a) {
 
 /* An op's tasks on the pool, counted in the stats when they do use more than one thread. */
 static void nn__op_parallel(nn_ctx *c, int tasks, pool_task_fn fn, void *arg) {
-    if (tasks > 1 && pool_threads() > 1) c->stats.split_ops++;
-    pool_for(tasks, fn, arg);
+    if (tasks > 1 && pool_threads(c->rt->pool) > 1) c->stats.split_ops++;
+    pool_for(c->rt->pool, tasks, fn, arg);
 }
 
 /* Memory-bound ops split their pixels into this many chunks when they are big enough to
@@ -398,9 +399,9 @@ static nn_tensor nn__conv_int8(nn_ctx *c, nn_tensor x, nn_tensor y, const nn_lay
     nn_epilogue e = nn__epilogue(&act);
     e.residual = residual ? residual->data : NULL;
     int reference = c->rt->kernels == &nn_kernels_reference;
-    int threads = !reference && macs >= NN__PAR_CONV_MACS ? pool_threads() : 1;
+    int threads = !reference && macs >= NN__PAR_CONV_MACS ? pool_threads(c->rt->pool) : 1;
     if (threads > 1) c->stats.split_ops++;
-    nn_q8_conv(l, x, y, stride, pt, pl, e, s.data, threads, c->rt->kernels->name);
+    nn_q8_conv(l, x, y, stride, pt, pl, e, s.data, c->rt->pool, threads, c->rt->kernels->name);
     if (!nn__act_in_epilogue(&act)) nn__act_rows(y.data, (size_t)y.h * y.w, l->cout, &act);
     char op[24];
     snprintf(op, sizeof op, "%s.i8", opname);
@@ -443,7 +444,8 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
             nn__conv_reference(&j);
         } else {
             w.scratch = scratch.data;
-            if (macs >= NN__PAR_CONV_MACS) w.tasks = pool_threads() < slots ? pool_threads() : slots;
+            int threads = pool_threads(c->rt->pool);
+            if (macs >= NN__PAR_CONV_MACS) w.tasks = threads < slots ? threads : slots;
             nn__op_parallel(c, w.tasks, nn__wino_task, &w);
         }
         nn__op_end(c, opname, l->name, x, y, macs);
@@ -477,7 +479,7 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
          * traffic) each task takes every pixel and a share of the output channels instead, so
          * that every thread has work and reads only its share of the weights. */
         int mr = c->rt->kernels->mr, tiles = (M + mr - 1) / mr, per = 1;
-        int want = pool_threads() * 4, panels = (l->cout + c->rt->kernels->nr - 1) / c->rt->kernels->nr;
+        int want = pool_threads(c->rt->pool) * 4, panels = (l->cout + c->rt->kernels->nr - 1) / c->rt->kernels->nr;
         if (macs < NN__PAR_CONV_MACS) per = tiles;
         else if (tiles > want) per = (tiles + want - 1) / want;
         else per = tiles, j.groups = panels < want ? panels : want;
@@ -942,7 +944,7 @@ int nn_runtime_init(nn_runtime *rt, const char *isa, const char *precision, char
             if (nn__can_run(nn__kernel_sets[i])) strcat(strcat(list, ", "), nn__kernel_sets[i]->name);
         return nn__seterr(err, "kernel set '%s' is not available on this CPU (it runs: auto%s)", isa, list), -1;
     }
-    rt->kernels = k, rt->int8 = int8, rt->trace = 0;
+    rt->kernels = k, rt->int8 = int8, rt->pool = NULL, rt->trace = 0;
     return 0;
 }
 
@@ -955,7 +957,7 @@ nn_runtime *nn_runtime_default(void) {
     if (nn__default.kernels) return &nn__default;
     const char *isa = getenv("HEADSHOT_ISA"), *precision = getenv("HEADSHOT_PRECISION");
     char err[NN_ERR];
-    nn__default.kernels = nn__best_kernels(), nn__default.int8 = 1;
+    nn__default.kernels = nn__best_kernels(), nn__default.int8 = 1, nn__default.pool = pool_new(0);
     if (isa && *isa && nn_set_isa(isa, err) != 0)
         fprintf(stderr, "headshot: HEADSHOT_ISA=%s: %s; using %s\n", isa, err, nn__default.kernels->name);
     if (precision && *precision && nn_set_precision(precision, err) != 0)
@@ -976,6 +978,10 @@ int nn_set_precision(const char *name, char err[NN_ERR]) {
     return 0;
 }
 const char *nn_precision(void) { return nn_runtime_default()->int8 ? "int8" : "fp32"; }
+void nn_set_threads(int n) {
+    if (nn_runtime_default()->pool) pool_set_threads(nn__default.pool, n);
+}
+int nn_threads(void) { return pool_threads(nn_runtime_default()->pool); }
 void nn_trace_all(int on) { nn_runtime_default()->trace = on; }
 const char *nn_isa(void) { return nn_runtime_default()->kernels->name; }
 const char *nn_isa_best(void) { return nn__best_kernels()->name; }

@@ -208,26 +208,28 @@ nn_tensor nn_depth_to_space(nn_ctx *c, nn_tensor x, int block);      /* TF DCR o
  * "avx2" (x86-64 AVX2+FMA), "avx512" (x86-64 AVX-512 F/DQ/BW/VL) or "neon" (aarch64). "auto"
  * picks the best the CPU and OS support; a kernel set the CPU lacks is refused, never run. */
 
-/* What a network is built and run with: the kernel set, the precision and the trace. A
- * model (its layers are built with the precision) and a context (its ops run the kernel set)
- * point at the process's runtime unless given another (nn_model_runtime, nn_ctx_runtime),
- * so two kernel sets or precisions can run side by side (the tests compare them so). The
- * ops' threads are the process's pool (pool.h). */
+/* What a network is built and run with: the kernel set, the precision, the thread pool and
+ * the trace. A model (its layers are built with the precision) and a context (its ops run
+ * the kernel set on the pool) point at the process's runtime unless given another
+ * (nn_model_runtime, nn_ctx_runtime), so two kernel sets or precisions can run side by side
+ * (the tests compare them so). */
 typedef struct nn_runtime {
     const struct nn_kernel_set *kernels;   /* nn_kernels.h */
     int int8;                /* precision: 1 "int8", the layers of nn_layer_conv_int8 compute in
                                 int8 (the default); 0 "fp32", their weights widened at load */
+    struct pool *pool;       /* the threads of the ops (pool.h), not owned; NULL: the caller's */
     int trace;               /* print every op (name, shapes, MACs, time) to stderr */
 } nn_runtime;
 
-/* Kernel set ISA and PRECISION ("int8" or "fp32"; NULL: int8), trace off. */
+/* Kernel set ISA and PRECISION ("int8" or "fp32"; NULL: int8), no pool, trace off. */
 int nn_runtime_init(nn_runtime *rt, const char *isa, const char *precision, char err[NN_ERR]);
 /* The process's runtime, made on first use: the kernel set is HEADSHOT_ISA's (default auto;
  * a set this CPU lacks falls back to auto with a warning on stderr), the precision
- * HEADSHOT_PRECISION's (default int8; a wrong name: int8 with a warning); then nn_set_isa's
- * and nn_set_precision's. */
+ * HEADSHOT_PRECISION's (default int8; a wrong name: int8 with a warning), a pool of the
+ * online cores; then nn_set_isa's and nn_set_precision's (and pool_set_threads on its pool). */
 nn_runtime *nn_runtime_default(void);
 void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt);     /* rt must outlive the context */
+struct pool *nn_ctx_pool(const nn_ctx *c);   /* its runtime's pool: for a network's own loops */
 void nn_model_runtime(nn_model *m, const nn_runtime *rt); /* for its layers built from now on */
 
 /* The process's runtime: */
@@ -235,14 +237,15 @@ int nn_set_isa(const char *name, char err[NN_ERR]);
 const char *nn_isa(void);
 int nn_set_precision(const char *name, char err[NN_ERR]);   /* "int8" or "fp32" */
 const char *nn_precision(void);
+void nn_set_threads(int n);                      /* its pool's (pool_set_threads) */
+int nn_threads(void);
 void nn_trace_all(int on);                       /* trace every context's ops */
 const char *nn_isa_best(void);                   /* what "auto" picks on this machine */
 /* The i-th optimised kernel set built into this binary, best first ("avx512", "avx2",
  * "portable"), NULL past the end; *runs (may be NULL) gets 1 when this CPU can run it. For
  * --version (the reference, always there, is not listed). */
 const char *nn_isa_built(int i, int *runs);
-/* The threads of the ops are the process's pool (pool.h: pool_set_threads); big buffers come
- * from buffer_alloc (buffer.h). */
+/* Big buffers come from buffer_alloc (buffer.h). */
 
 /* fp16 <-> fp32 (IEEE half), used by the loader and the tests. */
 float nn_half_to_float(uint16_t h);

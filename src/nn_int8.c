@@ -272,7 +272,7 @@ static void nn__q8_input(const nn_q8_kernel_set *k, nn_tensor x, nn__q8_pad p, i
 }
 
 void nn_q8_conv(const nn_layer *l, nn_tensor x, nn_tensor y, int stride, int pt, int pl, nn_epilogue e,
-                void *scratch, int threads, const char *isa) {
+                void *scratch, pool *pool, int threads, const char *isa) {
     const struct nn_q8_layer *q = l->q8;
     const nn_q8_kernel_set *k = nn_q8_kernels_for(isa);
     nn__q8_pad pad = nn__q8_padding(l, x.h, x.w, y.h, y.w, stride, pt, pl);
@@ -301,5 +301,5 @@ void nn_q8_conv(const nn_layer *l, nn_tensor x, nn_tensor y, int stride, int pt,
     j.rows_per_task = per * k->mr;
     int tasks = (M + j.rows_per_task - 1) / j.rows_per_task * j.groups;
     if (tasks == 1) nn__q8_task(&j, 0);
-    else pool_for(tasks, nn__q8_task, &j);
+    else pool_for(pool, tasks, nn__q8_task, &j);
 }

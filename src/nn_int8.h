@@ -104,9 +104,10 @@ const nn_q8_kernel_set *nn_q8_kernels_at(int i);
  * indirection buffer), for an h x w input, an oh x ow output and padding pt, pl. */
 size_t nn_q8_conv_scratch(const nn_layer *l, int h, int w, int oh, int ow, int stride, int pt, int pl);
 /* y = conv(x) with the int8 weights; e carries the residual and the part of the activation
- * a GEMM epilogue does. threads: tasks to split into at most (1: none). isa: nn_isa(). */
+ * a GEMM epilogue does. On pool's threads, splitting for at most threads (1: none). isa: the
+ * kernel set's name. */
 void nn_q8_conv(const nn_layer *l, nn_tensor x, nn_tensor y, int stride, int pt, int pl, nn_epilogue e,
-                void *scratch, int threads, const char *isa);
+                void *scratch, struct pool *pool, int threads, const char *isa);
 void nn_q8_free(struct nn_q8_layer *q);
 /* The runtime a model's layers are built with (nn_weights.c): its precision decides. */
 const nn_runtime *nn_model_runtime_of(const nn_model *m);

@@ -33,6 +33,7 @@ int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]) {
                                                 &id_face_recognition};
     memset(m, 0, sizeof *m);
     m->weights = weights;
+    m->workers = nn_runtime_default()->pool;
     for (size_t i = 0; weights && i < sizeof checked / sizeof *checked; i++) {
         nn_model *w;
         if (nn_model_open(&w, checked[i]->name, weights, err)) return -1;
@@ -151,7 +152,7 @@ typedef struct {
 } pl_id_window;
 
 /* The window of the face with landmarks pts in im. Returns 0, or -1 with err. */
-static int pl__id_window(const img_rgb *im, const float (*pts)[3], pl_id_window *out, char *err) {
+static int pl__id_window(pool *workers, const img_rgb *im, const float (*pts)[3], pl_id_window *out, char *err) {
     frame_face f;
     frame_face_of(pts, &f);
     float side = PL_ID_WINDOW * hypotf(f.chin[0] - f.forehead[0], f.chin[1] - f.forehead[1]), lev[LMK_POINTS][3];
@@ -160,7 +161,7 @@ static int pl__id_window(const img_rgb *im, const float (*pts)[3], pl_id_window 
     frame_affine t = frame_level(f.roll, n / fmaxf(side, 1), f.eyes, at);
     for (int i = 0; i < LMK_POINTS; i++) frame_map(t, pts[i][0], pts[i][1], &lev[i][0], &lev[i][1]), lev[i][2] = 0;
     id_points68((const float (*)[3])lev, out->p68);
-    return frame_warp(im, t, n, n, &out->win, err) ? -1 : 0;
+    return frame_warp(workers, im, t, n, n, &out->win, err) ? -1 : 0;
 }
 
 /* What the stages share during one run. */
@@ -276,7 +277,7 @@ static const img_rgb *pl__thumb(pl_run_state *s) {
     if (s->thumb.rgb) return &s->thumb;
     if (img_new(&s->thumb, w > 0 ? w : 1, h > 0 ? h : 1, 0, ierr)) return snprintf(s->err, PL_ERR, "%s", ierr), NULL;
     pl_thumb_job j = {ph, &s->thumb, f};
-    pool_rows(s->thumb.h, pl__thumb_rows, &j);
+    pool_rows(s->m->workers, s->thumb.h, pl__thumb_rows, &j);
     return &s->thumb;
 }
 
@@ -407,7 +408,7 @@ int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *
     img_rgb win;
     float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
     if (!mask) return snprintf(err, PL_ERR, "out of memory"), -1;
-    int rc = frame_warp(im, frame_crown_window(f, MATTE_SIZE), MATTE_SIZE, MATTE_SIZE, &win, err);
+    int rc = frame_warp(m->workers, im, frame_crown_window(f, MATTE_SIZE), MATTE_SIZE, MATTE_SIZE, &win, err);
     if (rc == 0) {
         rc = matte_mask(m->matte, win.rgb, MATTE_SIZE, MATTE_SIZE, mask, err);
         img_free(&win);
@@ -482,8 +483,8 @@ static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
     float *prob = malloc(sizeof(float) * n * n * 5), *share = prob + n * n, *in = share + n * n;
     people_seed seeds[PL_MAX_FACES];
     char perr[PEOPLE_ERR];
-    int rc = !prob ? pl__fail(s, PL_EFAIL, "out of memory") : frame_warp(s->photo, to, n, n, &win, s->err) ? PL_EFAIL : 0;
-    if (rc == 0 && (matte_input(win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
+    int rc = !prob ? pl__fail(s, PL_EFAIL, "out of memory") : frame_warp(s->m->workers, s->photo, to, n, n, &win, s->err) ? PL_EFAIL : 0;
+    if (rc == 0 && (matte_input(s->m->workers, win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
     int k = rc ? 0 : pl__face_seeds(s->r, &to, 1, seeds);   /* one face: nobody to split off */
     if (rc == 0 && k > 1 && people_share(prob, in, n, n, 1, seeds, k, s->r->subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
     for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * (k > 1 ? share[i] : 1) >= 0.5f;
@@ -621,9 +622,9 @@ static int pl__enhance(pl_run_state *s) {
 /* The warp, then the subject's landmarks in canvas pixels. */
 static int pl__frame(pl_run_state *s) {
     pl_result *r = s->r;
-    int rc = frame_warp(s->src, s->to_out, r->plan.w, r->plan.h, &s->framed, s->err);
+    int rc = frame_warp(s->m->workers, s->src, s->to_out, r->plan.w, r->plan.h, &s->framed, s->err);
     img_free(&s->up);
-    if (rc || pl__id_window(s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, &s->id_photo, s->err)) return PL_EFAIL;
+    if (rc || pl__id_window(s->m->workers, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, &s->id_photo, s->err)) return PL_EFAIL;
     pl__drop_photo(s);
     const lmk_result *l = &r->faces[r->subject].lmk;
     for (int i = 0; i < LMK_POINTS; i++) {
@@ -709,13 +710,13 @@ static int pl__matte(pl_run_state *s) {
     float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
     if (!mask) return pl__fail(s, PL_EFAIL, "out of memory");
     float *in = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE * 3);
-    int others = 0, rc = in ? matte_input(s->framed.rgb, w, h, in, s->err) : pl__fail(s, PL_EFAIL, "out of memory");
+    int others = 0, rc = in ? matte_input(s->m->workers, s->framed.rgb, w, h, in, s->err) : pl__fail(s, PL_EFAIL, "out of memory");
     if (rc == 0) rc = matte_run(s->m->matte, in, mask, s->err);
     double split = pl__now();
     if (rc == 0 && !s->o->keep_others) rc = pl__subject_only(s, mask, in, &others);
     split = s->o->keep_others ? 0 : pl__now() - split;
     free(in);
-    if (rc == 0) rc = matte_refine(s->framed.rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, s->alpha, s->fg, s->err);
+    if (rc == 0) rc = matte_refine(s->m->workers, s->framed.rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, s->alpha, s->fg, s->err);
     free(mask);
     if (rc) return PL_EFAIL;
     for (size_t i = 0; i < n; i++) s->alpha[i] *= s->framed.alpha[i] / 255.0f;
@@ -760,7 +761,7 @@ static int pl__look(pl_run_state *s) {
     if (s->o->light) {
         float boxes[PL_MAX_FACES][4];
         look_light_opts lo = {s->alpha, (const float (*)[4])boxes, pl__face_boxes(r, boxes, PL_MAX_FACES), s->o->white_balance};
-        if (look_light(&view, pts, &lo, s->o->light_strength, &r->look, s->err)) return PL_EFAIL;
+        if (look_light(s->m->workers, &view, pts, &lo, s->o->light_strength, &r->look, s->err)) return PL_EFAIL;
         meta_step(s->h, META_CLASSICAL, "light",
                   "strength=%.2f white_balance=%s scene_gains=%.3f,%.3f,%.3f trust=%.2f gains=%.3f,%.3f,%.3f exposure=%+.2fEV "
                   "fill=%.2fEV guard=%.2f,%.2f,%.2f", s->o->light_strength, s->o->white_balance ? "auto" : "off",
@@ -770,7 +771,7 @@ static int pl__look(pl_run_state *s) {
         pl__time(s, PL_LIGHT, 1);
     }
     if (s->o->retouch > 0) {
-        if (look_retouch(&view, pts, s->o->retouch, &r->look, s->err)) return PL_EFAIL;
+        if (look_retouch(s->m->workers, &view, pts, s->o->retouch, &r->look, s->err)) return PL_EFAIL;
         meta_step(s->h, META_CLASSICAL, "retouch", "strength=%.2f blemishes_removed=%d smoothed=%.2f guard=%.2f",
                   s->o->retouch, r->look.blemishes_removed, r->look.smooth, r->look.retouch_kept);
         pl__time(s, PL_RETOUCH, 1);
@@ -824,15 +825,15 @@ static int pl__compose(pl_run_state *s) {
     const float *lin = col_linear_table();
     int keep = bg->kind == COMPOSE_KEEP || r->plan.inside;
     pl_look_job lj = {s->fg, s->framed.rgb, keep ? NULL : s->before, lin, w};
-    pool_rows(h, pl__look_rows, &lj);
+    pool_rows(s->m->workers, h, pl__look_rows, &lj);
     float *back = NULL;
     int rc = 0;
     if (bg->kind != COMPOSE_TRANSPARENT) {
         back = buffer_alloc(sizeof(float) * n * 3);
         if (!back) return pl__fail(s, PL_EFAIL, "out of memory");
-        if (compose_backdrop(bg, w, h, &s->framed, bg->kind == COMPOSE_KEEP ? NULL : s->alpha, back, s->err)) rc = PL_EFAIL;
+        if (compose_backdrop(s->m->workers, bg, w, h, &s->framed, bg->kind == COMPOSE_KEEP ? NULL : s->alpha, back, s->err)) rc = PL_EFAIL;
     }
-    if (rc == 0 && compose_over(s->fg, s->alpha, back, w, h, &r->out, s->err)) rc = PL_EFAIL;
+    if (rc == 0 && compose_over(s->m->workers, s->fg, s->alpha, back, w, h, &r->out, s->err)) rc = PL_EFAIL;
     free(back);
     if (rc) return rc;
     char name[META_TEXT];
@@ -870,7 +871,7 @@ static int pl__identity(pl_run_state *s) {
     int rc = n < 0 ? PL_EFAIL : 0;
     if (best >= 0) {
         pl_id_window w;
-        if (pl__id_window(&r->out, (const float (*)[3])again[best].lmk.pts, &w, s->err)) {
+        if (pl__id_window(s->m->workers, &r->out, (const float (*)[3])again[best].lmk.pts, &w, s->err)) {
             rc = PL_EFAIL;
         } else {
             if (pl__descriptor(s, &w, b)) rc = PL_EFAIL;

@@ -67,6 +67,7 @@ typedef enum { PL_ENHANCE_AUTO, PL_ENHANCE_OFF, PL_ENHANCE_FAST, PL_ENHANCE_BEST
 
 typedef struct {
     const char *weights;          /* --weights DIR, NULL = embedded */
+    pool *workers;                /* the threads of the stages: the networks' runtime's pool */
     det_model *det;               /* BlazeFace, both variants */
     lmk_model *lmk;               /* FaceMesh */
     matte *matte;                 /* selfie segmentation */

@@ -102,18 +102,19 @@ static void blur_kernel_cols(void *arg, int y0, int y1) {
     }
 }
 
-static int blur_pass_run(float *dst, const float *src, int w, int h, int r, const float *k, int vertical) {
+static int blur_pass_run(pool *workers, float *dst, const float *src, int w, int h, int r, const float *k,
+                         int vertical) {
     blur_pass j = {dst, src, w, h, r, k, 0};
-    if (!vertical) pool_rows(h, blur_rows, &j);
-    else if (k) pool_rows(h, blur_kernel_cols, &j);
-    else pool_rows(w, blur_box_cols, &j);
+    if (!vertical) pool_rows(workers, h, blur_rows, &j);
+    else if (k) pool_rows(workers, h, blur_kernel_cols, &j);
+    else pool_rows(workers, w, blur_box_cols, &j);
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
 /* Gaussian blur of a w x h plane, edges repeated; dst may be src. Small sigmas convolve with
  * the kernel; from BLUR_BOX_SIGMA on, three box passes of the same variance (within a few
  * percent of the Gaussian, and their cost does not grow with sigma). -1: out of memory. */
-static int blur(float *dst, const float *src, int w, int h, float sigma) {
+static int blur(pool *workers, float *dst, const float *src, int w, int h, float sigma) {
     int r = (int)ceilf(3 * sigma), box = sigma >= BLUR_BOX_SIGMA;
     if (r > BLUR_MAX_R && !box) r = BLUR_MAX_R;
     if (r < 1 || sigma <= 0) {
@@ -130,15 +131,15 @@ static int blur(float *dst, const float *src, int w, int h, float sigma) {
         const float *in = src;
         for (int p = 0; p < 6 && rc == 0; p++) {   /* 3 along rows, then 3 along columns; ends in dst */
             float *out = p % 2 ? dst : tmp;
-            rc = blur_pass_run(out, in, w, h, (p % 3 < m ? wl : wl + 2) / 2, NULL, p >= 3);
+            rc = blur_pass_run(workers, out, in, w, h, (p % 3 < m ? wl : wl + 2) / 2, NULL, p >= 3);
             in = out;
         }
     } else if (rc == 0) {
         float k[BLUR_MAX_R + 1], sum = 0;
         for (int i = 0; i <= r; i++) k[i] = expf(-0.5f * i * i / (sigma * sigma)), sum += i ? 2 * k[i] : k[i];
         for (int i = 0; i <= r; i++) k[i] /= sum;
-        rc = blur_pass_run(tmp, src, w, h, r, k, 0);   /* rows into tmp, then columns into dst */
-        if (rc == 0) rc = blur_pass_run(dst, tmp, w, h, r, k, 1);
+        rc = blur_pass_run(workers, tmp, src, w, h, r, k, 0);   /* rows into tmp, then columns into dst */
+        if (rc == 0) rc = blur_pass_run(workers, dst, tmp, w, h, r, k, 1);
     }
     free(tmp);
     return rc;
@@ -179,6 +180,7 @@ typedef struct {
     unsigned char *skin;          /* 1: skin by geometry (oval minus grown features) */
     unsigned char *keep;          /* 1: outside every feature outline (may be changed) */
     float fw;                     /* face width, pixels */
+    pool *workers;                /* the threads of the blurs */
 } look_face;
 
 /* The pixels of the annulus r0 < d <= r1 around (cx, cy) inside the box: their count, and
@@ -301,7 +303,7 @@ typedef struct {
 static int blobs_planes(look_blobs *b) {
     const look_face *f = b->f;
     for (int c = 0; c < 3; c++) {
-        if (blur(b->fine[c], f->img[c], b->w, b->h, fmaxf(SEP_HIGH * f->fw, 0.5f))) return -1;
+        if (blur(f->workers, b->fine[c], f->img[c], b->w, b->h, fmaxf(SEP_HIGH * f->fw, 0.5f))) return -1;
         for (size_t i = 0; i < b->n; i++) b->fine[c][i] = f->img[c][i] - b->fine[c][i];
     }
     for (size_t i = 0; i < b->n; i++)
@@ -316,9 +318,9 @@ static int blobs_dog(look_blobs *b) {
     size_t n = b->n;
     for (int p = 0; p < 2; p++) {
         float sg = b->s0;
-        if (blur(b->gs, p ? b->red : b->luma, b->w, b->h, sg)) return -1;
+        if (blur(b->f->workers, b->gs, p ? b->red : b->luma, b->w, b->h, sg)) return -1;
         for (int k = 1; k < b->levels + 2; k++, sg *= (float)M_SQRT2)
-            if (blur(b->gs + k * n, b->gs + (k - 1) * n, b->w, b->h, sg)) return -1;
+            if (blur(b->f->workers, b->gs + k * n, b->gs + (k - 1) * n, b->w, b->h, sg)) return -1;
         for (int k = 0; k < b->levels; k++) {
             const float *lo = b->gs + k * n, *hi = b->gs + (k + 2) * n;
             float *d = b->z + (2 * (size_t)k + p) * n;
@@ -529,7 +531,9 @@ static int retouch_bands(const look_face *f, float *const out[3], float *const b
     int w = f->w, h = f->h, m = 0;
     size_t n = (size_t)w * h;
     for (int c = 0; c < 3; c++)
-        if (blur(b1[c], out[c], w, h, fmaxf(SEP_HIGH * f->fw, 0.5f)) || blur(b2[c], out[c], w, h, SEP_MID * f->fw)) return -1;
+        if (blur(f->workers, b1[c], out[c], w, h, fmaxf(SEP_HIGH * f->fw, 0.5f)) ||
+            blur(f->workers, b2[c], out[c], w, h, SEP_MID * f->fw))
+            return -1;
     for (size_t i = 0; i < n; i++) {
         float d0 = b1[0][i] - b2[0][i], d1 = b1[1][i] - b2[1][i], d2 = b1[2][i] - b2[2][i];
         mag[i] = sqrtf(d0 * d0 + d1 * d1 + d2 * d2);
@@ -556,7 +560,7 @@ static int retouch_mask(const float (*lmk)[3], look_box b, const look_face *f, f
         ref[c] = look__quantile(tmp, m, 0.5f);
     }
     for (size_t i = 0; i < n; i++) mask[i] = f->skin[i];
-    if (blur(mask, mask, b.w, b.h, SKIN_FEATHER * f->fw)) return -1;
+    if (blur(f->workers, mask, mask, b.w, b.h, SKIN_FEATHER * f->fw)) return -1;
     float rs = ref[0] + ref[1] + ref[2], ry = col_luma(ref[0], ref[1], ref[2]);
     for (size_t i = 0; i < n; i++) {
         if (!f->keep[i]) mask[i] = 0;
@@ -585,7 +589,8 @@ static float retouch_smooth(const look_face *f, float strength, float *const out
     return e0 > 0 ? (float)(1 - e1 / e0) : 0;
 }
 
-int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report *rep, char err[LOOK_ERR]) {
+int look_retouch(pool *workers, img_rgb *im, const float (*lmk)[3], float strength, look_report *rep,
+                 char err[LOOK_ERR]) {
     float fw;
     look_report r0 = {0}, *r = rep ? rep : &r0;
     if (look__check_args(im, lmk, strength, &fw, err)) return -1;
@@ -604,7 +609,7 @@ int look_retouch(img_rgb *im, const float (*lmk)[3], float strength, look_report
         return snprintf(err, LOOK_ERR, "look: out of memory"), -1;
     }
     r->retouch_kept = 1;
-    look_face f = {w, h, {ws, ws + n, ws + 2 * n}, u8, u8 + n, fw};
+    look_face f = {w, h, {ws, ws + n, ws + 2 * n}, u8, u8 + n, fw, workers};
     float *out[3] = {ws + 3 * n, ws + 4 * n, ws + 5 * n}, *mask = ws + 6 * n, *work = ws + 7 * n;
     float *b1[3] = {work, work + n, work + 2 * n}, *b2[3] = {work + 3 * n, work + 4 * n, work + 5 * n};
     float *mag = work + 6 * n, *tmp = work + 7 * n, typical;

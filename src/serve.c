@@ -5,7 +5,7 @@
  * read and write waits with poll() against a deadline, so a client that stalls or never
  * finishes its request is dropped after --timeout seconds. A job is admitted before its body
  * is read (at most --queue waiting, else 503), so memory stays bounded; jobs then run one at
- * a time on the networks loaded at start (the network thread pool is process-wide).
+ * a time on the networks loaded at start (one set of networks, one pool: a pool serves one caller at a time).
  */
 #include "serve.h"
 

@@ -47,8 +47,8 @@ static int render(const char *spec, const img_rgb *picture, img_rgb *out) {
     if (compose_parse(spec, &bg, err)) return printf("# %s: %s\n", spec, err), -1;
     bg.picture = picture;
     int transparent = bg.kind == COMPOSE_TRANSPARENT;
-    if (compose_backdrop(&bg, W, H, &photo, alpha, back, err)) return printf("# %s: %s\n", spec, err), -1;
-    if (compose_over(fg, alpha, transparent ? NULL : back, W, H, out, err)) return printf("# %s: %s\n", spec, err), -1;
+    if (compose_backdrop(NULL, &bg, W, H, &photo, alpha, back, err)) return printf("# %s: %s\n", spec, err), -1;
+    if (compose_over(NULL, fg, alpha, transparent ? NULL : back, W, H, out, err)) return printf("# %s: %s\n", spec, err), -1;
     return 0;
 }
 
@@ -89,7 +89,7 @@ static void test_backdrops(void) {
         block(&out, 0, 0, corner);
         compose_bg bg;
         compose_parse("blur", &bg, err);
-        compose_backdrop(&bg, W, H, &photo, alpha, back, err);
+        compose_backdrop(NULL, &bg, W, H, &photo, alpha, back, err);
         /* the backdrop itself just outside the disc's rim and at its centre (filled in) */
         float near_r = 0, near_b = 0, hole_r = 0;
         const float *lin = col_linear_table();
@@ -128,8 +128,8 @@ static void test_backdrops(void) {
         for (int i = 0; ones && i < W * H; i++) ones[i] = 1;
         for (int i = 0; pfg && i < W * H * 3; i++) pfg[i] = lin[photo.rgb[i]];
         int worst = 999;
-        if (ones && pfg && compose_backdrop(&bg, W, H, &photo, NULL, back, err) == 0 &&
-            compose_over(pfg, ones, back, W, H, &out, err) == 0) {
+        if (ones && pfg && compose_backdrop(NULL, &bg, W, H, &photo, NULL, back, err) == 0 &&
+            compose_over(NULL, pfg, ones, back, W, H, &out, err) == 0) {
             worst = 0;
             for (int i = 0; i < W * H * 3; i++) worst = abs(out.rgb[i] - photo.rgb[i]) > worst ? abs(out.rgb[i] - photo.rgb[i]) : worst;
             img_free(&out);
@@ -151,7 +151,7 @@ static void test_backdrops(void) {
                 for (int k = 0; k < 3; k++) cut.rgb[3 * i + k] = gone ? 0 : photo.rgb[3 * i + k];
                 cut.alpha[i] = gone ? 0 : 255;
             }
-            if (compose_backdrop(&bg, W, H, &cut, alpha, back, err) == 0)
+            if (compose_backdrop(NULL, &bg, W, H, &cut, alpha, back, err) == 0)
                 for (int y = 0; y < H; y++) lo = fminf(lo, back[((size_t)y * W + 2) * 3 + 2]);
             img_free(&cut);
         }
@@ -188,7 +188,7 @@ static void test_linear(void) {
     char err[COMPOSE_ERR];
     for (int i = 0; i < 64; i++) a[i] = 0.5f, b[3 * i] = b[3 * i + 1] = b[3 * i + 2] = 1;
     int lo = 255, hi = 0;
-    if (compose_over(f, a, b, 8, 8, &out, err) == 0) {
+    if (compose_over(NULL, f, a, b, 8, 8, &out, err) == 0) {
         for (int i = 0; i < 64 * 3; i++) lo = out.rgb[i] < lo ? out.rgb[i] : lo, hi = out.rgb[i] > hi ? out.rgb[i] : hi;
         img_free(&out);
     }

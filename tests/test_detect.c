@@ -75,7 +75,7 @@ static void test_crop(void) {
     }
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) memset(rgb + ((size_t)y * w + x) * 3, (x + y) % 2 ? 255 : 0, 3);
-    int rc = det_crop(rgb, w, h, det_letterbox(w, h), n, 1, 0, out, err);
+    int rc = det_crop(NULL, rgb, w, h, det_letterbox(w, h), n, 1, 0, out, err);
     float lo = 255, hi = 0, border = 0;
     for (int v = 0; v < n; v++)
         for (int u = 0; u < n; u++) {
@@ -98,7 +98,7 @@ static void test_crop(void) {
             p[2] = 0;
         }
     det_roi r = {1000, 800, 256, 1.5707963f};
-    rc = det_crop(rgb, w, h, r, n, 1, 0, out, err);
+    rc = det_crop(NULL, rgb, w, h, r, n, 1, 0, out, err);
     float worst = 0;
     for (int v = 0; v < n; v++)
         for (int u = 0; u < n; u++) {

@@ -33,7 +33,7 @@ static void test_presets(void) {
             img_rgb out;
             frame_face g;
             frame_plan_make(&f, s, ph.w, ph.h, NULL, &plan);
-            if (frame_warp(&ph, plan.to_out, plan.w, plan.h, &out, err)) {
+            if (frame_warp(NULL, &ph, plan.to_out, plan.w, plan.h, &out, err)) {
                 CHECK(0, "%s %s: warp (%s)", photos[i], s->name, err);
                 continue;
             }
@@ -72,11 +72,11 @@ static void test_rotations(void) {
         frame_face f, g;
         frame_plan plan;
         /* frame_level(-a) turns the content by +a (clockwise on screen, like a roll > 0) */
-        if (frame_warp(&ph, frame_level(-a, 1, c, c), ph.w, ph.h, &turned, err)) continue;
+        if (frame_warp(NULL, &ph, frame_level(-a, 1, c, c), ph.w, ph.h, &turned, err)) continue;
         int ok = measure(&turned, &f, faces) >= 0;
         float seen = (f.roll - f0.roll) * 180 / (float)M_PI;
         frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), turned.w, turned.h, NULL, &plan);
-        ok = ok && frame_warp(&turned, plan.to_out, plan.w, plan.h, &out, err) == 0;
+        ok = ok && frame_warp(NULL, &turned, plan.to_out, plan.w, plan.h, &out, err) == 0;
         ok = ok && measure(&out, &g, faces) >= 0;
         float left = ok ? g.roll * 180 / (float)M_PI : NAN;
         CHECK(ok && fabsf(seen - turns[i]) < 1.5f && fabsf(left) < 1,
@@ -101,7 +101,7 @@ static void test_edge(void) {
     frame_plan plan;
     if (load("d07.jpg", &ph) || measure(&ph, &f, faces) < 0) return;
     frame_plan_make(&f, frame_spec_get(FRAME_LINKEDIN), ph.w, ph.h, NULL, &plan);
-    if (frame_warp(&ph, plan.to_out, plan.w, plan.h, &out, err)) {
+    if (frame_warp(NULL, &ph, plan.to_out, plan.w, plan.h, &out, err)) {
         CHECK(0, "d07 warp: %s", err);
         return;
     }
@@ -137,7 +137,7 @@ static void test_resampling(void) {
         for (int x = 0; x < 300; x++) memset(chk.rgb + ((size_t)y * 300 + x) * 3, (x + y) % 2 ? 255 : 0, 3);
     frame_affine shrink = {1 / 2.5, 0, 0, 1 / 2.5, 0, 0};
     int lo = 255, hi = 0;
-    if (frame_warp(&chk, shrink, 120, 120, &out, err) == 0) {
+    if (frame_warp(NULL, &chk, shrink, 120, 120, &out, err) == 0) {
         for (int i = 0; i < 120 * 120 * 3; i++) lo = out.rgb[i] < lo ? out.rgb[i] : lo, hi = out.rgb[i] > hi ? out.rgb[i] : hi;
         img_free(&out);
     }
@@ -149,7 +149,7 @@ static void test_resampling(void) {
     for (int i = 0; i < 300 * 300; i++) chk.rgb[3 * i] = 37, chk.rgb[3 * i + 1] = 142, chk.rgb[3 * i + 2] = 219;
     for (int m = 0; m < 4; m++) {
         int bad = 0, inner = 0;
-        if (frame_warp(&chk, moves[m], 90, 90, &out, err)) continue;
+        if (frame_warp(NULL, &chk, moves[m], 90, 90, &out, err)) continue;
         for (int i = 0; i < 90 * 90; i++)
             if (out.alpha[i] == 255)
                 inner++, bad += out.rgb[3 * i] != 37 || out.rgb[3 * i + 1] != 142 || out.rgb[3 * i + 2] != 219;
@@ -185,7 +185,7 @@ static int derive(const img_rgb *im, int k, float deg, int side, int pad, img_rg
     char err[PL_ERR];
     if (k == 0) {
         float c[2] = {im->w / 2.0f, (float)pad}, at[2] = {side / 2.0f, side / 2.0f};
-        return frame_warp(im, frame_level(-deg * (float)M_PI / 180, 1, c, at), side, side, out, err);
+        return frame_warp(NULL, im, frame_level(-deg * (float)M_PI / 180, 1, c, at), side, side, out, err);
     }
     int w = k < 0 ? im->w : k & 1 ? im->h : im->w, h = k < 0 ? im->h + 2 * pad : k & 1 ? im->w : im->h;
     if (img_new(out, w, h, 0, err)) return -1;

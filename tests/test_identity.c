@@ -5,7 +5,6 @@
 #include "identity.h"
 #include "img.h"
 #include "landmarks.h"
-#include "pool.h"
 #include "test.h"
 #include "golden.h"
 
@@ -126,10 +125,10 @@ static void test_precision(void) {
         int same = 1;
         for (int i = 0; i < 2; i++)
             for (int t = 1; t <= 2; t++) {
-                golden_isa(i, err), pool_set_threads(t);
+                golden_isa(i, err), nn_set_threads(t);
                 same &= id_forward(m8, gd->input, other, err) == 0 && !memcmp(other, d8, sizeof d8);
             }
-        pool_set_threads(0);
+        nn_set_threads(0);
         CHECK(same, "identity-%s: int8 descriptor identical with the reference and %s kernels, 1 and 2 threads", gd->id, nn_isa());
     }
     id_free(m32);

@@ -9,7 +9,6 @@
  * thread count. The network-level accuracy of int8 is in test_identity.c. */
 #include "test.h"
 #include "nn_int8.h"
-#include "pool.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -198,7 +197,7 @@ static int op_run(op_net *net, const char *isa, int threads, const float *in, in
     char err[NN_ERR];
     nn_ctx *c = nn_ctx_new("op", err);
     nn_tensor y[NN_MAX_OUTPUTS];
-    nn_set_isa(isa, err), pool_set_threads(threads);
+    nn_set_isa(isa, err), nn_set_threads(threads);
     int rc = c && nn_run(c, op_forward, net, in, h, w, cin, y, err) == 1 ? 0 : -1;
     if (rc == 0) *n = nn_numel(y[0]), memcpy(out, y[0].data, *n * sizeof(float));
     else CHECK(0, "int8 op runs: %s", err);
@@ -268,7 +267,7 @@ static void test_op(void) {
     double worst = 0;
     int over = 0, differ = 0, cases = 60;
     for (int i = 0; i < cases; i++) op_case(i, &worst, &over, &differ);
-    nn_set_isa(was, err), pool_set_threads(0);
+    nn_set_isa(was, err), nn_set_threads(0);
     nn_runtime rt;
     CHECK(nn_runtime_init(&rt, "reference", "fp16", err) == -1 && strstr(err, "not one of int8, fp32"),
           "int8 op: a runtime with the precision fp16 is refused: %s", err);

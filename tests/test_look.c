@@ -149,11 +149,11 @@ static void test_arguments(photo *p) {
     look_report r;
     float tiny[LMK_POINTS][3];
     for (int i = 0; i < LMK_POINTS; i++) tiny[i][0] = tiny[i][1] = 10 + 0.01f * i, tiny[i][2] = 0;
-    int a = look_light(&p->im, p->pts, NULL, 1.5f, &r, err);
+    int a = look_light(NULL, &p->im, p->pts, NULL, 1.5f, &r, err);
     CHECK(a == -1 && strstr(err, "strength"), "strength 1.5 refused: %s", err);
-    int b = look_retouch(&p->im, NULL, 0.3f, &r, err);
+    int b = look_retouch(NULL, &p->im, NULL, 0.3f, &r, err);
     CHECK(b == -1 && strstr(err, "landmarks"), "no landmarks refused: %s", err);
-    int c = look_retouch(&p->im, (const float (*)[3])tiny, 0.3f, &r, err);
+    int c = look_retouch(NULL, &p->im, (const float (*)[3])tiny, 0.3f, &r, err);
     CHECK(c == -1 && strstr(err, "small"), "a 0-pixel face refused: %s", err);
 }
 
@@ -234,7 +234,7 @@ static void test_retouch(const photo *p, double factor) {
     look_report r = {0};
 
     img_rgb zero = copy_of(&p->im);
-    int rc = look_retouch(&zero, p->pts, 0, &r, err);
+    int rc = look_retouch(NULL, &zero, p->pts, 0, &r, err);
     CHECK(rc == 0 && !memcmp(zero.rgb, p->im.rgb, (size_t)p->im.w * p->im.h * 3),
           "%s retouch strength 0: every byte unchanged", p->name);
     img_free(&zero);
@@ -244,7 +244,7 @@ static void test_retouch(const photo *p, double factor) {
     img_rgb spotted = copy_of(&p->im);
     int ns = add_spots(p, &spotted, s);
     img_rgb out = copy_of(&spotted);
-    rc = look_retouch(&out, p->pts, LOOK_RETOUCH_DEFAULT, &r, err);
+    rc = look_retouch(NULL, &out, p->pts, LOOK_RETOUCH_DEFAULT, &r, err);
     double before = spot_mae(&spotted, &p->im, s, ns), after = spot_mae(&out, &p->im, s, ns);
     CHECK(rc == 0 && ns == NSPOT && (factor > 0 ? after * factor <= before : after <= before),
           "%s retouch %.1f: %d synthetic spots (r 2-4 px, face %.0f px): error vs clean %.2f -> %.2f levels "
@@ -259,7 +259,7 @@ static void test_retouch(const photo *p, double factor) {
 
     /* Texture and geometry on the clean photo. */
     out = copy_of(&p->im);
-    rc = look_retouch(&out, p->pts, LOOK_RETOUCH_DEFAULT, &r, err);
+    rc = look_retouch(NULL, &out, p->pts, LOOK_RETOUCH_DEFAULT, &r, err);
     unsigned char *skin = mask_of(p, skin_parts, 3, 0);
     double e_in = high_energy(&p->im, skin), e_out = high_energy(&out, skin);
     int changed = 0;
@@ -295,10 +295,10 @@ static void test_light_neutral(const photo *p) {
     char err[LOOK_ERR];
     look_report r = {0};
     img_rgb out = copy_of(&p->im);
-    int rc = look_light(&out, p->pts, NULL, 0, &r, err);
+    int rc = look_light(NULL, &out, p->pts, NULL, 0, &r, err);
     CHECK(rc == 0 && !memcmp(out.rgb, p->im.rgb, (size_t)p->im.w * p->im.h * 3),
           "%s light strength 0: every byte unchanged", p->name);
-    rc = look_light(&out, p->pts, NULL, 1, &r, err);
+    rc = look_light(NULL, &out, p->pts, NULL, 1, &r, err);
     unsigned char *m = mask_of(p, oval, 1, 0);
     double de = mean_de(&out, &p->im, m);
     CHECK(rc == 0 && fabsf(r.ita_after - r.ita_before) <= 3,
@@ -312,7 +312,7 @@ static void test_light_neutral(const photo *p) {
     for (size_t i = 0; i < (size_t)p->im.w * p->im.h; i++) ones[i] = 1;
     img_rgb a = copy_of(&p->im), b = copy_of(&p->im);
     look_light_opts lo = {ones, NULL, 0, 1};
-    int ra = look_light(&a, p->pts, &lo, 1, NULL, err), rb = look_light(&b, p->pts, NULL, 1, NULL, err);
+    int ra = look_light(NULL, &a, p->pts, &lo, 1, NULL, err), rb = look_light(NULL, &b, p->pts, NULL, 1, NULL, err);
     CHECK(ra == 0 && rb == 0 && !memcmp(a.rgb, b.rgb, (size_t)a.w * a.h * 3),
           "%s light with an all-ones matte equals light without one", p->name);
     free(ones), img_free(&a), img_free(&b);
@@ -340,7 +340,7 @@ static void test_light_cast(const photo *p, const char *what, double g0, double 
     }
     out = copy_of(&cast);
     unsigned char *m = mask_of(p, oval, 1, 0);
-    int rc = look_light(&out, p->pts, NULL, 1, &r, err);
+    int rc = look_light(NULL, &out, p->pts, NULL, 1, &r, err);
     double de0 = mean_de(&cast, &p->im, m), de1 = mean_de(&out, &p->im, m);
     float dh, di;
     skin_moves(&cast, &out, p->pts, &dh, &di);
@@ -348,7 +348,7 @@ static void test_light_cast(const photo *p, const char *what, double g0, double 
     look_light_opts off = {NULL, NULL, 0, 0};
     look_report ro = {0};
     img_rgb kept = copy_of(&cast);
-    int rco = look_light(&kept, p->pts, &off, 1, &ro, err);
+    int rco = look_light(NULL, &kept, p->pts, &off, 1, &ro, err);
     CHECK(rco == 0 && ro.wb_gain[0] == 1 && ro.wb_gain[1] == 1 && ro.wb_gain[2] == 1 && ro.wb_trust == 0,
           "%s %s cast, white balance off: gains %.3f %.3f %.3f (want 1), exposure %+.2f EV", p->name, what, ro.wb_gain[0],
           ro.wb_gain[1], ro.wb_gain[2], ro.exposure_ev);
@@ -369,7 +369,7 @@ static void test_light_exposure(const photo *p) {
     look_report r = {0};
     const double dim[3] = {0.3, 0.3, 0.3};   /* -1.74 EV */
     img_rgb dark = relight(&p->im, dim, NULL), out = copy_of(&dark);
-    int rc = look_light(&out, p->pts, NULL, 1, &r, err);
+    int rc = look_light(NULL, &out, p->pts, NULL, 1, &r, err);
     float dh, di;
     skin_moves(&dark, &out, p->pts, &dh, &di);
     CHECK(rc == 0 && r.exposure_ev > 0 && di >= 0 && di <= LOOK_GUARD_EXP_ITA + LOOK_GUARD_ITA + 0.5f && fabsf(dh) <= 3.5f,
@@ -432,8 +432,8 @@ static void test_light_dark_skin(const photo *p) {
     look_report r = {0}, ra = {0};
     const double tone[3] = {0.30, 0.24, 0.18};
     img_rgb dark = recolour(p, tone);
-    int rc = look_light(&dark, p->pts, NULL, 1, &r, err);
-    look_light(&dark, p->pts, NULL, 0, &ra, err);
+    int rc = look_light(NULL, &dark, p->pts, NULL, 1, &r, err);
+    look_light(NULL, &dark, p->pts, NULL, 0, &ra, err);
     CHECK(rc == 0 && r.ita_before < 20 && r.ita_after - r.ita_before <= 3 && ra.face_l - r.face_l <= 3,
           "%s with darker skin (ITA %.1f deg): light 1.0 gives ITA %.1f (tol +3), skin L* %.1f -> %.1f (tol +3), "
           "exposure %+.2f EV, fill %.2f EV", p->name, r.ita_before, r.ita_after, r.face_l, ra.face_l, r.exposure_ev,
@@ -453,7 +453,7 @@ static void test_light_tones_alike(const photo *p) {
     for (int t = 0; t < 4; t++) {
         img_rgb face = recolour(p, tones[t]), cast = relight(&face, warm, NULL), out = copy_of(&cast);
         look_report r = {0};
-        ok &= look_light(&out, p->pts, NULL, 1, &r, err) == 0;
+        ok &= look_light(NULL, &out, p->pts, NULL, 1, &r, err) == 0;
         float dh, di;
         skin_moves(&cast, &out, p->pts, &dh, &di);
         ita[t] = r.ita_before;
@@ -505,7 +505,7 @@ static void test_light_warm_lit(const photo *p) {
         }
     const double warm[3] = {1.3, 1.0, 0.55};
     img_rgb lit = relight(&p->im, warm, field), out = copy_of(&lit);
-    int rc = look_light(&out, p->pts, NULL, 1, &r, err);
+    int rc = look_light(NULL, &out, p->pts, NULL, 1, &r, err);
     float dh, di;
     skin_moves(&lit, &out, p->pts, &dh, &di);
     CHECK(rc == 0 && fabsf(dh) <= 3 && fabsf(di) <= LOOK_GUARD_ITA + LOOK_GUARD_EXP_ITA,
@@ -530,7 +530,7 @@ static void test_light_fill(const photo *p) {
     img_rgb in = relight(&p->im, one, field), out = copy_of(&in);
     look_region rc_ = LOOK_RIGHT_CHEEK, lc_ = LOOK_LEFT_CHEEK, le_ = LOOK_LEFT_EYE;
     unsigned char *rc = mask_of(p, &rc_, 1, 0), *lc = mask_of(p, &lc_, 1, 0), *le = mask_of(p, &le_, 1, 0);
-    int ok = look_light(&out, p->pts, NULL, 1, &r, err) == 0;
+    int ok = look_light(NULL, &out, p->pts, NULL, 1, &r, err) == 0;
     double d0 = log2(lum_sum(&in, rc) / lum_sum(&in, lc)), d1 = log2(lum_sum(&out, rc) / lum_sum(&out, lc));
     double eye = log2(lum_sum(&out, le) / lum_sum(&in, le)), cheek = log2(lum_sum(&out, lc) / lum_sum(&in, lc));
     float dh, di;

@@ -51,7 +51,7 @@ static void test_golden(matte *m, const char *photo) {
         static float mine[S * S * 3];
         double worst = 0, mean = 0, mad = 0;
         int png = !strcmp(photo, "d03");
-        int r = matte_input(im.rgb, im.w, im.h, mine, err);
+        int r = matte_input(NULL, im.rgb, im.w, im.h, mine, err);
         for (int i = 0; i < S * S * 3; i++) {
             double d = fabs(mine[i] - in[i]);
             worst = d > worst ? d : worst, mean += d / (S * S * 3);
@@ -91,7 +91,7 @@ static void test_input(void) {
                     rgb[((size_t)y * w + x) * 3 + c] = v;
                     if (c == 1) mean_in += v / 255.0 / ((double)w * h);
                 }
-        int r = matte_input(rgb, w, h, in, err);
+        int r = matte_input(NULL, rgb, w, h, in, err);
         for (int i = 0; i < S * S; i++) {
             lo = fmin(lo, in[3 * i]), hi = fmax(hi, in[3 * i]);
             mean_out += in[3 * i + 1] / (S * S);
@@ -105,7 +105,7 @@ static void test_input(void) {
         free(rgb);
     }
     unsigned char bad[3] = {0};
-    CHECK(matte_input(bad, 0, 5, in, err) == -1 && err[0], "matte_input rejects a 0x5 image: %s", err);
+    CHECK(matte_input(NULL, bad, 0, 5, in, err) == -1 && err[0], "matte_input rejects a 0x5 image: %s", err);
 }
 
 
@@ -273,7 +273,7 @@ static void test_refine(int n) {
                 mask[y * S + x] = (float)(sum / (k * k));
             }
         box_blur(mask, S, 2), box_blur(mask, S, 2);
-        int r = matte_refine(sc.rgb, n, n, mask, S, S, alpha, fg, err);
+        int r = matte_refine(NULL, sc.rgb, n, n, mask, S, S, alpha, fg, err);
         CHECK(r == 0, "matte_refine %dx%d runs: %s", n, n, r ? err : "ok");
         if (r == 0) refine_check(&sc, mask, alpha, fg);
     } else {
@@ -295,7 +295,7 @@ static void test_refine_edges(void) {
         float *alpha = malloc(sizeof(float) * w * h), *fg = malloc(sizeof(float) * w * h * 3);
         uint32_t seed = 7;
         for (size_t i = 0; i < (size_t)w * h * 3; i++) rgb[i] = (unsigned char)((seed = seed * 1664525u + 1013904223u) >> 24);
-        int r = matte_refine(rgb, w, h, mask, S, S, alpha, fg, err);
+        int r = matte_refine(NULL, rgb, w, h, mask, S, S, alpha, fg, err);
         for (size_t i = 0; r == 0 && i < (size_t)w * h; i++) {
             bad += !(alpha[i] >= 0 && alpha[i] <= 1);
             for (int c = 0; c < 3; c++) bad += !(fg[3 * i + c] >= 0 && fg[3 * i + c] <= 1);
@@ -309,7 +309,7 @@ static void test_refine_edges(void) {
     }
     unsigned char px[3] = {0};
     float a;
-    CHECK(matte_refine(px, 1, 1, NULL, S, S, &a, NULL, err) == -1 && err[0], "matte_refine rejects a missing mask: %s", err);
+    CHECK(matte_refine(NULL, px, 1, 1, NULL, S, S, &a, NULL, err) == -1 && err[0], "matte_refine rejects a missing mask: %s", err);
 }
 
 int main(void) {

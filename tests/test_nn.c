@@ -145,7 +145,9 @@ static void kernel_case(int op, int trial, float *worst_rel, int *ident_fail, in
         if (nn_runtime_init(&rt, isas[s], NULL, err) != 0) continue;   /* a set this CPU cannot run */
         for (int threads = 1; threads <= 2; threads++) {
             if (s == 0 && threads == 2) continue;
-            pool_set_threads(threads);
+            static pool *two;            /* the second thread count's pool */
+            if (!two) two = pool_new(2);
+            rt.pool = threads > 1 ? two : NULL;
             nn_ctx *c = nn_ctx_new("case", err);
             nn_ctx_runtime(c, &rt);
             nn_tensor out[NN_MAX_OUTPUTS];

@@ -156,7 +156,7 @@ static void note(const img_rgb *ph, const pl_result *r, const char *what) {
     img_rgb warp;
     float s0[3], s1[3], dh, di;
     if (!(r->identity <= worst_id)) worst_id = r->identity, worst_id_run = what;
-    if (frame_warp(ph, r->plan.to_out, r->plan.w, r->plan.h, &warp, err)) return;
+    if (frame_warp(NULL, ph, r->plan.to_out, r->plan.w, r->plan.h, &warp, err)) return;
     const float (*p)[3] = (const float (*)[3])r->out_pts;
     if (cheeks_lab(&warp, p, s0) == 0 && cheeks_lab(&r->out, p, s1) == 0) {
         tone_moves(s0, s1, &dh, &di);
@@ -176,7 +176,7 @@ static void check_edge(const char *what, const img_rgb *ph, const pl_opts *o, co
     char err[COMPOSE_ERR];
     int w = r->out.w, h = r->out.h;
     float *back = malloc(sizeof(float) * w * h * 3);
-    if (!back || compose_backdrop(&o->background, w, h, NULL, NULL, back, err)) {
+    if (!back || compose_backdrop(NULL, &o->background, w, h, NULL, NULL, back, err)) {
         free(back);
         CHECK(0, "%s: studio backdrop for the edge check", what);
         return;
@@ -327,7 +327,7 @@ static void test_geometry(const char *name) {
         pl_result r = {0};
         pl_opts o = opts(FRAME_LINKEDIN, PL_ENHANCE_AUTO);
         if (!studio) o.background.kind = COMPOSE_KEEP;
-        if (run(&ph, &o, &r) || frame_warp(&ph, r.plan.to_out, r.plan.w, r.plan.h, &warp, err)) {
+        if (run(&ph, &o, &r) || frame_warp(NULL, &ph, r.plan.to_out, r.plan.w, r.plan.h, &warp, err)) {
             CHECK(0, "%s default run and warp", name);
             pl_result_free(&r);
             continue;
@@ -357,7 +357,7 @@ static void test_light_off(void) {
     pl_opts o = opts(FRAME_LINKEDIN, PL_ENHANCE_OFF);
     o.light = 0, o.retouch = 0;
     if (load("d03.png", &ph)) return;
-    if (run(&ph, &o, &r) || frame_warp(&ph, r.plan.to_out, r.plan.w, r.plan.h, &warp, err)) {
+    if (run(&ph, &o, &r) || frame_warp(NULL, &ph, r.plan.to_out, r.plan.w, r.plan.h, &warp, err)) {
         CHECK(0, "d03 --light off: runs");
         pl_result_free(&r), img_free(&ph);
         return;
@@ -423,7 +423,7 @@ static void test_rotation(void) {
     if (load("d03.png", &ph) || measure(&ph, &f0, faces) < 0) return;
     float c[2] = {ph.w / 2.0f, ph.h / 2.0f}, a = turn * (float)M_PI / 180;
     /* frame_level(-a) turns the content by +a (clockwise on screen, like a roll > 0) */
-    if (frame_warp(&ph, frame_level(-a, 1, c, c), ph.w, ph.h, &turned, err)) return;
+    if (frame_warp(NULL, &ph, frame_level(-a, 1, c, c), ph.w, ph.h, &turned, err)) return;
     int ok = run(&turned, &o, &r) == 0 && measure(&r.out, &g, faces) >= 0;
     float seen = ok ? (r.face.roll - f0.roll) * 180 / (float)M_PI : NAN, left = ok ? g.roll * 180 / (float)M_PI : NAN;
     CHECK(ok && fabsf(seen - turn) < 1.5f && fabsf(left) < 1,
@@ -558,7 +558,7 @@ static void test_backgrounds(void) {
             char ferr[FRAME_ERR];
             int worst = 999;
             long covered = 0;
-            if (frame_warp(&ph, r.plan.to_out, r.plan.w, r.plan.h, &warp, ferr) == 0) {
+            if (frame_warp(NULL, &ph, r.plan.to_out, r.plan.w, r.plan.h, &warp, ferr) == 0) {
                 worst = 0;
                 for (size_t i = 0; i < (size_t)w * h; i++)
                     for (int c = 0; c < 3 && warp.alpha[i] == 255; c++) {
@@ -619,7 +619,7 @@ static void test_12mp(void) {
     pl_opts o = opts(FRAME_LINKEDIN, PL_ENHANCE_OFF);
     if (skipped("the 12 MP photo")) return;
     if (load("d07.jpg", &ph)) return;
-    if (frame_warp(&ph, (frame_affine){k, 0, 0, k, 0, 0}, (int)(ph.w * k), (int)(ph.h * k), &big, err)) return;
+    if (frame_warp(NULL, &ph, (frame_affine){k, 0, 0, k, 0, 0}, (int)(ph.w * k), (int)(ph.h * k), &big, err)) return;
     double t0 = now_s();
     int ok = run(&ph, &o, &a) == 0;
     double t1 = now_s();
@@ -671,7 +671,7 @@ static void test_faces(void) {
     }
     img_rgb a, b, big, two;
     if (skipped("two faces, --face, a face cut by the border") || load("d01.jpg", &a) || load("d03.png", &b)) return;
-    if (frame_warp(&b, (frame_affine){2, 0, 0, 2, 0, 0}, 2 * b.w, 2 * b.h, &big, err)) return;
+    if (frame_warp(NULL, &b, (frame_affine){2, 0, 0, 2, 0, 0}, 2 * b.w, 2 * b.h, &big, err)) return;
     if (img_new(&two, a.w + big.w, big.h, 0, err)) return;
     memset(two.rgb, 128, (size_t)two.w * two.h * 3);
     for (int y = 0; y < big.h; y++) {
