@@ -302,8 +302,8 @@ static double bench_inproc(bench_pipe *b, pl_models *m, const img_rgb *im, const
         } else if (matting) {
             img_rgb out = {0};
             ok = !pl_models_load(m, PL_NET_MATTE, b->err) && !matte_image(m->matte, im->rgb, im->w, im->h, alpha, fg, b->err) &&
-                 !compose_backdrop(m->workers, &studio, im->w, im->h, im, alpha, back, b->err) &&
-                 !compose_over(m->workers, fg, alpha, back, im->w, im->h, &out, b->err);
+                 !compose_backdrop(m->rt->pool, &studio, im->w, im->h, im, alpha, back, b->err) &&
+                 !compose_over(m->rt->pool, fg, alpha, back, im->w, im->h, &out, b->err);
             img_free(&out);
         } else {
             meta_init(hist, "headshot bench");
@@ -331,7 +331,7 @@ static void bench_scenarios(bench_pipe *b, const img_rgb *photo, double v[B_ROWS
     if ((v[B_CMD_12MP] = bench_command(b, "12mp.jpg", b->runs, 0, &lo[B_CMD_12MP])) >= 0 && getrusage(RUSAGE_CHILDREN, &ru) == 0)
         v[B_PEAK] = lo[B_PEAK] = ru.ru_maxrss / 1024.0;
     v[B_CMD_VGA] = bench_command(b, "vga.jpg", b->runs, 0, &lo[B_CMD_VGA]);
-    if (pl_models_open(&m, b->weights, b->err)) goto done;
+    if (pl_models_open(&m, NULL, b->weights, b->err)) goto done;
     char path[128];
     snprintf(path, sizeof path, "%s/12mp.jpg", b->dir);
     if (img_load_file(&big, path, NULL, b->err) == 0) {

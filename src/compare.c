@@ -99,8 +99,8 @@ int compare_main(int argc, char **argv, const char *weights_dir) {
     char err[NN_ERR];
     cmp_nets nets = {NULL, NULL, NULL};
     int rc = HS_OK;
-    if (!(nets.det = det_load(weights_dir, err)) || !(nets.lmk = lmk_load(weights_dir, err)) ||
-        !(nets.id = id_load(weights_dir, err)))
+    if (!(nets.det = det_load(NULL, weights_dir, err)) || !(nets.lmk = lmk_load(NULL, weights_dir, err)) ||
+        !(nets.id = id_load(NULL, weights_dir, err)))
         rc = cmp_fail(weights_dir ? HS_EWEIGHTS : HS_EINTERNAL, weights_dir, err);
     for (int k = 0; k < 2 && rc == HS_OK; k++) rc = cmp_photo_run(&nets, &ph[k]);
     id_free(nets.id);

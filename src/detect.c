@@ -232,9 +232,10 @@ static void det__net_free(det_net *n) {
     nn_model_close(n->weights);
 }
 
-static int det__net_load(det_net *n, const det_spec *s, const char *dir, char err[NN_ERR]) {
+static int det__net_load(det_net *n, const det_spec *s, const nn_runtime *rt, const char *dir, char err[NN_ERR]) {
     n->spec = s;
     if (nn_model_open(&n->weights, s->name, dir, err) != 0) return -1;
+    nn_model_runtime(n->weights, rt);
     nn_model *m = n->weights;
     nn_layer_conv(m, &n->stem, "stem", 5, 5, 3, 24);
     for (int i = 0; i < s->nblocks; i++) {
@@ -252,14 +253,14 @@ static int det__net_load(det_net *n, const det_spec *s, const char *dir, char er
     return n->ctx ? 0 : -1;
 }
 
-det_model *det_load(const char *weights_dir, char err[NN_ERR]) {
+det_model *det_load(const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]) {
     det_model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, NN_ERR, "det_load: out of memory");
         return NULL;
     }
     for (int v = 0; v < 2; v++)
-        if (det__net_load(&m->net[v], &det__specs[v], weights_dir, err) != 0) {
+        if (det__net_load(&m->net[v], &det__specs[v], rt, weights_dir, err) != 0) {
             det_free(m);
             return NULL;
         }
@@ -570,7 +571,7 @@ static void *det__bench_load(const hs_network *self, const char *dir, char err[N
     det_net *n = calloc(1, sizeof *n);
     if (!n) return snprintf(err, NN_ERR, "det_load: out of memory"), NULL;
     int v = self == &det_blazeface_back ? DET_BACK : DET_FRONT;
-    if (det__net_load(n, &det__specs[v], dir, err) != 0) return det__bench_free(n), NULL;
+    if (det__net_load(n, &det__specs[v], NULL, dir, err) != 0) return det__bench_free(n), NULL;
     return n;
 }
 

@@ -76,7 +76,7 @@ typedef enum { DET_FRONT, DET_BACK } det_variant;   /* short range 128, back cam
 typedef struct det_model det_model;
 
 /* Both networks from DIR/blazeface.hsw and DIR/blazeface_back.hsw (NULL: embedded). */
-det_model *det_load(const char *weights_dir, char err[NN_ERR]);
+det_model *det_load(const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]);
 void det_free(det_model *m);
 int det_input_size(det_variant v);                  /* 128 or 256 */
 

@@ -513,7 +513,7 @@ static int hs_one(const hs_opts *o, const hs_global *g) {
     pl_models models;
     job_result r;
     /* The networks are built as the stages need them (pl_models_load); with --weights the files are checked here. */
-    if (pl_models_open(&models, g->weights, err))
+    if (pl_models_open(&models, NULL, g->weights, err))
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
     rc = hs_job(&models, o->input, &o->job, &r, NULL, why);
     pl_models_close(&models);
@@ -558,7 +558,7 @@ typedef struct {
 static int hs_batch_open(void *ctx, char err[BATCH_ERR]) {
     hs_batch *b = ctx;
     if (b->threads) nn_set_threads(b->threads);
-    if (pl_models_open(&b->m, b->g->weights, err) == 0) return HS_OK;
+    if (pl_models_open(&b->m, NULL, b->g->weights, err) == 0) return HS_OK;
     return b->g->weights ? HS_EWEIGHTS : HS_EINTERNAL;
 }
 
@@ -666,7 +666,7 @@ static int hs_variants_main(const hs_opts *o, const hs_global *g) {
         else rc = hs_check_output(path[k]);
     }
     pl_models m;
-    if (rc == HS_OK && pl_models_open(&m, g->weights, err)) rc = hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
+    if (rc == HS_OK && pl_models_open(&m, NULL, g->weights, err)) rc = hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
     else if (rc == HS_OK) {
         rc = hs_job(&m, o->input, &o->job, r, &r[JOB_LOOKS], why);
         pl_models_close(&m);
@@ -739,7 +739,7 @@ static int hs_cmd_detect(int argc, char **argv, const hs_global *g) {
     pl_models m;
     pl_face *f = malloc(sizeof(pl_face) * PL_MAX_FACES);
     if (!f) return img_free(&im), hs_error(HS_EINTERNAL, file, "out of memory");
-    if (pl_models_open(&m, g->weights, err)) {
+    if (pl_models_open(&m, NULL, g->weights, err)) {
         img_free(&im), free(f);
         return hs_error(g->weights ? HS_EWEIGHTS : HS_EINTERNAL, g->weights, "%s", err);
     }

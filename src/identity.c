@@ -114,10 +114,11 @@ void id_free(id_model *m) {
     free(m);
 }
 
-id_model *id_load(const char *weights_dir, char err[NN_ERR]) {
+id_model *id_load(const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]) {
     id_model *m = calloc(1, sizeof *m);
     if (!m) return snprintf(err, NN_ERR, "id_load: out of memory"), NULL;
     if (nn_model_open(&m->weights, "face_recognition", weights_dir, err) != 0) return id_free(m), NULL;
+    nn_model_runtime(m->weights, rt);
     nn_model *w = m->weights;
     nn_layer_conv_int8(w, &m->stem, "conv32_down", 7, 7, 3, 32);
     for (int i = 0; i < ID_BLOCKS; i++) {
@@ -240,7 +241,7 @@ float id_distance(const float a[ID_DIM], const float b[ID_DIM]) {
 
 static void *id__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
     (void)self;
-    return id_load(dir, err);
+    return id_load(NULL, dir, err);
 }
 static void id__bench_free(void *m) { id_free(m); }
 

@@ -26,7 +26,7 @@ typedef struct {
 
 typedef struct id_model id_model;
 
-id_model *id_load(const char *weights_dir, char err[NN_ERR]);   /* DIR/face_recognition.hsw, NULL: embedded */
+id_model *id_load(const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]);   /* DIR/face_recognition.hsw, NULL: embedded */
 void id_free(id_model *m);
 
 /* Descriptor of the face whose 68 iBUG points (image pixels) are PTS68, in the RGB image

@@ -111,10 +111,11 @@ void lmk_free(lmk_model *m) {
     free(m);
 }
 
-lmk_model *lmk_load(const char *weights_dir, char err[NN_ERR]) {
+lmk_model *lmk_load(const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]) {
     lmk_model *m = calloc(1, sizeof *m);
     if (!m) return snprintf(err, NN_ERR, "lmk_load: out of memory"), NULL;
     if (nn_model_open(&m->weights, "facemesh", weights_dir, err) != 0) return lmk_free(m), NULL;
+    nn_model_runtime(m->weights, rt);
     nn_model *w = m->weights;
     nn_layer_conv(w, &m->stem, "stem", 3, 3, 3, 16);
     m->stem_slope = nn_vector(w, "stem.slope", 16);
@@ -256,7 +257,7 @@ lmk_pose lmk_pose_of(const float (*p)[3]) {
 
 static void *lmk__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
     (void)self;
-    return lmk_load(dir, err);
+    return lmk_load(NULL, dir, err);
 }
 static void lmk__bench_free(void *m) { lmk_free(m); }
 

@@ -42,7 +42,7 @@ typedef struct {
 
 typedef struct lmk_model lmk_model;
 
-lmk_model *lmk_load(const char *weights_dir, char err[NN_ERR]);   /* DIR/facemesh.hsw, NULL: embedded */
+lmk_model *lmk_load(const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]);   /* DIR/facemesh.hsw, NULL: embedded */
 void lmk_free(lmk_model *m);
 
 /* Landmarks of the face found by the detector, in image pixels. Returns 0, or -1 with err.

@@ -132,11 +132,12 @@ static void matte__free_layers(matte *m) {
     nn_layer_free(&m->out);
 }
 
-int matte_open(matte **out, const char *weights_dir, char err[NN_ERR]) {
+int matte_open(matte **out, const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]) {
     *out = NULL;
     matte *m = calloc(1, sizeof *m);
     if (!m) return matte__fail(err, "out of memory");
     if (nn_model_open(&m->model, "selfie", weights_dir, err) != 0) return free(m), -1;
+    nn_model_runtime(m->model, rt);
     matte__layers(m);
     if (!(m->ctx = nn_model_ready(m->model, "selfie", err))) return matte_close(m), -1;
     *out = m;
@@ -246,7 +247,7 @@ static int matte__forward(nn_ctx *c, const void *net, nn_tensor in, nn_tensor *o
 static void *matte__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
     (void)self;
     matte *m;
-    return matte_open(&m, dir, err) == 0 ? m : NULL;
+    return matte_open(&m, NULL, dir, err) == 0 ? m : NULL;
 }
 static void matte__bench_free(void *m) { matte_close(m); }
 

@@ -2,7 +2,7 @@
  * refinement that makes the mask follow the real edges and removes background colour from
  * the foreground.
  *
- *   matte *m;  matte_open(&m, NULL, err);                    embedded weights/selfie.hsw
+ *   matte *m;  matte_open(&m, NULL, NULL, err);              process's runtime, embedded weights/selfie.hsw
  *   matte_mask(m, rgb, w, h, mask, err);                     256x256 person probability
  *   matte_refine(workers, rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, alpha, fg, err);
  *   matte_composite_linear(fg, alpha, bg, out, w * h);       onto a new background
@@ -26,7 +26,7 @@
 typedef struct matte matte;
 
 /* Loads the network (weights_dir NULL: the embedded copy, else weights_dir/selfie.hsw). */
-int matte_open(matte **m, const char *weights_dir, char err[NN_ERR]);
+int matte_open(matte **m, const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]);
 void matte_close(matte *m);
 
 /* The network input for an image region: resized to MATTE_SIZE x MATTE_SIZE (area averaging

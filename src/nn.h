@@ -230,7 +230,8 @@ int nn_runtime_init(nn_runtime *rt, const char *isa, const char *precision, char
 nn_runtime *nn_runtime_default(void);
 void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt);     /* rt must outlive the context */
 struct pool *nn_ctx_pool(const nn_ctx *c);   /* its runtime's pool: for a network's own loops */
-void nn_model_runtime(nn_model *m, const nn_runtime *rt); /* for its layers built from now on */
+void nn_model_runtime(nn_model *m, const nn_runtime *rt); /* for its layers built from now on;
+                                                            NULL: the process's */
 
 /* The process's runtime: */
 int nn_set_isa(const char *name, char err[NN_ERR]);

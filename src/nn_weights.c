@@ -324,7 +324,7 @@ nn_ctx *nn_model_ready(const nn_model *m, const char *name, char err[NN_ERR]) {
     if (c) nn_ctx_runtime(c, m->rt);
     return c;
 }
-void nn_model_runtime(nn_model *m, const nn_runtime *rt) { m->rt = rt; }
+void nn_model_runtime(nn_model *m, const nn_runtime *rt) { m->rt = rt ? rt : nn_runtime_default(); }
 const nn_runtime *nn_model_runtime_of(const nn_model *m) { return m->rt; }
 size_t nn_model_bytes(const nn_model *m) { return m->size; }
 

@@ -28,12 +28,12 @@ const char *const pl_stage_names[PL_STAGES] = {
 
 /* ============================================================ networks === */
 
-int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]) {
+int pl_models_open(pl_models *m, const nn_runtime *rt, const char *weights, char err[PL_ERR]) {
     static const hs_network *const checked[] = {&det_blazeface, &det_blazeface_back, &lmk_facemesh, &matte_selfie,
                                                 &id_face_recognition};
     memset(m, 0, sizeof *m);
     m->weights = weights;
-    m->workers = nn_runtime_default()->pool;
+    m->rt = rt ? rt : nn_runtime_default();
     for (size_t i = 0; weights && i < sizeof checked / sizeof *checked; i++) {
         nn_model *w;
         if (nn_model_open(&w, checked[i]->name, weights, err)) return -1;
@@ -44,13 +44,13 @@ int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]) {
 
 int pl_models_load(pl_models *m, unsigned nets, char err[PL_ERR]) {
     const char *dir = m->weights;
-    if ((nets & PL_NET_DET) && !m->det && !(m->det = det_load(dir, err))) return -1;
-    if ((nets & PL_NET_LMK) && !m->lmk && !(m->lmk = lmk_load(dir, err))) return -1;
-    if ((nets & PL_NET_MATTE) && !m->matte && matte_open(&m->matte, dir, err)) return -1;
-    if ((nets & PL_NET_ID) && !m->id && !(m->id = id_load(dir, err))) return -1;
+    if ((nets & PL_NET_DET) && !m->det && !(m->det = det_load(m->rt, dir, err))) return -1;
+    if ((nets & PL_NET_LMK) && !m->lmk && !(m->lmk = lmk_load(m->rt, dir, err))) return -1;
+    if ((nets & PL_NET_MATTE) && !m->matte && matte_open(&m->matte, m->rt, dir, err)) return -1;
+    if ((nets & PL_NET_ID) && !m->id && !(m->id = id_load(m->rt, dir, err))) return -1;
     for (int b = 0; b < 2; b++)
         if ((nets & PL_NET_UP << b) && !m->up[b] &&
-            up_load(&m->up[b], (b ? &up_esrgan_medium_x4 : &up_esrgan_slim_x4)->name, dir, err))
+            up_load(&m->up[b], (b ? &up_esrgan_medium_x4 : &up_esrgan_slim_x4)->name, m->rt, dir, err))
             return -1;
     return 0;
 }
@@ -277,7 +277,7 @@ static const img_rgb *pl__thumb(pl_run_state *s) {
     if (s->thumb.rgb) return &s->thumb;
     if (img_new(&s->thumb, w > 0 ? w : 1, h > 0 ? h : 1, 0, ierr)) return snprintf(s->err, PL_ERR, "%s", ierr), NULL;
     pl_thumb_job j = {ph, &s->thumb, f};
-    pool_rows(s->m->workers, s->thumb.h, pl__thumb_rows, &j);
+    pool_rows(s->m->rt->pool, s->thumb.h, pl__thumb_rows, &j);
     return &s->thumb;
 }
 
@@ -408,7 +408,7 @@ int pl_head(pl_models *m, const img_rgb *im, const float (*pts)[3], frame_face *
     img_rgb win;
     float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
     if (!mask) return snprintf(err, PL_ERR, "out of memory"), -1;
-    int rc = frame_warp(m->workers, im, frame_crown_window(f, MATTE_SIZE), MATTE_SIZE, MATTE_SIZE, &win, err);
+    int rc = frame_warp(m->rt->pool, im, frame_crown_window(f, MATTE_SIZE), MATTE_SIZE, MATTE_SIZE, &win, err);
     if (rc == 0) {
         rc = matte_mask(m->matte, win.rgb, MATTE_SIZE, MATTE_SIZE, mask, err);
         img_free(&win);
@@ -483,8 +483,8 @@ static int pl__near_mask(pl_run_state *s, unsigned char *mask, frame_touch *t) {
     float *prob = malloc(sizeof(float) * n * n * 5), *share = prob + n * n, *in = share + n * n;
     people_seed seeds[PL_MAX_FACES];
     char perr[PEOPLE_ERR];
-    int rc = !prob ? pl__fail(s, PL_EFAIL, "out of memory") : frame_warp(s->m->workers, s->photo, to, n, n, &win, s->err) ? PL_EFAIL : 0;
-    if (rc == 0 && (matte_input(s->m->workers, win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
+    int rc = !prob ? pl__fail(s, PL_EFAIL, "out of memory") : frame_warp(s->m->rt->pool, s->photo, to, n, n, &win, s->err) ? PL_EFAIL : 0;
+    if (rc == 0 && (matte_input(s->m->rt->pool, win.rgb, n, n, in, s->err) || matte_run(s->m->matte, in, prob, s->err))) rc = PL_EFAIL;
     int k = rc ? 0 : pl__face_seeds(s->r, &to, 1, seeds);   /* one face: nobody to split off */
     if (rc == 0 && k > 1 && people_share(prob, in, n, n, 1, seeds, k, s->r->subject, share, perr)) rc = pl__fail(s, PL_EFAIL, "%s", perr);
     for (int i = 0; rc == 0 && i < n * n; i++) mask[i] = prob[i] * (k > 1 ? share[i] : 1) >= 0.5f;
@@ -622,9 +622,9 @@ static int pl__enhance(pl_run_state *s) {
 /* The warp, then the subject's landmarks in canvas pixels. */
 static int pl__frame(pl_run_state *s) {
     pl_result *r = s->r;
-    int rc = frame_warp(s->m->workers, s->src, s->to_out, r->plan.w, r->plan.h, &s->framed, s->err);
+    int rc = frame_warp(s->m->rt->pool, s->src, s->to_out, r->plan.w, r->plan.h, &s->framed, s->err);
     img_free(&s->up);
-    if (rc || pl__id_window(s->m->workers, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, &s->id_photo, s->err)) return PL_EFAIL;
+    if (rc || pl__id_window(s->m->rt->pool, s->photo, (const float (*)[3])r->faces[r->subject].lmk.pts, &s->id_photo, s->err)) return PL_EFAIL;
     pl__drop_photo(s);
     const lmk_result *l = &r->faces[r->subject].lmk;
     for (int i = 0; i < LMK_POINTS; i++) {
@@ -710,13 +710,13 @@ static int pl__matte(pl_run_state *s) {
     float *mask = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE);
     if (!mask) return pl__fail(s, PL_EFAIL, "out of memory");
     float *in = malloc(sizeof(float) * MATTE_SIZE * MATTE_SIZE * 3);
-    int others = 0, rc = in ? matte_input(s->m->workers, s->framed.rgb, w, h, in, s->err) : pl__fail(s, PL_EFAIL, "out of memory");
+    int others = 0, rc = in ? matte_input(s->m->rt->pool, s->framed.rgb, w, h, in, s->err) : pl__fail(s, PL_EFAIL, "out of memory");
     if (rc == 0) rc = matte_run(s->m->matte, in, mask, s->err);
     double split = pl__now();
     if (rc == 0 && !s->o->keep_others) rc = pl__subject_only(s, mask, in, &others);
     split = s->o->keep_others ? 0 : pl__now() - split;
     free(in);
-    if (rc == 0) rc = matte_refine(s->m->workers, s->framed.rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, s->alpha, s->fg, s->err);
+    if (rc == 0) rc = matte_refine(s->m->rt->pool, s->framed.rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, s->alpha, s->fg, s->err);
     free(mask);
     if (rc) return PL_EFAIL;
     for (size_t i = 0; i < n; i++) s->alpha[i] *= s->framed.alpha[i] / 255.0f;
@@ -761,7 +761,7 @@ static int pl__look(pl_run_state *s) {
     if (s->o->light) {
         float boxes[PL_MAX_FACES][4];
         look_light_opts lo = {s->alpha, (const float (*)[4])boxes, pl__face_boxes(r, boxes, PL_MAX_FACES), s->o->white_balance};
-        if (look_light(s->m->workers, &view, pts, &lo, s->o->light_strength, &r->look, s->err)) return PL_EFAIL;
+        if (look_light(s->m->rt->pool, &view, pts, &lo, s->o->light_strength, &r->look, s->err)) return PL_EFAIL;
         meta_step(s->h, META_CLASSICAL, "light",
                   "strength=%.2f white_balance=%s scene_gains=%.3f,%.3f,%.3f trust=%.2f gains=%.3f,%.3f,%.3f exposure=%+.2fEV "
                   "fill=%.2fEV guard=%.2f,%.2f,%.2f", s->o->light_strength, s->o->white_balance ? "auto" : "off",
@@ -771,7 +771,7 @@ static int pl__look(pl_run_state *s) {
         pl__time(s, PL_LIGHT, 1);
     }
     if (s->o->retouch > 0) {
-        if (look_retouch(s->m->workers, &view, pts, s->o->retouch, &r->look, s->err)) return PL_EFAIL;
+        if (look_retouch(s->m->rt->pool, &view, pts, s->o->retouch, &r->look, s->err)) return PL_EFAIL;
         meta_step(s->h, META_CLASSICAL, "retouch", "strength=%.2f blemishes_removed=%d smoothed=%.2f guard=%.2f",
                   s->o->retouch, r->look.blemishes_removed, r->look.smooth, r->look.retouch_kept);
         pl__time(s, PL_RETOUCH, 1);
@@ -825,15 +825,15 @@ static int pl__compose(pl_run_state *s) {
     const float *lin = col_linear_table();
     int keep = bg->kind == COMPOSE_KEEP || r->plan.inside;
     pl_look_job lj = {s->fg, s->framed.rgb, keep ? NULL : s->before, lin, w};
-    pool_rows(s->m->workers, h, pl__look_rows, &lj);
+    pool_rows(s->m->rt->pool, h, pl__look_rows, &lj);
     float *back = NULL;
     int rc = 0;
     if (bg->kind != COMPOSE_TRANSPARENT) {
         back = buffer_alloc(sizeof(float) * n * 3);
         if (!back) return pl__fail(s, PL_EFAIL, "out of memory");
-        if (compose_backdrop(s->m->workers, bg, w, h, &s->framed, bg->kind == COMPOSE_KEEP ? NULL : s->alpha, back, s->err)) rc = PL_EFAIL;
+        if (compose_backdrop(s->m->rt->pool, bg, w, h, &s->framed, bg->kind == COMPOSE_KEEP ? NULL : s->alpha, back, s->err)) rc = PL_EFAIL;
     }
-    if (rc == 0 && compose_over(s->m->workers, s->fg, s->alpha, back, w, h, &r->out, s->err)) rc = PL_EFAIL;
+    if (rc == 0 && compose_over(s->m->rt->pool, s->fg, s->alpha, back, w, h, &r->out, s->err)) rc = PL_EFAIL;
     free(back);
     if (rc) return rc;
     char name[META_TEXT];
@@ -871,7 +871,7 @@ static int pl__identity(pl_run_state *s) {
     int rc = n < 0 ? PL_EFAIL : 0;
     if (best >= 0) {
         pl_id_window w;
-        if (pl__id_window(s->m->workers, &r->out, (const float (*)[3])again[best].lmk.pts, &w, s->err)) {
+        if (pl__id_window(s->m->rt->pool, &r->out, (const float (*)[3])again[best].lmk.pts, &w, s->err)) {
             rc = PL_EFAIL;
         } else {
             if (pl__descriptor(s, &w, b)) rc = PL_EFAIL;

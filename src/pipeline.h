@@ -1,6 +1,6 @@
 /* pipeline.h — selfie in, headshot out: the stages in order, each timed and recorded.
  *
- *   pl_models m;  pl_models_open(&m, NULL, err);            networks, embedded weights
+ *   pl_models m;  pl_models_open(&m, NULL, NULL, err);      process's runtime, embedded weights
  *   img_rgb photo;  pl_load("selfie.jpg", 0, &photo, &res, &hist, err);
  *   pl_opts o;  pl_opts_default(&o);                          linkedin, studio, ...
  *   pl_run(&m, &photo, &o, &res, &hist, err);                 res.out is the headshot
@@ -67,7 +67,7 @@ typedef enum { PL_ENHANCE_AUTO, PL_ENHANCE_OFF, PL_ENHANCE_FAST, PL_ENHANCE_BEST
 
 typedef struct {
     const char *weights;          /* --weights DIR, NULL = embedded */
-    pool *workers;                /* the threads of the stages: the networks' runtime's pool */
+    const nn_runtime *rt;         /* the networks' runtime; its pool runs the stages too */
     det_model *det;               /* BlazeFace, both variants */
     lmk_model *lmk;               /* FaceMesh */
     matte *matte;                 /* selfie segmentation */
@@ -82,7 +82,7 @@ enum { PL_NET_DET = 1, PL_NET_LMK = 2, PL_NET_MATTE = 4, PL_NET_ID = 8, PL_NET_U
  * that finds no face builds only the detectors and FaceMesh. With weights (a --weights DIR)
  * the containers of every network but the upscalers are read and checked here, so that a
  * missing or corrupt file is a load error before any work. Returns 0, or -1 with err. */
-int pl_models_open(pl_models *m, const char *weights, char err[PL_ERR]);
+int pl_models_open(pl_models *m, const nn_runtime *rt, const char *weights, char err[PL_ERR]);
 /* Builds those of the PL_NET_* bits in nets that are not built yet. Returns 0, or -1 with err. */
 int pl_models_load(pl_models *m, unsigned nets, char err[PL_ERR]);
 void pl_models_close(pl_models *m);

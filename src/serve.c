@@ -559,7 +559,7 @@ int serve_main(int argc, char **argv, const char *weights_dir) {
     struct sigaction sa = {.sa_handler = srv__on_signal, .sa_flags = SA_RESTART};
     if (pipe2(srv_wake, O_CLOEXEC | O_NONBLOCK)) return fprintf(stderr, "headshot: serve: %s\n", strerror(errno)), HS_EINTERNAL;
     sigaction(SIGINT, &sa, NULL), sigaction(SIGTERM, &sa, NULL);
-    if (pl_models_open(&srv.models, weights_dir, err))
+    if (pl_models_open(&srv.models, NULL, weights_dir, err))
         return fprintf(stderr, "headshot: %s%s%s\n", weights_dir ? weights_dir : "", weights_dir ? ": " : "", err),
                weights_dir ? HS_EWEIGHTS : HS_EINTERNAL;
     int fd = srv__token(err) ? -1 : srv__listen(port, err);

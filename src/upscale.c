@@ -113,10 +113,11 @@ static int up_shape(const nn_model *w, up_model *m, char err[NN_ERR]) {
     return 0;
 }
 
-int up_load(up_model **out, const char *name, const char *weights_dir, char err[NN_ERR]) {
+int up_load(up_model **out, const char *name, const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]) {
     *out = NULL;
     nn_model *w;
     if (nn_model_open(&w, name, weights_dir, err) != 0) return -1;
+    nn_model_runtime(w, rt);
     up_model *m = calloc(1, sizeof *m);
     if (!m) {
         nn_model_close(w);
@@ -260,7 +261,7 @@ int up_run_f32(up_model *m, const float *rgb, int w, int h, int tile, float *out
 
 static void *up__bench_load(const hs_network *self, const char *dir, char err[NN_ERR]) {
     up_model *m;
-    return up_load(&m, self->name, dir, err) == 0 ? m : NULL;
+    return up_load(&m, self->name, NULL, dir, err) == 0 ? m : NULL;
 }
 static void up__bench_free(void *m) { up_free(m); }
 

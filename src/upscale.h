@@ -1,7 +1,7 @@
 /* upscale.h — super-resolution with UpscalerJS's ESRGAN-slim / -medium networks (RDN), tiled.
  *
  *   up_model *m;
- *   if (up_load(&m, "esrgan_slim_x4", NULL, err) != 0) ...        // embedded weights
+ *   if (up_load(&m, "esrgan_slim_x4", NULL, NULL, err) != 0) ...  // process's runtime, embedded weights
  *   unsigned char *big = malloc((size_t)w * up_scale(m) * h * up_scale(m) * 3);
  *   if (up_run(m, rgb, w, h, big, err) != 0) ...
  *   up_free(m);
@@ -23,7 +23,7 @@ typedef struct up_model up_model;
 
 /* Loads NAME ("esrgan_slim_x4", "esrgan_medium_x4", or any converted UpscalerJS RDN file):
  * the embedded copy, or DIR/NAME.hsw when weights_dir is non-NULL. */
-int up_load(up_model **m, const char *name, const char *weights_dir, char err[NN_ERR]);
+int up_load(up_model **m, const char *name, const nn_runtime *rt, const char *weights_dir, char err[NN_ERR]);
 void up_free(up_model *m);
 
 int up_scale(const up_model *m);     /* output pixels per input pixel, per axis (2, 4, ...) */

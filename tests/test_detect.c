@@ -167,7 +167,7 @@ static void test_photo(det_model *m, const char *id, const char *file) {
 
 int main(void) {
     char err[NN_ERR];
-    det_model *m = det_load(getenv("HEADSHOT_WEIGHTS"), err);
+    det_model *m = det_load(NULL, getenv("HEADSHOT_WEIGHTS"), err);
     CHECK(m != NULL, "blazeface: both networks load%s%s", m ? "" : ": ", m ? "" : err);
     if (!m) return test_done();
     test_network(m, DET_FRONT, "blazeface-d01");

@@ -414,7 +414,7 @@ static void test_photo_edges(void) {
 
 int main(void) {
     char err[PL_ERR];
-    if (pl_models_open(&M, NULL, err)) {
+    if (pl_models_open(&M, NULL, NULL, err)) {
         printf("not ok - networks: %s\n", err);
         return 1;
     }

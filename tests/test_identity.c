@@ -95,13 +95,10 @@ static void test_pairs(void) {
 
 #define INT8_FP32_MAX 0.03f       /* int8 against fp32: 5% of the same-person threshold */
 
-static id_model *load_with(const char *precision, char err[NN_ERR]) {
-    char was[8];
-    snprintf(was, sizeof was, "%s", nn_precision());
-    nn_set_precision(precision, err);
-    id_model *m = id_load(getenv("HEADSHOT_WEIGHTS"), err);
-    nn_set_precision(was, err);
-    CHECK(m != NULL, "face_recognition (%s): loads%s%s", precision, m ? "" : ": ", m ? "" : err);
+/* The network built with runtime rt (NULL: the process's, int8 by default). */
+static id_model *load_with(const nn_runtime *rt, char err[NN_ERR]) {
+    id_model *m = id_load(rt, getenv("HEADSHOT_WEIGHTS"), err);
+    CHECK(m != NULL, "face_recognition (%s): loads%s%s", rt && !rt->int8 ? "fp32" : "int8", m ? "" : ": ", m ? "" : err);
     return m;
 }
 
@@ -111,7 +108,9 @@ static id_model *load_with(const char *precision, char err[NN_ERR]) {
  * and the default ones, 1 and 2 threads, give the same bits. */
 static void test_precision(void) {
     char err[NN_ERR];
-    id_model *m8 = load_with("int8", err), *m32 = m8 ? load_with("fp32", err) : NULL;
+    nn_runtime fp32;   /* the process's kernels and threads, the precision fp32 */
+    nn_runtime_init(&fp32, nn_isa(), "fp32", err), fp32.pool = nn_runtime_default()->pool;
+    id_model *m8 = load_with(NULL, err), *m32 = m8 ? load_with(&fp32, err) : NULL;
     for (int k = 0; m32 && k < 3; k += 2) {
         const golden *gd = &goldens[k];
         float d8[ID_DIM], d32[ID_DIM], other[ID_DIM];
@@ -229,8 +228,8 @@ static int chain(det_model *dm, lmk_model *lm, id_model *m, const char *file, fl
 static void test_chain(id_model *m) {
     char err[NN_ERR];
     const char *dir = getenv("HEADSHOT_WEIGHTS");
-    det_model *dm = det_load(dir, err);
-    lmk_model *lm = dm ? lmk_load(dir, err) : NULL;
+    det_model *dm = det_load(NULL, dir, err);
+    lmk_model *lm = dm ? lmk_load(NULL, dir, err) : NULL;
     CHECK(dm && lm, "blazeface and facemesh: load%s%s", dm && lm ? "" : ": ", dm && lm ? "" : err);
     float d01[ID_DIM], d03[ID_DIM];
     int ok1 = lm && chain(dm, lm, m, TEST_DATA "d01.jpg", d01), ok3 = lm && chain(dm, lm, m, TEST_DATA "d03.png", d03);
@@ -256,7 +255,7 @@ static void test_chain(id_model *m) {
 
 int main(void) {
     char err[NN_ERR];
-    id_model *m = id_load(getenv("HEADSHOT_WEIGHTS"), err);
+    id_model *m = id_load(NULL, getenv("HEADSHOT_WEIGHTS"), err);
     CHECK(m != NULL, "face_recognition: loads%s%s", m ? "" : ": ", m ? "" : err);
     if (!m) return test_done();
     for (int k = 0; k < 4; k++) golden_load(&goldens[k]);

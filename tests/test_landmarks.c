@@ -282,9 +282,9 @@ static void test_second_look(det_model *dm, lmk_model *lm) {
 int main(void) {
     char err[NN_ERR];
     const char *dir = getenv("HEADSHOT_WEIGHTS");
-    lmk_model *lm = lmk_load(dir, err);
+    lmk_model *lm = lmk_load(NULL, dir, err);
     CHECK(lm != NULL, "facemesh: loads%s%s", lm ? "" : ": ", lm ? "" : err);
-    det_model *dm = lm ? det_load(dir, err) : NULL;
+    det_model *dm = lm ? det_load(NULL, dir, err) : NULL;
     CHECK(dm != NULL, "blazeface: loads%s%s", dm ? "" : ": ", dm ? "" : err);
     if (lm && dm) {
         test_network(lm, "facemesh-d01");

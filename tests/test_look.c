@@ -577,7 +577,7 @@ static void test_light_fill(const photo *p) {
 
 int main(void) {
     char err[NN_ERR];
-    if (!(dm = det_load(NULL, err)) || !(lm = lmk_load(NULL, err))) {
+    if (!(dm = det_load(NULL, NULL, err)) || !(lm = lmk_load(NULL, NULL, err))) {
         CHECK(0, "face networks load: %s", err);
         return test_done();
     }

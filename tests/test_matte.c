@@ -315,7 +315,7 @@ static void test_refine_edges(void) {
 int main(void) {
     char err[NN_ERR];
     matte *m = NULL;
-    if (matte_open(&m, NULL, err) != 0) {
+    if (matte_open(&m, NULL, NULL, err) != 0) {
         CHECK(0, "selfie network loads: %s", err);
         return test_done();
     }

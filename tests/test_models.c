@@ -46,7 +46,7 @@ static void test_lazy(void) {
     pl_models m = {0}, all = {0};
     pl_result r = {0}, ra = {0};
     char err[PL_ERR] = "";
-    int rc = pl_models_open(&m, NULL, err);
+    int rc = pl_models_open(&m, NULL, NULL, err);
     CHECK(rc == 0 && !strcmp(built(&m), "none"), "pl_models_open builds no network: %s %s", built(&m), err);
     rc = run(&m, "d10.jpg", 1, &r, NULL, err);
     CHECK(rc == PL_ENOFACE && m.det && m.lmk && !m.matte && !m.id && !m.up[0] && !m.up[1],
@@ -58,7 +58,7 @@ static void test_lazy(void) {
           "(want det lmk matte id), the photo freed by the run: %s", rc, rc ? err : "", built(&m), freed ? "yes" : "no");
     err[0] = 0;
     int same = 0;
-    if (pl_models_open(&all, NULL, err) == 0 && pl_models_load(&all, PL_NET_DET | PL_NET_LMK | PL_NET_MATTE | PL_NET_ID, err) == 0 &&
+    if (pl_models_open(&all, NULL, NULL, err) == 0 && pl_models_load(&all, PL_NET_DET | PL_NET_LMK | PL_NET_MATTE | PL_NET_ID, err) == 0 &&
         run(&all, "d01.jpg", 0, &ra, NULL, err) == 0)
         same = r.out.w == ra.out.w && r.out.h == ra.out.h && !memcmp(r.out.rgb, ra.out.rgb, (size_t)r.out.w * r.out.h * 3);
     CHECK(rc == 0 && same, "the same headshot, byte for byte, from networks all built beforehand (%s) and the photo kept %s",
@@ -89,9 +89,9 @@ static void test_weights_dir(void) {
     char dir[] = "/tmp/headshot-models-XXXXXX", err[PL_ERR] = "";
     pl_models m = {0};
     if (!mkdtemp(dir)) return (void)CHECK(0, "temporary directory");
-    int rc = weights_dir(dir, "selfie") ? -2 : pl_models_open(&m, dir, err);
+    int rc = weights_dir(dir, "selfie") ? -2 : pl_models_open(&m, NULL, dir, err);
     CHECK(rc == -1 && strstr(err, "selfie.hsw"), "--weights without selfie.hsw: pl_models_open fails (rc %d): \"%s\"", rc, err);
-    rc = weights_dir(dir, NULL) ? -2 : pl_models_open(&m, dir, err);
+    rc = weights_dir(dir, NULL) ? -2 : pl_models_open(&m, NULL, dir, err);
     CHECK(rc == 0 && !strcmp(built(&m), "none"), "--weights with every container: opened (rc %d %s), built: %s", rc,
           rc ? err : "", rc ? "-" : built(&m));
     if (rc == 0) pl_models_close(&m);

@@ -155,7 +155,7 @@ static void test_group(void) {
     char err[PL_ERR];
     img_rgb g = {0};
     if (group_photo(&g)) return;
-    if (pl_models_open(&m, NULL, err)) {
+    if (pl_models_open(&m, NULL, NULL, err)) {
         printf("not ok - networks: %s\n", err);
         img_free(&g);
         return;

@@ -785,7 +785,7 @@ static void test_identity_gate(void) {
     snprintf(path, sizeof path, "%s/esrgan_slim_x4.hsw", dir);
     int linked = 0;
     while (linked < GATE_LINKS && gate_link(dir, linked, 1) == 0) linked++;
-    if (linked < GATE_LINKS || broken_upscaler(path) || pl_models_open(&m, NULL, err) || load("d03.png", &ph)) {
+    if (linked < GATE_LINKS || broken_upscaler(path) || pl_models_open(&m, NULL, NULL, err) || load("d03.png", &ph)) {
         CHECK(0, "identity gate: broken upscaler written, networks open %s", err);
     } else {
         m.weights = dir;   /* the upscaler is loaded when first needed, from here */
@@ -819,7 +819,7 @@ int main(void) {
     char err[PL_ERR];
     const char *emu = getenv("RUN");
     emulated = emu && *emu;
-    if (pl_models_open(&M, NULL, err)) {
+    if (pl_models_open(&M, NULL, NULL, err)) {
         printf("not ok - networks: %s\n", err);
         return 1;
     }

@@ -111,7 +111,7 @@ int main(void) {
     char err[NN_ERR];
     for (int i = 0; i < 2; i++) {
         up_model *m = NULL;
-        int rc = up_load(&m, nets[i], NULL, err);
+        int rc = up_load(&m, nets[i], NULL, NULL, err);
         CHECK(rc == 0 && up_scale(m) == S, "%s: loads (embedded), scale %d, margin %d %s", nets[i],
               rc ? 0 : up_scale(m), rc ? 0 : up_margin(m), rc ? err : "");
         if (rc) continue;
@@ -129,6 +129,6 @@ int main(void) {
     }
     up_model *m = NULL;
     err[0] = 0;
-    CHECK(up_load(&m, "esrgan_none", NULL, err) == -1 && !m && err[0], "unknown network refused: %s", err);
+    CHECK(up_load(&m, "esrgan_none", NULL, NULL, err) == -1 && !m && err[0], "unknown network refused: %s", err);
     return test_done();
 }
