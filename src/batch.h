@@ -11,10 +11,11 @@
  * module only schedules and reports. A failed item never stops the others: its exit code and
  * reason are kept for the summary.
  *
- * Parallel files (jobs > 1) run in forked worker processes, each with its own networks: the
- * network runtime's thread pool serves one caller at a time, and a process per worker keeps
- * a crash to one file. The parent must not have started the runtime's threads before it
- * forks (it does not open networks in that case); jobs = 1 runs in the calling process.
+ * Parallel files (jobs > 1) run in forked worker processes, each with its own networks: a
+ * process per worker keeps a crash to one file, and measured faster than worker threads with
+ * a runtime each (docs/ARCHITECTURE.md, "Not yet as it should be"). The parent must not have
+ * started its pool's threads before it forks (it does not run networks in that case; a pool
+ * starts its threads with its first loop); jobs = 1 runs in the calling process.
  */
 #ifndef BATCH_H
 #define BATCH_H
