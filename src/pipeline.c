@@ -71,10 +71,11 @@ static void pl__model(meta_history *h, const hs_network *n) { meta_model(h, n->n
 int pl_faces(pl_models *m, const img_rgb *im, pl_face *faces, int max, int *rejected, double ms[2],
              char err[PL_ERR]) {
     det_face found[PL_MAX_FACES];
-    if (pl_models_load(m, PL_NET_DET | PL_NET_LMK, err)) return -1;
+    if (pl_models_load(m, PL_NET_DET, err)) return -1;
     double t0 = pl__now();
     int nd = det_run(m->det, im->rgb, im->w, im->h, found, PL_MAX_FACES, err), n = 0, refused = 0;
     double t1 = pl__now();
+    if (nd > 0 && pl_models_load(m, PL_NET_LMK, err)) return -1;   /* FaceMesh only for candidates */
     /* the upright second look only when FaceMesh refused every candidate: a face it confirms
      * is never a group photo's extra face (that would change who the subject is) */
     for (int pass = 0; pass < 2 && (pass == 0 || (n == 0 && refused > 0)); pass++)
