@@ -537,16 +537,17 @@ static void det__quarter_turns(const float *in, int n, int k, float *out) {
         }
 }
 
-int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, unsigned turns, float score[4][2],
+int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, const unsigned turns[2], float score[4][2],
                     char err[NN_ERR]) {
     float *upright = m->input, *in = m->turned;
     int rc = 0;
     memset(score, 0, sizeof(float) * 8);
-    for (int v = DET_FRONT; v <= (back ? DET_BACK : DET_FRONT) && rc == 0; v++) {
+    for (int v = DET_FRONT; v <= DET_BACK && rc == 0; v++) {
+        if (!turns[v]) continue;
         int n = det__specs[v].size;   /* the photo is cropped once, then turned */
         rc = det_crop(rgb, w, h, det_letterbox(w, h), n, 1 / 127.5f, -1, upright, err);
         for (int k = 0; k < 4 && rc == 0; k++) {
-            if (!(turns >> k & 1)) continue;
+            if (!(turns[v] >> k & 1)) continue;
             det__quarter_turns(upright, n, k, in);
             rc = det_forward(m, v, in, m->logits, m->regs, err);
             float best = -100;

@@ -274,7 +274,7 @@ static void nn__conv_indirection(const nn__conv_job *j, int p0, int p1, const fl
     const nn_tensor x = j->x;    /* the job's fields in locals: the stores through ind could alias them */
     const float *zeros = j->c->zeros;
     int kh = j->l->kh, kw = j->kw_ind, ow = j->y.w, stride = j->stride, pt = j->pt, pl = j->pl;
-    if (kh == 1 && kw == 1 && stride == 1 && pt == 0 && pl == 0) {   /* a 1x1 convolution: pixel p itself */
+    if (kh == 1 && kw == 1 && stride == 1 && pt == 0 && pl == 0 && x.w == ow) {   /* 1x1: pixel p itself */
         for (int p = p0; p < p1; p++) ind[p - p0] = x.data + (size_t)p * x.c;
         return;
     }
