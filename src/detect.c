@@ -42,14 +42,16 @@ static det__tap det__tap_at(float x, int n) {
 }
 
 /* The bilinear sample at taps tx, ty of a w-wide RGB buffer given either as bytes or as floats. */
-static void det__bilinear(const unsigned char *u8, const float *f32, int w, det__tap tx, det__tap ty, float out[3]) {
-    out[0] = out[1] = out[2] = 0;
+static inline void det__bilinear(const unsigned char *u8, const float *f32, int w, det__tap tx, det__tap ty, float out[3]) {
+    float o0 = 0, o1 = 0, o2 = 0;
     for (int dy = 0; dy < 2; dy++)
         for (int dx = 0; dx < 2; dx++) {
             float k = tx.w[dx] * ty.w[dy];
             size_t p = ((size_t)ty.i[dy] * w + tx.i[dx]) * 3;
-            for (int ch = 0; ch < 3; ch++) out[ch] += k * (u8 ? u8[p + ch] : f32[p + ch]);
+            if (u8) o0 += k * u8[p], o1 += k * u8[p + 1], o2 += k * u8[p + 2];
+            else o0 += k * f32[p], o1 += k * f32[p + 1], o2 += k * f32[p + 2];
         }
+    out[0] = o0, out[1] = o1, out[2] = o2;
 }
 
 /* Block rows j0..j1 of det_crop's k x k block means (blocks bx0.. and by0.., bw wide). */
