@@ -8,6 +8,7 @@
  * line JS twin of this file and landmarks.c, used to make the end-to-end goldens.
  */
 #include "detect.h"
+#include "buffer.h"
 #include "pool.h"
 
 #include <math.h>
@@ -17,25 +18,40 @@
 
 /* ============================================================ crops === */
 
-/* Bilinear sample at index coordinates (x, y) (pixel centres on integers) of a w x h RGB
- * buffer given either as bytes or as floats; black outside. */
-static void det__bilinear(const unsigned char *u8, const float *f32, int w, int h, float x, float y,
-                          float out[3]) {
-    out[0] = out[1] = out[2] = 0;
-    if (!(x > -1 && y > -1 && x < w && y < h)) return;   /* also keeps NaN and huge values out */
-    int x0 = (int)floorf(x), y0 = (int)floorf(y);
-    float fx = x - x0, fy = y - y0;
-    for (int dy = 0; dy < 2; dy++) {
-        int yy = y0 + dy;
-        if (yy < 0 || yy >= h) continue;
-        for (int dx = 0; dx < 2; dx++) {
-            int xx = x0 + dx;
-            if (xx < 0 || xx >= w) continue;
-            float k = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy);
-            size_t p = ((size_t)yy * w + xx) * 3;
-            for (int ch = 0; ch < 3; ch++) out[ch] += k * (u8 ? u8[p + ch] : f32[p + ch]);
-        }
+/* One axis of a bilinear sample at index coordinate x (pixel centres on integers) of a line of
+ * n pixels: the neighbours i[0] <= x < i[1] and their weights 1 - f and f; a neighbour outside
+ * the line (black there) keeps an index inside it with weight 0, and both weights are 0 when x
+ * is not in (-1, n) (also NaN and huge values). Adding a zero-weighted tap leaves a sum as it
+ * was, so every sample is the same as summing only the taps inside. */
+typedef struct {
+    int i[2];
+    float w[2];
+} det__tap;
+
+static det__tap det__tap_at(float x, int n) {
+    det__tap t = {{0, 0}, {0, 0}};
+    if (!(x > -1 && x < n)) return t;
+    int x0 = (int)floorf(x);
+    float f = x - x0;
+    for (int d = 0; d < 2; d++) {
+        int in = x0 + d >= 0 && x0 + d < n;
+        t.i[d] = in ? x0 + d : 0;
+        t.w[d] = in ? (d ? f : 1 - f) : 0;
     }
+    return t;
+}
+
+/* The bilinear sample at taps tx, ty of a w-wide RGB buffer given either as bytes or as floats. */
+static inline void det__bilinear(const unsigned char *u8, const float *f32, int w, det__tap tx, det__tap ty, float out[3]) {
+    float o0 = 0, o1 = 0, o2 = 0;
+    for (int dy = 0; dy < 2; dy++)
+        for (int dx = 0; dx < 2; dx++) {
+            float k = tx.w[dx] * ty.w[dy];
+            size_t p = ((size_t)ty.i[dy] * w + tx.i[dx]) * 3;
+            if (u8) o0 += k * u8[p], o1 += k * u8[p + 1], o2 += k * u8[p + 2];
+            else o0 += k * f32[p], o1 += k * f32[p + 1], o2 += k * f32[p + 2];
+        }
+    out[0] = o0, out[1] = o1, out[2] = o2;
 }
 
 /* Block rows j0..j1 of det_crop's k x k block means (blocks bx0.. and by0.., bw wide). */
@@ -95,14 +111,26 @@ int det_crop(pool *workers, const unsigned char *rgb, int w, int h, det_roi roi,
         det__blocks_job j = {rgb, w, h, k, bx0, by0, bw, blk};
         pool_rows(workers, bh, det__block_rows, &j);   /* a 12 MP photo is read whole here */
     }
-    for (int v = 0; v < n; v++)
+    /* A region that is not turned (every detector crop) samples the same columns on every row:
+     * their taps are found once. (sn = 0, cs = 1 give the same x and y as the turned formula.) */
+    int level = sn == 0 && cs == 1;
+    det__tap *cols = level ? malloc(sizeof *cols * n) : NULL;
+    if (level && !cols) return free(blk), snprintf(err, NN_ERR, "det_crop: out of memory"), -1;
+    for (int u = 0; level && u < n; u++)
+        cols[u] = det__tap_at((roi.cx + ((u + 0.5f) / n - 0.5f) * roi.size) / k - 0.5f - bx0, bw);
+    for (int v = 0; v < n; v++) {
+        float b = ((v + 0.5f) / n - 0.5f) * roi.size, px[3];
+        det__tap row = det__tap_at((roi.cy + b) / k - 0.5f - by0, bh);
         for (int u = 0; u < n; u++) {
-            float a = ((u + 0.5f) / n - 0.5f) * roi.size, b = ((v + 0.5f) / n - 0.5f) * roi.size;
-            float x = roi.cx + a * cs - b * sn, y = roi.cy + a * sn + b * cs, px[3];
-            det__bilinear(blk ? NULL : rgb, blk, bw, bh, x / k - 0.5f - bx0, y / k - 0.5f - by0, px);
+            float a = ((u + 0.5f) / n - 0.5f) * roi.size;
+            det__tap tx = level ? cols[u] : det__tap_at((roi.cx + a * cs - b * sn) / k - 0.5f - bx0, bw);
+            det__tap ty = level ? row : det__tap_at((roi.cy + a * sn + b * cs) / k - 0.5f - by0, bh);
+            det__bilinear(blk ? NULL : rgb, blk, bw, tx, ty, px);
             float *o = out + ((size_t)v * n + u) * 3;
             for (int ch = 0; ch < 3; ch++) o[ch] = px[ch] * scale + bias;
         }
+    }
+    free(cols);
     free(blk);
     return 0;
 }
@@ -195,12 +223,16 @@ typedef struct {
     nn_layer reg[2];                       /* 1x1 convs: cin -> anchors per cell x 16 */
 } det_net;
 
+#define DET_INPUT_MAX (256 * 256 * 3)   /* floats of the larger network's input */
+
 struct det_model {
     det_net net[2];                        /* DET_FRONT, DET_BACK */
     det_face cand[DET_ANCHORS];            /* decoded candidates of one run */
     det_face spare[DET_ANCHORS];           /* det_run: the back model's faces */
     float logits[DET_ANCHORS];             /* raw outputs of one run, anchor order */
     float regs[DET_ANCHORS * 16];
+    float *input, *turned;                 /* 256 x 256 x 3 each: a letterboxed photo, a turned
+                                              copy; kept, as fresh pages cost more than the crop */
 };
 
 /* size x size x 3 in [-1, 1] -> out[0] cls1, out[1] reg1 (16x16 cells front, 16x16 back),
@@ -259,17 +291,19 @@ det_model *det_load(const nn_runtime *rt, const char *weights_dir, char err[NN_E
         snprintf(err, NN_ERR, "det_load: out of memory");
         return NULL;
     }
-    for (int v = 0; v < 2; v++)
-        if (det__net_load(&m->net[v], &det__specs[v], rt, weights_dir, err) != 0) {
-            det_free(m);
-            return NULL;
-        }
+    m->input = buffer_alloc(sizeof(float) * DET_INPUT_MAX * 2);
+    m->turned = m->input + DET_INPUT_MAX;
+    if (!m->input) snprintf(err, NN_ERR, "det_load: out of memory");
+    for (int v = 0; v < 2 && m->input; v++)
+        if (det__net_load(&m->net[v], &det__specs[v], rt, weights_dir, err) != 0) break;
+    if (!m->input || !m->net[DET_BACK].ctx) return det_free(m), NULL;
     return m;
 }
 
 void det_free(det_model *m) {
     if (!m) return;
     for (int v = 0; v < 2; v++) det__net_free(&m->net[v]);
+    free(m->input);
     free(m);
 }
 
@@ -399,14 +433,8 @@ int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int
         snprintf(err, NN_ERR, "face detection: bad output buffer");
         return -1;
     }
-    float *in = malloc((size_t)s * s * 3 * sizeof(float));
-    if (!in) {
-        snprintf(err, NN_ERR, "det_detect: out of memory");
-        return -1;
-    }
-    int rc = det_crop(nn_ctx_pool(m->net[v].ctx), rgb, w, h, roi, s, 1 / 127.5f, -1, in, err);
-    if (rc == 0) rc = det_forward(m, v, in, m->logits, m->regs, err);
-    free(in);
+    int rc = det_crop(nn_ctx_pool(m->net[v].ctx), rgb, w, h, roi, s, 1 / 127.5f, -1, m->input, err);
+    if (rc == 0) rc = det_forward(m, v, m->input, m->logits, m->regs, err);
     if (rc != 0) return -1;
     int n = det_nms(m->cand, det_decode(v, m->logits, m->regs, roi, DET_MIN_SCORE, m->cand, DET_ANCHORS));
     n = n < max ? n : max;
@@ -512,17 +540,17 @@ static void det__quarter_turns(const float *in, int n, int k, float *out) {
         }
 }
 
-int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int back, unsigned turns, float score[4][2],
+int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, const unsigned turns[2], float score[4][2],
                     char err[NN_ERR]) {
-    float *upright = malloc((size_t)2 * 256 * 256 * 3 * sizeof(float)), *in = upright + (size_t)256 * 256 * 3;
-    if (!upright) return snprintf(err, NN_ERR, "face detection: out of memory"), -1;
+    float *upright = m->input, *in = m->turned;
     int rc = 0;
     memset(score, 0, sizeof(float) * 8);
-    for (int v = DET_FRONT; v <= (back ? DET_BACK : DET_FRONT) && rc == 0; v++) {
+    for (int v = DET_FRONT; v <= DET_BACK && rc == 0; v++) {
+        if (!turns[v]) continue;
         int n = det__specs[v].size;   /* the photo is cropped once, then turned */
         rc = det_crop(nn_ctx_pool(m->net[v].ctx), rgb, w, h, det_letterbox(w, h), n, 1 / 127.5f, -1, upright, err);
         for (int k = 0; k < 4 && rc == 0; k++) {
-            if (!(turns >> k & 1)) continue;
+            if (!(turns[v] >> k & 1)) continue;
             det__quarter_turns(upright, n, k, in);
             rc = det_forward(m, v, in, m->logits, m->regs, err);
             float best = -100;
@@ -530,7 +558,6 @@ int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, int ba
             score[k][v] = 1.0f / (1.0f + expf(-fmaxf(-100.0f, fminf(100.0f, best))));
         }
     }
-    free(upright);
     return rc;
 }
 

@@ -235,7 +235,6 @@ typedef struct {
     nn_tensor x, y;
     int stride, pt, pl;      /* stride, padding top and left */
     int kw_ind, cin_ind;     /* taps per kernel row and channels per tap, as the kernels see them */
-    const float **ind;       /* [oh*ow*kh*kw_ind] indirection buffer */
     const float *residual;   /* oh*ow*cout added before the activation, or NULL */
     nn_act act;
     int rows_per_task;       /* output pixels per task, whole micro-tiles */
@@ -267,19 +266,26 @@ static void nn__conv_reference(nn__conv_job *j) {
             }
 }
 
-static void nn__conv_indirection(nn__conv_job *j, int p0, int p1) {
-    const nn_layer *l = j->l;
-    int taps = l->kh * j->kw_ind;
-    for (int p = p0; p < p1; p++) {
-        int oy = p / j->y.w, ox = p % j->y.w;
-        for (int ky = 0; ky < l->kh; ky++)
-            for (int kx = 0; kx < j->kw_ind; kx++) {
-                int iy = oy * j->stride - j->pt + ky, ix = ox * j->stride - j->pl + kx;
-                int in = iy >= 0 && iy < j->x.h && ix >= 0 && ix < j->x.w;
-                j->ind[(size_t)p * taps + ky * j->kw_ind + kx] =
-                    in ? j->x.data + ((size_t)iy * j->x.w + ix) * j->x.c : j->c->zeros;
-            }
+/* The indirection of output pixels p0..p1, one micro-tile: for each pixel and tap, where its
+ * cin_ind inputs start, or the zero row in the padding. Each tile's is built just before its
+ * igemm call, into the task's stack: a whole layer's buffer written and read back was as much
+ * memory traffic as the activations themselves on the 1x1 layers of a large map. */
+#define NN__TILE_IND (16 * 64)   /* pointers of one tile: MR <= 16 rows of <= 64 taps */
+static void nn__conv_indirection(const nn__conv_job *j, int p0, int p1, const float **ind) {
+    const nn_tensor x = j->x;    /* the job's fields in locals: the stores through ind could alias them */
+    const float *zeros = j->c->zeros;
+    int kh = j->l->kh, kw = j->kw_ind, ow = j->y.w, stride = j->stride, pt = j->pt, pl = j->pl;
+    if (kh == 1 && kw == 1 && stride == 1 && pt == 0 && pl == 0 && x.w == ow) {   /* 1x1: pixel p itself */
+        for (int p = p0; p < p1; p++) ind[p - p0] = x.data + (size_t)p * x.c;
+        return;
     }
+    for (int p = p0, oy = p0 / ow, ox = p0 % ow; p < p1; p++, ox = ox + 1 < ow ? ox + 1 : (oy++, 0))
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++) {
+                int iy = oy * stride - pt + ky, ix = ox * stride - pl + kx;
+                int in = iy >= 0 && iy < x.h && ix >= 0 && ix < x.w;
+                ind[(size_t)(p - p0) * kh * kw + ky * kw + kx] = in ? x.data + ((size_t)iy * x.w + ix) * x.c : zeros;
+            }
 }
 
 static void nn__conv_task(void *arg, int task) {
@@ -290,7 +296,7 @@ static void nn__conv_task(void *arg, int task) {
     int p0 = band * j->rows_per_task, p1 = p0 + j->rows_per_task < M ? p0 + j->rows_per_task : M;
     int per_group = ((l->cout + k->nr - 1) / k->nr + j->groups - 1) / j->groups * k->nr;
     int n_lo = group * per_group, n_hi = n_lo + per_group < l->cout ? n_lo + per_group : l->cout;
-    if (j->groups == 1) nn__conv_indirection(j, p0, p1);   /* else built once before the tasks */
+    const float *ind[NN__TILE_IND];
     size_t panel = NN_NR + (size_t)l->kh * l->kw * l->cin * NN_NR;
     nn_epilogue e = nn__epilogue(&j->act);
     for (int n0 = n_lo; n0 < n_hi; n0 += k->nr) {
@@ -299,7 +305,8 @@ static void nn__conv_task(void *arg, int task) {
         for (int p = p0; p < p1; p += k->mr) {
             int mr = p1 - p < k->mr ? p1 - p : k->mr;
             e.residual = j->residual ? j->residual + (size_t)p * l->cout + n0 : NULL;
-            k->igemm(mr, nc, taps, j->cin_ind, j->ind + (size_t)p * taps, l->packed + (n0 / NN_NR) * panel,
+            nn__conv_indirection(j, p, p + mr, ind);
+            k->igemm(mr, nc, taps, j->cin_ind, ind, l->packed + (n0 / NN_NR) * panel,
                      j->y.data + (size_t)p * l->cout + n0, l->cout, &e);
         }
     }
@@ -430,7 +437,7 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
      * and the tap loop's overhead per 3 channels go. The input is first copied with its left
      * and right padding, so that every span lies inside a row; rows above and below read the
      * zero row, as before. */
-    nn__conv_job j = {c, l, x, y, stride, pt, pl, l->kw, l->cin, NULL, residual ? residual->data : NULL, act, 0, 1};
+    nn__conv_job j = {c, l, x, y, stride, pt, pl, l->kw, l->cin, residual ? residual->data : NULL, act, 0, 1};
     int tiles_x = (ow + 1) / 2, tiles = tiles_x * ((oh + 1) / 2), chunks = (tiles + NN__WINO_CHUNK - 1) / NN__WINO_CHUNK;
     if (l->wino && stride == 1 && tiles >= NN__WINO_MIN_TILES) {
         int slots = chunks < NN__WINO_SLOTS ? chunks : NN__WINO_SLOTS;
@@ -457,13 +464,13 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
         xp = nn_new(c, x.h, pl + x.w + (pr > 0 ? pr : 0), x.c);
         j.x = xp, j.pl = 0, j.kw_ind = 1, j.cin_ind = l->kw * l->cin;
     }
-    nn_tensor ind = nn_new(c, M, l->kh * j.kw_ind, sizeof(void *) / sizeof(float));
-    nn_free(c, ind);
     nn_free(c, xp);
+    if (l->kh * j.kw_ind * c->rt->kernels->mr > NN__TILE_IND)
+        nn_fail(c, "%s %s: %d taps of %d channels, more than a tile's indirection holds", opname, l->name,
+                l->kh * j.kw_ind, j.cin_ind);
     if ((size_t)j.cin_ind > c->max_row) c->max_row = j.cin_ind;
     uint64_t macs = (uint64_t)M * l->cout * taps * l->cin;
     if (!nn__op_begin(c, macs)) return y;
-    j.ind = (const float **)(void *)ind.data;
     if (c->rt->kernels == &nn_kernels_reference) {
         j.x = x, j.pl = pl;
         nn__conv_reference(&j);
@@ -484,7 +491,6 @@ static nn_tensor nn__conv(nn_ctx *c, nn_tensor x, const nn_layer *l, int stride,
         else if (tiles > want) per = (tiles + want - 1) / want;
         else per = tiles, j.groups = panels < want ? panels : want;
         j.rows_per_task = per * mr;
-        if (j.groups > 1) nn__conv_indirection(&j, 0, M);
         nn__op_parallel(c, (M + j.rows_per_task - 1) / j.rows_per_task * j.groups, nn__conv_task, &j);
         if (j.groups > 1 && !nn__act_in_epilogue(&act)) nn__act_rows(y.data, M, l->cout, &act);
     }

@@ -431,14 +431,12 @@ static void nn__pack_conv(nn_layer *l) {
     size_t panel = NN_NR + (size_t)taps * l->cin * NN_NR;
     l->packed = buffer_alloc(panels * panel * sizeof(float));
     if (!l->packed) return;
-    memset(l->packed + (size_t)(panels - 1) * panel, 0, panel * sizeof(float));   /* the rest is all written */
-    for (int o = 0; o < l->cout; o++) {
-        float *p = l->packed + (o / NN_NR) * panel;
-        int j = o % NN_NR;
-        p[j] = l->bias[o];
-        for (int t = 0; t < taps; t++)
-            for (int k = 0; k < l->cin; k++)
-                p[NN_NR + ((size_t)t * l->cin + k) * NN_NR + j] = l->weights[((size_t)o * taps + t) * l->cin + k];
+    size_t rows = (size_t)taps * l->cin;   /* weight (o, t, k) is row t * cin + k of output o */
+    for (int n = 0; n < panels; n++) {     /* written in order: the outputs past cout are zeros */
+        float *p = l->packed + n * panel;
+        for (int j = 0; j < NN_NR; j++) p[j] = n * NN_NR + j < l->cout ? l->bias[n * NN_NR + j] : 0;
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0, o = n * NN_NR; j < NN_NR; j++, o++) p[NN_NR + r * NN_NR + j] = o < l->cout ? l->weights[o * rows + r] : 0;
     }
     if (l->kh == 3 && l->kw == 3 && l->cin % NN_NR == 0 && l->cout % NN_NR == 0 &&
         l->cin * l->cout <= NN__WINO_MAX_WEIGHTS) {

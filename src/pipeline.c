@@ -72,10 +72,11 @@ static void pl__model(meta_history *h, const hs_network *n) { meta_model(h, n->n
 int pl_faces(pl_models *m, const img_rgb *im, pl_face *faces, int max, int *rejected, double ms[2],
              char err[PL_ERR]) {
     det_face found[PL_MAX_FACES];
-    if (pl_models_load(m, PL_NET_DET | PL_NET_LMK, err)) return -1;
+    if (pl_models_load(m, PL_NET_DET, err)) return -1;
     double t0 = pl__now();
     int nd = det_run(m->det, im->rgb, im->w, im->h, found, PL_MAX_FACES, err), n = 0, refused = 0;
     double t1 = pl__now();
+    if (nd > 0 && pl_models_load(m, PL_NET_LMK, err)) return -1;   /* FaceMesh only for candidates */
     /* the upright second look only when FaceMesh refused every candidate: a face it confirms
      * is never a group photo's extra face (that would change who the subject is) */
     for (int pass = 0; pass < 2 && (pass == 0 || (n == 0 && refused > 0)); pass++)
@@ -307,7 +308,11 @@ static int pl__borders(pl_run_state *s) {
  * that makes the subject upright; 0 when it is. A confirmed face rolled more than PL_TURN_ROLL
  * says it; otherwise the detectors' best score on each turn of a small copy (the short-range
  * one; the back-camera one too when no face was confirmed upright); the upright copy's only
- * when a turn reaches PL_TURN_SCORE, as else no turn can win. */
+ * when a turn reaches PL_TURN_SCORE, as else no turn can win. The back-camera detector looks
+ * at the half turn only when a quarter turn showed it a candidate (DET_MIN_SCORE): a person
+ * stored upside down is seen, though not confirmed, a quarter turn away (devset photos turned
+ * 180 degrees: 0.70-0.93 there), a photo of no one is not (grey 0.08, a landscape 0.43), and
+ * its pass is the costliest of a run that finds no face. */
 static int pl__turn_of(pl_run_state *s, int *k) {
     const img_rgb *ph = s->photo;
     const pl_result *r = s->r;
@@ -317,13 +322,18 @@ static int pl__turn_of(pl_run_state *s, int *k) {
         if (fabsf(roll) > PL_TURN_ROLL) return *k = (int)lroundf(roll / 90) & 3, 0;
     }
     const img_rgb *small = pl__thumb(s);
-    float sc[4][2], best[4], turned = 0;
-    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, 0xe, sc, s->err)) return PL_EFAIL;
+    int back = r->n_faces == 0;
+    unsigned quarters[2] = {0xe, back ? 0xa : 0}, half[2] = {0, 0x4}, upright[2] = {1, back};
+    float sc[4][2], more[4][2], best[4], turned = 0;
+    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, quarters, sc, s->err)) return PL_EFAIL;
+    if (back && fmaxf(sc[1][DET_BACK], sc[3][DET_BACK]) >= DET_MIN_SCORE) {
+        if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, half, more, s->err)) return PL_EFAIL;
+        sc[2][DET_BACK] = more[2][DET_BACK];
+    }
     for (int i = 1; i < 4; i++) turned = fmaxf(turned, fmaxf(sc[i][0], sc[i][1]));
     if (turned < PL_TURN_SCORE) return 0;
-    float up[4][2];
-    if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, r->n_faces == 0, 1, up, s->err)) return PL_EFAIL;
-    sc[0][0] = up[0][0], sc[0][1] = up[0][1];
+    if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, upright, more, s->err)) return PL_EFAIL;
+    sc[0][0] = more[0][0], sc[0][1] = more[0][1];
     for (int i = 0; i < 4; i++) best[i] = fmaxf(sc[i][0], sc[i][1]);
     for (int i = 1; i < 4; i++)
         if (best[i] >= PL_TURN_SCORE && best[i] > best[0] + PL_TURN_MARGIN && best[i] > best[*k]) *k = i;

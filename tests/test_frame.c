@@ -408,6 +408,17 @@ static void test_photo_edges(void) {
         pl_result_free(&r);
         img_free(&im);
     }
+    /* a small face upside down: only the back-camera detector sees it, and it looks at the half
+     * turn only after a quarter turn showed it a candidate (pl__turn_of) */
+    img_rgb d05;
+    if (load("d05.jpg", &d05) == 0 && derive(&d05, 2, 0, 0, 0, &im) == 0) {
+        int rc = run_on(&im, FRAME_LINKEDIN, &r, &h, err);
+        CHECK(rc == 0 && r.turned == 2, "d05 (full length, a small face) upside down without EXIF: made (%s), turned back by %d "
+              "quarter turns (want 2)", rc ? err : "ok", r.turned);
+        pl_result_free(&r);
+        img_free(&im);
+        img_free(&d05);
+    }
     img_free(&d01);
     img_free(&d03);
 }
