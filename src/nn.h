@@ -226,7 +226,7 @@ int nn_runtime_init(nn_runtime *rt, const char *isa, const char *precision, char
 /* The process's runtime, made on first use: the kernel set is HEADSHOT_ISA's (default auto;
  * a set this CPU lacks falls back to auto with a warning on stderr), the precision
  * HEADSHOT_PRECISION's (default int8; a wrong name: int8 with a warning), a pool of the
- * online cores; then nn_set_isa's and nn_set_precision's (and pool_set_threads on its pool). */
+ * online cores; then nn_set_isa's, nn_set_precision's and nn_set_threads'. */
 nn_runtime *nn_runtime_default(void);
 void nn_ctx_runtime(nn_ctx *c, const nn_runtime *rt);     /* rt must outlive the context */
 struct pool *nn_ctx_pool(const nn_ctx *c);   /* its runtime's pool: for a network's own loops */
@@ -240,7 +240,7 @@ int nn_set_precision(const char *name, char err[NN_ERR]);   /* "int8" or "fp32" 
 const char *nn_precision(void);
 void nn_set_threads(int n);                      /* its pool's (pool_set_threads) */
 int nn_threads(void);
-void nn_trace_all(int on);                       /* trace every context's ops */
+void nn_trace_all(int on);                       /* trace the ops of every context on it */
 const char *nn_isa_best(void);                   /* what "auto" picks on this machine */
 /* The i-th optimised kernel set built into this binary, best first ("avx512", "avx2",
  * "portable"), NULL past the end; *runs (may be NULL) gets 1 when this CPU can run it. For
