@@ -122,10 +122,12 @@ install: $(BIN)
 
 # One binary for any machine: fully static, every network embedded.
 # Release builds are stripped (-s): debug info would be most of the size after the weights.
+# Static glibc on both: musl's allocator returns every large block to the kernel, so each
+# stage faulted its buffers in again (12 MP headshot 0.65 s against 0.45 s, docs/PERFORMANCE.md).
 # tests/isa_test.sh builds them under build-static/ and build-arm64/ instead (STATIC_BIN=...).
 STATIC_BIN ?= headshot-$(VERSION)-linux
 static:
-	$(MAKE) BUILD=build-static CC=musl-gcc LDFLAGS="-static -s" BIN=$(STATIC_BIN)-x86_64
+	$(MAKE) BUILD=build-static CC=gcc LDFLAGS="-static -s" BIN=$(STATIC_BIN)-x86_64
 static-arm64:
 	$(MAKE) BUILD=build-arm64 CC=aarch64-linux-gnu-gcc LDFLAGS="-static -s" BIN=$(STATIC_BIN)-arm64
 
