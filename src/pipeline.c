@@ -308,11 +308,12 @@ static int pl__borders(pl_run_state *s) {
  * that makes the subject upright; 0 when it is. A confirmed face rolled more than PL_TURN_ROLL
  * says it; otherwise the detectors' best score on each turn of a small copy (the short-range
  * one; the back-camera one too when no face was confirmed upright); the upright copy's only
- * when a turn reaches PL_TURN_SCORE, as else no turn can win. The back-camera detector looks
- * at the half turn only when a quarter turn showed it a candidate (DET_MIN_SCORE): a person
- * stored upside down is seen, though not confirmed, a quarter turn away (devset photos turned
- * 180 degrees: 0.70-0.93 there), a photo of no one is not (grey 0.08, a landscape 0.43), and
- * its pass is the costliest of a run that finds no face. */
+ * when a turn reaches PL_TURN_SCORE, as else no turn can win. The back-camera detector, whose
+ * passes are most of a run that finds no face, looks at the first quarter turn, and at the
+ * other two turns only once some view showed a candidate (DET_MIN_SCORE) to either detector:
+ * a person stored turned is seen, though not confirmed, upright or a quarter turn away (every
+ * devset photo turned 90, 180 or 270 degrees: 0.70-0.93), a photo of no one is not (grey
+ * 0.08, a landscape 0.47 at most). */
 static int pl__turn_of(pl_run_state *s, int *k) {
     const img_rgb *ph = s->photo;
     const pl_result *r = s->r;
@@ -322,13 +323,14 @@ static int pl__turn_of(pl_run_state *s, int *k) {
         if (fabsf(roll) > PL_TURN_ROLL) return *k = (int)lroundf(roll / 90) & 3, 0;
     }
     const img_rgb *small = pl__thumb(s);
-    int back = r->n_faces == 0;
-    unsigned quarters[2] = {0xe, back ? 0xa : 0}, half[2] = {0, 0x4}, upright[2] = {1, back};
+    int back = r->n_faces == 0, seen = r->rejected > 0;
+    unsigned first[2] = {0xe, back ? 0x2 : 0}, rest[2] = {0, 0xc}, upright[2] = {1, back};
     float sc[4][2], more[4][2], best[4], turned = 0;
-    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, quarters, sc, s->err)) return PL_EFAIL;
-    if (back && fmaxf(sc[1][DET_BACK], sc[3][DET_BACK]) >= DET_MIN_SCORE) {
-        if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, half, more, s->err)) return PL_EFAIL;
-        sc[2][DET_BACK] = more[2][DET_BACK];
+    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, first, sc, s->err)) return PL_EFAIL;
+    for (int i = 1; i < 4; i++) seen |= fmaxf(sc[i][DET_FRONT], sc[i][DET_BACK]) >= DET_MIN_SCORE;
+    if (back && seen) {
+        if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, rest, more, s->err)) return PL_EFAIL;
+        sc[2][DET_BACK] = more[2][DET_BACK], sc[3][DET_BACK] = more[3][DET_BACK];
     }
     for (int i = 1; i < 4; i++) turned = fmaxf(turned, fmaxf(sc[i][0], sc[i][1]));
     if (turned < PL_TURN_SCORE) return 0;
