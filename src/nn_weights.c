@@ -181,6 +181,25 @@ static const char *nn__huff_decode(const unsigned char *blk, uint64_t nbytes, in
     return NULL;
 }
 
+/* The Huffman-coded int8 tensors (dtype 3) of m decoded into one buffer of `bytes`, so that
+ * every consumer sees plain int8; the table's entries start at entries, entry bytes apart. */
+static int nn__decode_coded(nn_model *m, const unsigned char *entries, uint32_t entry, size_t bytes, const char *what,
+                            char err[NN_ERR]) {
+    if (bytes && !(m->decoded = buffer_alloc(bytes))) return nn__seterr(err, "%s: out of memory", what), -1;
+    size_t at = 0;
+    for (int i = 0; i < m->count; i++) {
+        const unsigned char *e = entries + (size_t)i * entry;
+        nn_wtensor *t = &m->tensors[i];
+        if (e[48] != NN__I8_CODED) continue;
+        size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3];
+        const char *bad = nn__huff_decode(t->data, nn__u64(e + 80), m->decoded + at, n);
+        if (bad) return nn__seterr(err, "%s: tensor %d: %s", what, i, bad), -1;
+        t->data = m->decoded + at;
+        at += (n + 63) / 64 * 64;
+    }
+    return 0;
+}
+
 int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *what, char err[NN_ERR]) {
     const unsigned char *b = bytes;
     *out = NULL;
@@ -242,25 +261,7 @@ int nn_model_parse(nn_model **out, const void *bytes, size_t size, const char *w
         t->scales = t->dtype == NN_I8 ? (const float *)(const void *)(b + poff + soff) : NULL;
         if (coded) decoded += (n + 63) / 64 * 64;
     }
-    if (decoded && !(m->decoded = buffer_alloc(decoded))) {
-        nn_model_close(m);
-        return nn__seterr(err, "%s: out of memory", what), -1;
-    }
-    size_t at = 0;
-    for (uint32_t i = 0; i < count; i++) {             /* every consumer sees plain int8 */
-        const unsigned char *e = b + table + (size_t)i * entry;
-        nn_wtensor *t = &m->tensors[i];
-        if (e[48] != NN__I8_CODED) continue;
-        size_t n = (size_t)t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3];
-        const char *bad = nn__huff_decode(t->data, nn__u64(e + 80), m->decoded + at, n);
-        if (bad) {
-            nn__seterr(err, "%s: tensor %u: %s", what, i, bad);
-            nn_model_close(m);
-            return -1;
-        }
-        t->data = m->decoded + at;
-        at += (n + 63) / 64 * 64;
-    }
+    if (nn__decode_coded(m, b + table, entry, decoded, what, err)) return nn_model_close(m), -1;
     *out = m;
     return 0;
 }
