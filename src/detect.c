@@ -231,8 +231,10 @@ struct det_model {
     det_face spare[DET_ANCHORS];           /* det_run: the back model's faces */
     float logits[DET_ANCHORS];             /* raw outputs of one run, anchor order */
     float regs[DET_ANCHORS * 16];
-    float *input, *turned;                 /* 256 x 256 x 3 each: a letterboxed photo, a turned
-                                              copy; kept, as fresh pages cost more than the crop */
+    float *input;                          /* 256 x 256 x 3: det_detect's letterboxed photo, or
+                                              det_turn_score's turned copy */
+    float *upright[2];                     /* det_turn_crop's letterboxed photo per detector;
+                                              all kept, as fresh pages cost more than the crop */
 };
 
 /* size x size x 3 in [-1, 1] -> out[0] cls1, out[1] reg1 (16x16 cells front, 16x16 back),
@@ -291,8 +293,8 @@ det_model *det_load(const nn_runtime *rt, const char *weights_dir, char err[NN_E
         snprintf(err, NN_ERR, "det_load: out of memory");
         return NULL;
     }
-    m->input = buffer_alloc(sizeof(float) * DET_INPUT_MAX * 2);
-    m->turned = m->input + DET_INPUT_MAX;
+    m->input = buffer_alloc(sizeof(float) * (DET_INPUT_MAX * 2 + 128 * 128 * 3));
+    m->upright[DET_BACK] = m->input + DET_INPUT_MAX, m->upright[DET_FRONT] = m->upright[DET_BACK] + DET_INPUT_MAX;
     if (!m->input) snprintf(err, NN_ERR, "det_load: out of memory");
     for (int v = 0; v < 2 && m->input; v++)
         if (det__net_load(&m->net[v], &det__specs[v], rt, weights_dir, err) != 0) break;
@@ -525,7 +527,7 @@ int det_borders(const unsigned char *rgb, int w, int h, int trim[4]) {
     return 0;
 }
 
-/* The n x n x 3 crop in turned by k quarter turns (det_turn_scores' k) into out. Sample (u, v)
+/* The n x n x 3 crop in turned by k quarter turns (det_turn_score's k) into out. Sample (u, v)
  * of a crop turned by a quarter turn sits where sample (n - 1 - v, u) of the upright one does:
  * the letterbox's grid of sample points is symmetric about its centre. */
 static void det__quarter_turns(const float *in, int n, int k, float *out) {
@@ -540,25 +542,18 @@ static void det__quarter_turns(const float *in, int n, int k, float *out) {
         }
 }
 
-int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, const unsigned turns[2], float score[4][2],
-                    char err[NN_ERR]) {
-    float *upright = m->input, *in = m->turned;
-    int rc = 0;
-    memset(score, 0, sizeof(float) * 8);
-    for (int v = DET_FRONT; v <= DET_BACK && rc == 0; v++) {
-        if (!turns[v]) continue;
-        int n = det__specs[v].size;   /* the photo is cropped once, then turned */
-        rc = det_crop(nn_ctx_pool(m->net[v].ctx), rgb, w, h, det_letterbox(w, h), n, 1 / 127.5f, -1, upright, err);
-        for (int k = 0; k < 4 && rc == 0; k++) {
-            if (!(turns[v] >> k & 1)) continue;
-            det__quarter_turns(upright, n, k, in);
-            rc = det_forward(m, v, in, m->logits, m->regs, err);
-            float best = -100;
-            for (int i = 0; rc == 0 && i < DET_ANCHORS; i++) best = fmaxf(best, m->logits[i]);
-            score[k][v] = 1.0f / (1.0f + expf(-fmaxf(-100.0f, fminf(100.0f, best))));
-        }
-    }
-    return rc;
+int det_turn_crop(det_model *m, det_variant v, const unsigned char *rgb, int w, int h, char err[NN_ERR]) {
+    int n = det__specs[v].size;
+    return det_crop(nn_ctx_pool(m->net[v].ctx), rgb, w, h, det_letterbox(w, h), n, 1 / 127.5f, -1, m->upright[v], err);
+}
+
+int det_turn_score(det_model *m, det_variant v, int k, float *score, char err[NN_ERR]) {
+    det__quarter_turns(m->upright[v], det__specs[v].size, k, m->input);
+    if (det_forward(m, v, m->input, m->logits, m->regs, err)) return -1;
+    float best = -100;
+    for (int i = 0; i < DET_ANCHORS; i++) best = fmaxf(best, m->logits[i]);
+    *score = 1.0f / (1.0f + expf(-fmaxf(-100.0f, fminf(100.0f, best))));
+    return 0;
 }
 
 /* Faces narrower than this fraction of the letterbox side are near the short-range model's

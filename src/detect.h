@@ -92,11 +92,13 @@ int det_detect(det_model *m, det_variant v, const unsigned char *rgb, int w, int
  * end in a straight edge, see detect.c): trim[e] lines of edge e (0 top, 1 right, 2 bottom,
  * 3 left) are not the photo. Returns 0, or -1 (out of memory). */
 int det_borders(const unsigned char *rgb, int w, int h, int trim[4]);
-/* The best score of each detector v on the photo turned by k quarter turns counter-clockwise,
- * for each k whose bit is set in turns[v] (1 << k, k = 0..3): score[k][DET_FRONT],
- * score[k][DET_BACK], 0 for what was not asked. Which way up the photo is. */
-int det_turn_scores(det_model *m, const unsigned char *rgb, int w, int h, const unsigned turns[2], float score[4][2],
-                    char err[NN_ERR]);
+/* Which way up the photo is. det_turn_crop letterboxes the photo for detector v once (kept in
+ * m until the next det_turn_crop of v); det_turn_score gives v's best score, 0..1, on that
+ * crop turned by k quarter turns counter-clockwise (k = 0..3; the crop's sample grid is
+ * symmetric about its centre, so turning it equals cropping the turned photo). 0, or -1
+ * with err. */
+int det_turn_crop(det_model *m, det_variant v, const unsigned char *rgb, int w, int h, char err[NN_ERR]);
+int det_turn_score(det_model *m, det_variant v, int k, float *score, char err[NN_ERR]);
 
 /* The steps of det_detect(), for tests and tools. */
 det_roi det_letterbox(int w, int h);                /* the square the image is fitted in */

@@ -212,7 +212,7 @@ static int pl__fail(pl_run_state *s, int code, const char *fmt, ...) {
     return code;
 }
 
-/* in turned by k quarter turns counter-clockwise (det_turn_scores' k), or its box x0, y0,
+/* in turned by k quarter turns counter-clockwise (det_turn_score's k), or its box x0, y0,
  * w x h when k < 0, into out. */
 static int pl__copy(const img_rgb *in, int k, const int box[4], img_rgb *out, char *err) {
     int w = k < 0 ? box[2] : k & 1 ? in->h : in->w, h = k < 0 ? box[3] : k & 1 ? in->w : in->h;
@@ -317,6 +317,7 @@ static int pl__borders(pl_run_state *s) {
 static int pl__turn_of(pl_run_state *s, int *k) {
     const img_rgb *ph = s->photo;
     const pl_result *r = s->r;
+    det_model *det = s->m->det;
     *k = 0;
     if (r->n_faces > 0) {
         float roll = r->faces[pl_subject(r->faces, r->n_faces, ph->w, ph->h)].pose.roll;
@@ -324,18 +325,22 @@ static int pl__turn_of(pl_run_state *s, int *k) {
     }
     const img_rgb *small = pl__thumb(s);
     int back = r->n_faces == 0, seen = r->rejected > 0;
-    unsigned first[2] = {0xe, back ? 0x2 : 0}, rest[2] = {0, 0xc}, upright[2] = {1, back};
-    float sc[4][2], more[4][2], best[4], turned = 0;
-    if (!small || det_turn_scores(s->m->det, small->rgb, small->w, small->h, first, sc, s->err)) return PL_EFAIL;
-    for (int i = 1; i < 4; i++) seen |= fmaxf(sc[i][DET_FRONT], sc[i][DET_BACK]) >= DET_MIN_SCORE;
-    if (back && seen) {
-        if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, rest, more, s->err)) return PL_EFAIL;
-        sc[2][DET_BACK] = more[2][DET_BACK], sc[3][DET_BACK] = more[3][DET_BACK];
+    float sc[4][2] = {{0}}, best[4], turned = 0;
+    /* the passes in order: the short-range detector's three turns, the back-camera one's
+     * first quarter turn, its other two once seen, then the upright copy if a turn can win */
+    static const int pass[6][2] = {{DET_FRONT, 1}, {DET_FRONT, 2}, {DET_FRONT, 3}, {DET_BACK, 1}, {DET_BACK, 2}, {DET_BACK, 3}};
+    if (!small || det_turn_crop(det, DET_FRONT, small->rgb, small->w, small->h, s->err) ||
+        (back && det_turn_crop(det, DET_BACK, small->rgb, small->w, small->h, s->err)))
+        return PL_EFAIL;
+    for (int i = 0; i < (back ? (seen ? 6 : 4) : 3); i++) {
+        float *v = &sc[pass[i][1]][pass[i][0]];
+        if (det_turn_score(det, pass[i][0], pass[i][1], v, s->err)) return PL_EFAIL;
+        seen |= *v >= DET_MIN_SCORE;
+        turned = fmaxf(turned, *v);
     }
-    for (int i = 1; i < 4; i++) turned = fmaxf(turned, fmaxf(sc[i][0], sc[i][1]));
     if (turned < PL_TURN_SCORE) return 0;
-    if (det_turn_scores(s->m->det, small->rgb, small->w, small->h, upright, more, s->err)) return PL_EFAIL;
-    sc[0][0] = more[0][0], sc[0][1] = more[0][1];
+    for (int v = DET_FRONT; v <= (back ? DET_BACK : DET_FRONT); v++)
+        if (det_turn_score(det, v, 0, &sc[0][v], s->err)) return PL_EFAIL;
     for (int i = 0; i < 4; i++) best[i] = fmaxf(sc[i][0], sc[i][1]);
     for (int i = 1; i < 4; i++)
         if (best[i] >= PL_TURN_SCORE && best[i] > best[0] + PL_TURN_MARGIN && best[i] > best[*k]) *k = i;
