@@ -36,11 +36,6 @@ static const struct { const int *ix; int n; } regions[LOOK_REGIONS] = {
     {lcheek_ix, COUNT(lcheek_ix)},   {forehead_ix, COUNT(forehead_ix)},
 };
 
-const int *look_region_outline(look_region r, int *n) {
-    if ((unsigned)r >= LOOK_REGIONS) return *n = 0, NULL;
-    return *n = regions[r].n, regions[r].ix;
-}
-
 /* Outline of r offset by grow pixels along its outward normals (mitred, the mitre limited to
  * twice grow at sharp corners); returns the vertex count. */
 int look__outline(const float (*lmk)[3], look_region r, float grow, float *px, float *py) {

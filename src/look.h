@@ -80,9 +80,6 @@ typedef enum {
     LOOK_REGIONS
 } look_region;
 
-/* The landmark indices of region r's outline, in order; *n receives their count. */
-const int *look_region_outline(look_region r, int *n);
-
 /* Sets mask[y * w + x] = 1 for the pixels whose centre lies inside region r's outline, the
  * outline offset by grow pixels along its normals (> 0 outward, < 0 inward). Other pixels
  * are left as they are, so calls add up to a union. */

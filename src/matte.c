@@ -5,7 +5,6 @@
  *      [0,1] -> 256x256x1 sigmoid), its layers and forward function
  *   2. resampling: separable area / bilinear resize, the network input
  *   3. refinement: box filters, fast colour guided filter (alpha), blur-fusion foreground
- *   4. compositing
  */
 #include "matte.h"
 #include "colour.h"
@@ -756,12 +755,3 @@ int matte_image(matte *m, const unsigned char *rgb, int w, int h, float *alpha, 
     return r;
 }
 
-/* ================================================================== 4. compositing === */
-
-void matte_composite_linear(const float *fg, const float *alpha, const float *bg, float *out, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        for (int c = 0; c < 3; c++) {
-            size_t k = 3 * i + c;
-            out[k] = alpha[i] * fg[k] + (1 - alpha[i]) * bg[k];
-        }
-}

@@ -5,8 +5,7 @@
  *   matte *m;  matte_open(&m, NULL, NULL, err);              process's runtime, embedded weights/selfie.hsw
  *   matte_mask(m, rgb, w, h, mask, err);                     256x256 person probability
  *   matte_refine(workers, rgb, w, h, mask, MATTE_SIZE, MATTE_SIZE, alpha, fg, err);
- *   matte_composite_linear(fg, alpha, bg, out, w * h);       onto a new background
- * or matte_image() for the first two steps at once.
+ * or matte_image() for both at once; compose_over (compose.h) puts fg onto a new background.
  *
  * Images are 8-bit sRGB, packed RGB rows (w * 3 bytes, no padding) of the framed region.
  * alpha is w*h floats in [0,1]; fg is w*h*3 floats, LINEAR-light RGB in [0,1] (the matting
@@ -53,9 +52,6 @@ int matte_refine(pool *workers, const unsigned char *rgb, int w, int h, const fl
 
 /* matte_mask + matte_refine, on the network's pool. */
 int matte_image(matte *m, const unsigned char *rgb, int w, int h, float *alpha, float *fg, char err[NN_ERR]);
-
-/* out = alpha * fg + (1 - alpha) * bg for n pixels of linear RGB (out may alias fg or bg). */
-void matte_composite_linear(const float *fg, const float *alpha, const float *bg, float *out, size_t n);
 
 /* For `headshot bench` (networks.h). */
 extern const hs_network matte_selfie;
